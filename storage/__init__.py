@@ -1,0 +1,1 @@
+"""SQL store for runs, events, metrics and KPIs (SQLite by default, PostgreSQL by URL)."""

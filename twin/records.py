@@ -1,0 +1,93 @@
+"""Flat, frozen records that flow out of a simulation, and the sink protocol.
+
+The engine never talks to a database: it hands batches of `Event` and
+`Metric` records to a `Sink` while it runs and returns a `RunResult` at the
+end. `storage` implements a sink on SQL; tests use `ListSink`. Times are
+simulated hours since the start of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Event", "Metric", "RunResult", "Sink", "ListSink", "nest_kpis"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened at one scope.
+
+    t: simulated hours; scope: dotted name (``hall.row2.rack7.sys1.psu3``);
+    kind: what happened (``failure``, ``repaired``, ``system_down``,
+    ``system_up``, ``throttle``, ``trip``, ...); cause: the root cause
+    (component class or mechanism); value: a kind-specific number (outage
+    duration in hours for ``system_up``, cores lost for ``core_failure``),
+    NaN when the kind has none.
+    """
+
+    t: float
+    scope: str
+    kind: str
+    cause: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A time-bucketed integral: the mean of `name` over [t, t + bucket) at `scope`."""
+
+    t: float
+    bucket: float
+    scope: str
+    name: str
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one run returns: identity, the resolved scenario and its KPIs (flat, dotted)."""
+
+    scenario_name: str
+    scenario_hash: str
+    scenario: dict[str, Any]
+    seed: int
+    until_h: float
+    systems: int
+    wall_s: float
+    kpis: dict[str, float] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    """Receives records in batches while a run goes on."""
+
+    def write_events(self, events: Sequence[Event]) -> None: ...
+
+    def write_metrics(self, metrics: Sequence[Metric]) -> None: ...
+
+
+class ListSink:
+    """A sink that keeps everything in memory (tests, quick looks)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.metrics: list[Metric] = []
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    def write_metrics(self, metrics: Sequence[Metric]) -> None:
+        self.metrics.extend(metrics)
+
+
+def nest_kpis(flat: dict[str, float]) -> dict[str, Any]:
+    """Turn ``{"failures.psu": 3}`` into ``{"failures": {"psu": 3}}`` for JSON output."""
+    out: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = out
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
