@@ -1,0 +1,223 @@
+"""`Fleet`: the hot state of every system in arrays, and its change log.
+
+A system is down while any *reason* holds (a component class below its
+k-of-n, the wafer, a thermal trip, a core remap, ...). When the last reason
+clears it boots for `boot_time` and then runs. Every change of a tracked
+quantity (running, capacity, IT power, throttled, tripped) is appended to a
+change log of (t, system, quantity, delta); time-weighted KPIs and bucketed
+metrics are integrated exactly from that log after the run (`twin.metrics`),
+so nothing is sampled on a clock and the hot path only appends to lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from twin.agenda import Agenda
+from twin.hall import Hall
+from twin.records import Event
+
+__all__ = ["Fleet", "QUANTITIES", "ChangeLog", "Recorder"]
+
+# Quantities integrated over time, in the order of the change log's columns.
+QUANTITIES = ("up", "capacity", "power_kw", "throttled", "tripped")
+UP, CAPACITY, POWER, THROTTLED, TRIPPED = range(len(QUANTITIES))
+
+
+@dataclass
+class ChangeLog:
+    """Deltas of tracked quantities: value(system, q) jumps by `delta` at `t`."""
+
+    t: list[float] = field(default_factory=list)
+    system: list[int] = field(default_factory=list)
+    quantity: list[int] = field(default_factory=list)
+    delta: list[float] = field(default_factory=list)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.asarray(self.t, dtype=float),
+            np.asarray(self.system, dtype=np.int64),
+            np.asarray(self.quantity, dtype=np.int64),
+            np.asarray(self.delta, dtype=float),
+        )
+
+
+class Recorder:
+    """Buffers events and hands them to a sink in bounded chunks."""
+
+    def __init__(self, sink: object | None, enabled: bool, chunk: int = 10_000) -> None:
+        self._sink = sink
+        self._enabled = enabled and sink is not None
+        self._chunk = chunk
+        self._buffer: list[Event] = []
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def emit(self, t: float, scope: str, kind: str, cause: str, value: float = math.nan) -> None:
+        key = (kind, cause)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if self._enabled:
+            self._buffer.append(Event(t, scope, kind, cause, value))
+            if len(self._buffer) >= self._chunk:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._sink.write_events(self._buffer)  # type: ignore[union-attr]
+            self._buffer = []
+
+
+class Fleet:
+    """Per-system state arrays, reasons for being down, boot, and the change log."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        hall: Hall,
+        recorder: Recorder,
+        *,
+        power_kw: float,
+        idle_kw: float,
+        boot_h: float,
+    ) -> None:
+        n = hall.n_systems
+        self.env, self.hall, self.recorder = env, hall, recorder
+        self.n = n
+        self.full_kw, self.idle_kw, self.boot_h = power_kw, idle_kw, boot_h
+        self.reasons = np.zeros(n, dtype=np.int64)  # bitmask of reasons for being down
+        self.booting = np.zeros(n, dtype=bool)
+        self.generation = np.zeros(n, dtype=np.int64)  # bumped when a system is swapped
+        self.fraction = np.ones(n)  # power fraction set by the thermal governor
+        self.core_fraction = np.ones(n)  # usable cores / nominal active cores
+        self.down_since = np.zeros(n)
+        self.down_cause: list[str] = [""] * n
+        self.downtime_by_cause: dict[str, float] = {}
+        self.outages_by_cause: dict[str, int] = {}
+        self.log = ChangeLog()
+        self._value = np.zeros((n, len(QUANTITIES)))
+        self._reason_bits: dict[str, int] = {}
+        self._boot = Agenda(env, self._boot_done)
+        self.on_heat_change: Callable[[int], None] = lambda s: None
+        self.scopes = [hall.system_scope(s) for s in range(n)]
+        for s in range(n):
+            self._refresh(s)
+
+    # -- reasons -----------------------------------------------------------
+    def bit(self, reason: str) -> int:
+        """The bit of a named reason for being down (allocated on first use)."""
+        bit = self._reason_bits.get(reason)
+        if bit is None:
+            bit = self._reason_bits[reason] = 1 << len(self._reason_bits)
+        return bit
+
+    def running(self, s: int) -> bool:
+        return self.reasons[s] == 0 and not self.booting[s]
+
+    def add_reason(self, s: int, bit: int, cause: str) -> None:
+        """Take system `s` down for `bit`; a boot in progress is abandoned and the
+        outage it was ending goes on (its root cause stays the first one)."""
+        if self.reasons[s] & bit:
+            return
+        if self.running(s):
+            self.down_since[s] = self.env.now
+            self.down_cause[s] = cause
+            self.recorder.emit(self.env.now, self.scopes[s], "system_down", cause)
+        elif self.booting[s]:
+            self.booting[s] = False
+            self._boot.cancel(s)
+        self.reasons[s] |= bit
+        self._changed(s)
+
+    def clear_reason(self, s: int, bit: int) -> None:
+        """Lift reason `bit`; when none is left the system boots."""
+        if not self.reasons[s] & bit:
+            return
+        self.reasons[s] &= ~bit
+        if self.reasons[s] == 0:
+            self.booting[s] = True
+            self._boot.schedule(s, self.env.now + self.boot_h)
+        self._changed(s)
+
+    def hold(self, s: int, bit: int, cause: str, hours: float) -> None:
+        """Hold system `s` down for `hours` for reason `bit` (a swap cancels it)."""
+        if self.reasons[s] & bit:
+            return
+        self.add_reason(s, bit, cause)
+        generation = self.generation[s]
+
+        def lift(_event: object) -> None:
+            if self.generation[s] == generation:
+                self.clear_reason(s, bit)
+
+        self.env.timeout(hours).callbacks.append(lift)
+
+    def _boot_done(self, s: int) -> None:
+        self.booting[s] = False
+        cause = self.down_cause[s]
+        outage = self.env.now - self.down_since[s]
+        self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + outage
+        self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
+        self.recorder.emit(self.env.now, self.scopes[s], "system_up", cause, outage)
+        self._changed(s)
+
+    # -- quantities --------------------------------------------------------
+    def heat_kw(self, s: int) -> float:
+        """Power dissipated by system `s` now (what the thermal model sees)."""
+        if self.running(s):
+            return self.full_kw * self.fraction[s]
+        return self.idle_kw if (self.booting[s] or self.reasons[s] & self._soft_bits) else 0.0
+
+    @property
+    def _soft_bits(self) -> int:
+        """Reasons during which the system stays powered (idle): a remap."""
+        return self._reason_bits.get("remap", 0)
+
+    def set_fraction(self, s: int, fraction: float) -> None:
+        """Power fraction chosen by the thermal governor (1 = full power)."""
+        if fraction != self.fraction[s]:
+            self.fraction[s] = fraction
+            self._refresh(s)
+
+    def set_core_fraction(self, s: int, fraction: float) -> None:
+        if fraction != self.core_fraction[s]:
+            self.core_fraction[s] = fraction
+            self._refresh(s)
+
+    def _changed(self, s: int) -> None:
+        self._refresh(s)
+        self.on_heat_change(s)
+
+    def _refresh(self, s: int) -> None:
+        running = self.running(s)
+        trip_bit = self._reason_bits.get("thermal", 0)
+        new = (
+            1.0 if running else 0.0,
+            self.fraction[s] * self.core_fraction[s] if running else 0.0,
+            self.heat_kw(s),
+            1.0 if running and self.fraction[s] < 1.0 else 0.0,
+            1.0 if self.reasons[s] & trip_bit else 0.0,
+        )
+        old = self._value[s]
+        now = self.env.now
+        log = self.log
+        for q in range(len(QUANTITIES)):
+            d = new[q] - old[q]
+            if d != 0.0:
+                log.t.append(now)
+                log.system.append(s)
+                log.quantity.append(q)
+                log.delta.append(d)
+                old[q] = new[q]
+
+    def close(self) -> None:
+        """Count outages still open at the end of the run into downtime by cause."""
+        now = self.env.now
+        for s in np.flatnonzero((self.reasons != 0) | self.booting):
+            cause = self.down_cause[s]
+            self.downtime_by_cause[cause] = (
+                self.downtime_by_cause.get(cause, 0.0) + now - self.down_since[s]
+            )

@@ -1,0 +1,152 @@
+"""Repair: crews on a shift calendar, and the pipeline every fault goes through.
+
+A fault is diagnosed (automatically, `diagnosis` time); the first attempt is
+an automated fix (`auto_fix` time) that clears the fault with probability
+``1 - escalate_probability`` and leaves the unit at its age (minimal repair).
+Otherwise a crew repairs it by hand: it takes a spare part (waiting for a
+delivery on a stockout), waits for a crew (system-down faults first) and for
+the shift, and replaces the unit (a new unit: its clock restarts). Diagnosis
+may blame a healthy unit of the same class (`wrong_unit_probability`): that
+unit is replaced, the fault persists and is found again after
+`detection_delay`. A replacement may also silently fail
+(`silent_failure_probability`): the unit is back in place, still faulty, and
+the fault is found after `detection_delay`. A swap of the whole system
+overtakes every repair in flight on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from twin.fleet import Fleet
+from twin.mechanisms.spares import PartStock
+from twin.scenario import RepairSpec
+
+__all__ = ["Crews", "Repairable", "RepairShop"]
+
+
+class Crews:
+    """Repair crews: a priority resource that works only on shift."""
+
+    def __init__(self, env: simpy.Environment, spec: RepairSpec) -> None:
+        self.env, self.spec = env, spec
+        self.resource = simpy.PriorityResource(env, capacity=spec.crews)
+        self.busy_h = 0.0
+
+    def wait_for_shift(self) -> float:
+        """Hours from now until the crews are on shift (0 when on shift)."""
+        start, length = self.spec.shift_start, self.spec.shift_length
+        if length >= 24.0:
+            return 0.0
+        into = (self.env.now - start) % 24.0
+        return 0.0 if into < length else 24.0 - into
+
+    def work(self, hours: float, priority: int) -> Generator[Any, Any, None]:
+        """Hold a crew for `hours` of hands-on work, starting on shift."""
+        with self.resource.request(priority=priority) as req:
+            yield req
+            wait = self.wait_for_shift()
+            if wait > 0.0:
+                yield self.env.timeout(wait)
+            yield self.env.timeout(hours)
+            self.busy_h += hours
+
+
+class Repairable(Protocol):
+    """A component class as the repair pipeline sees it."""
+
+    name: str
+    count: int
+    escalate_probability: float
+
+    def restore(self, unit: int, renewed: bool) -> None: ...
+
+    def replace_healthy(self, unit: int) -> None: ...
+
+    def repair_hours(self) -> float: ...
+
+
+class RepairShop:
+    """Runs the repair pipeline of every fault; keeps the repair statistics."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        fleet: Fleet,
+        spec: RepairSpec,
+        crews: Crews,
+        stock: dict[str, PartStock],
+        rng: np.random.Generator,
+    ) -> None:
+        self.env, self.fleet, self.spec, self.crews = env, fleet, spec, crews
+        self.stock, self.rng = stock, rng
+        self.auto_fixed = 0
+        self.escalated = 0
+        self.wrong_unit = 0
+        self.silent = 0
+        self.restore_hours: dict[str, list[float]] = {}
+
+    def _draw(self, dist: Any) -> float:
+        return float(dist.sample(self.rng))
+
+    def start(self, target: Repairable, part: str, system: int, unit: int) -> None:
+        """Begin the repair of `unit` (flat index) of `target` in `system`."""
+        self.env.process(self._pipeline(target, part, system, unit))
+
+    def _pipeline(self, target: Repairable, part: str, s: int, unit: int):  # type: ignore[no-untyped-def]
+        env, spec, fleet, rng = self.env, self.spec, self.fleet, self.rng
+        generation = fleet.generation[s]
+        failed_at = env.now
+        first = True
+        while True:
+            yield env.timeout(self._draw(spec.diagnosis))
+            if fleet.generation[s] != generation:
+                return
+            if first:
+                first = False
+                yield env.timeout(self._draw(spec.auto_fix))
+                if fleet.generation[s] != generation:
+                    return
+                if rng.random() >= target.escalate_probability:
+                    self.auto_fixed += 1
+                    self._restored(target, unit, failed_at, renewed=False)
+                    return
+                self.escalated += 1
+            blamed = unit
+            if target.count > 1 and rng.random() < spec.wrong_unit_probability:
+                other = int(rng.integers(target.count - 1))
+                base = unit - unit % target.count
+                blamed = base + (other if other < unit - base else other + 1)
+            stock = self.stock[part]
+            yield from stock.take()
+            priority = 0 if fleet.reasons[s] else 1
+            yield from self.crews.work(target.repair_hours(), priority)
+            if fleet.generation[s] != generation:
+                stock.give_back()
+                return
+            if blamed != unit:
+                self.wrong_unit += 1
+                target.replace_healthy(blamed)
+                fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
+            elif rng.random() < spec.silent_failure_probability:
+                self.silent += 1
+                fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
+            else:
+                self._restored(target, unit, failed_at, renewed=True)
+                return
+            yield env.timeout(self._draw(spec.detection_delay))
+            if fleet.generation[s] != generation:
+                return
+
+    def _restored(self, target: Repairable, unit: int, failed_at: float, renewed: bool) -> None:
+        self.restore_hours.setdefault(target.name, []).append(self.env.now - failed_at)
+        target.restore(unit, renewed)
+
+    def mttr(self, name: str) -> float:
+        hours = self.restore_hours.get(name, [])
+        return float(np.mean(hours)) if hours else math.nan

@@ -1,0 +1,170 @@
+"""Wafer temperature: a first-order RC model solved in closed form between events.
+
+Each system obeys ``C dT/dt = P - (T - T_in) / R``: between events,
+``T(t) = T_ss + (T0 - T_ss) exp(-(t - t0) / (R C))`` with ``T_ss = T_in + P R``.
+Nothing is stepped: when an input changes (power, thermal resistance, inlet)
+the state is advanced exactly to now and the next threshold crossing is
+solved for and put on the agenda.
+
+The governor: when a running system reaches the throttle threshold it sets
+the power fraction that holds T at the threshold, ``(T_thr - T_in) / (R P)``,
+but not below `min_power_fraction`; at that floor T may keep rising to the
+trip threshold, which shuts the system down until it has cooled below the
+restart threshold (then it boots). Throttling ends when an input change lets
+full power settle `release_margin` below the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import simpy
+
+from twin.agenda import Agenda
+from twin.fleet import Fleet
+from twin.scenario import ThermalSpec
+
+__all__ = ["Thermal", "crossing_time", "temperature_at"]
+
+# kinds of pending crossing
+_THROTTLE, _TRIP, _HOLD, _COOLED = range(4)
+
+
+def temperature_at(t: float, t0: float, T0: float, T_ss: float, tau: float) -> float:
+    """Closed-form temperature at `t` of a first-order system settling to `T_ss`."""
+    return T_ss + (T0 - T_ss) * math.exp(-(t - t0) / tau)
+
+
+def crossing_time(T0: float, T_ss: float, level: float, tau: float) -> float:
+    """Time from T0 until the response towards T_ss crosses `level`, or inf if never."""
+    if (T0 - level) * (T_ss - level) >= 0.0:
+        return math.inf
+    return tau * math.log((T_ss - T0) / (T_ss - level))
+
+
+class Thermal:
+    """Temperatures, thermal resistances and the governor of every system."""
+
+    def __init__(self, env: simpy.Environment, fleet: Fleet, spec: ThermalSpec) -> None:
+        n = fleet.n
+        self.env, self.fleet, self.spec = env, fleet, spec
+        self.t0 = np.zeros(n)
+        self.T0 = np.full(n, spec.inlet)
+        self.inlet = np.full(n, spec.inlet)
+        self.heat = np.array([fleet.heat_kw(i) for i in range(n)])  # P since t0
+        self.factor = np.ones(n)  # multiplier on the base thermal resistance
+        self.cause = [""] * n  # what last raised the resistance (for events)
+        self._class_factor: dict[str, np.ndarray] = {}
+        self.throttled = np.zeros(n, dtype=bool)
+        self.throttle_events = 0
+        self.trips = 0
+        self._pending = np.zeros(n, dtype=np.int64)
+        self._agenda = Agenda(env, self._cross)
+        self._trip_bit = fleet.bit("thermal")
+        fleet.on_heat_change = self.update
+
+    # -- state -------------------------------------------------------------
+    def _tau(self, s: int) -> float:
+        """Time constant in hours: R [K/kW] x C [kJ/K] = seconds."""
+        return self.spec.resistance * self.factor[s] * self.spec.capacitance / 3600.0
+
+    def steady(self, s: int) -> float:
+        return self.inlet[s] + self.heat[s] * self.spec.resistance * self.factor[s]
+
+    def temperature(self, s: int) -> float:
+        """Temperature of system `s` now."""
+        return temperature_at(self.env.now, self.t0[s], self.T0[s], self.steady(s), self._tau(s))
+
+    def set_class_factor(self, s: int, name: str, factor: float) -> None:
+        """Set the resistance multiplier that component class `name` imposes on `s`."""
+        factors = self._class_factor.setdefault(name, np.ones(self.fleet.n))
+        if factors[s] == factor:
+            return
+        raised = factor > factors[s]
+        factors[s] = factor
+        self._advance(s)
+        self.factor[s] = math.prod(f[s] for f in self._class_factor.values())
+        if raised:
+            self.cause[s] = name
+        self.update(s, advanced=True)
+
+    def _advance(self, s: int) -> float:
+        T = self.temperature(s)
+        self.T0[s], self.t0[s] = T, self.env.now
+        return T
+
+    # -- governor ----------------------------------------------------------
+    def update(self, s: int, advanced: bool = False) -> None:
+        """Re-solve system `s` after an input changed (the fleet calls this on any
+        change of state; the heat of the elapsed interval is the one held since t0)."""
+        T = self.T0[s] if advanced else self._advance(s)
+        fleet = self.fleet
+        if fleet.running(s):
+            self._govern(s, T)
+        elif self.throttled[s]:
+            self.throttled[s] = False
+            fleet.set_fraction(s, 1.0)
+        self.heat[s] = fleet.heat_kw(s)
+        self._schedule(s, T)
+
+    def _govern(self, s: int, T: float) -> None:
+        spec, fleet = self.spec, self.fleet
+        R = spec.resistance * self.factor[s]
+        full_ss = self.inlet[s] + fleet.full_kw * R
+        hold = (spec.throttle - self.inlet[s]) / (R * fleet.full_kw)
+        if not self.throttled[s]:
+            if T < spec.throttle or full_ss <= spec.throttle:
+                fleet.set_fraction(s, 1.0)
+                return
+            self._engage(s)
+        if full_ss <= spec.throttle - spec.release_margin:
+            self.throttled[s] = False
+            fleet.set_fraction(s, 1.0)
+            self.fleet.recorder.emit(self.env.now, fleet.scopes[s], "throttle_end", self.cause[s])
+        elif T <= spec.throttle + 1e-9:
+            fleet.set_fraction(s, max(spec.min_power_fraction, min(1.0, hold)))
+        else:
+            fleet.set_fraction(s, spec.min_power_fraction)
+
+    def _engage(self, s: int) -> None:
+        self.throttled[s] = True
+        self.throttle_events += 1
+        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "throttle", self.cause[s])
+
+    def _schedule(self, s: int, T: float) -> None:
+        spec = self.spec
+        T_ss, tau = self.steady(s), self._tau(s)
+        if self.fleet.reasons[s] & self._trip_bit:
+            kind, level = _COOLED, spec.restart
+        elif not self.fleet.running(s):
+            self._agenda.cancel(s)
+            return
+        elif not self.throttled[s]:
+            kind, level = _THROTTLE, spec.throttle
+        elif T_ss > spec.throttle + 1e-9:
+            kind, level = _TRIP, spec.trip
+        else:
+            kind, level = _HOLD, spec.throttle
+        dt = crossing_time(T, T_ss, level, tau)
+        if dt == math.inf:
+            self._agenda.cancel(s)
+        else:
+            self._pending[s] = kind
+            self._agenda.schedule(s, self.env.now + dt)
+
+    def _cross(self, s: int) -> None:
+        kind = self._pending[s]
+        spec, fleet = self.spec, self.fleet
+        level = {_THROTTLE: spec.throttle, _TRIP: spec.trip, _HOLD: spec.throttle,
+                 _COOLED: spec.restart}[kind]
+        self.T0[s], self.t0[s] = level, self.env.now
+        if kind == _TRIP:
+            self.trips += 1
+            self.throttled[s] = False
+            fleet.recorder.emit(self.env.now, fleet.scopes[s], "trip", self.cause[s])
+            fleet.add_reason(s, self._trip_bit, "thermal")  # calls update via the fleet
+        elif kind == _COOLED:
+            fleet.clear_reason(s, self._trip_bit)  # boots, or stays down for other reasons
+        else:
+            self.update(s, advanced=True)

@@ -1,0 +1,389 @@
+"""Scenario files: a typed, fully resolved description of one hall and one run.
+
+A scenario is TOML. `load_scenario` reads it, follows ``extends = "base.toml"``
+(deep merge, the child wins), applies ``--set a.b.c=VALUE`` overrides and
+validates the result against the schema below. Unknown keys and wrong units
+are rejected with a `ScenarioError` naming the file, the dotted key and what
+was expected. `Scenario.document()` is the resolved document, defaults
+included, and `Scenario.digest()` its hash: both are stored with every run.
+
+Built-in defaults are CS-3-like and come from ../shared/FACTS.md where a
+figure is published; the rest are stated assumptions (marked ASSUMPTION).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from twin.distributions import Distribution
+from twin.errors import ScenarioError
+from twin.quantities import (
+    Area,
+    DefectDensity,
+    DeltaTemperature,
+    Duration,
+    HeatCapacity,
+    PositiveDuration,
+    Power,
+    Probability,
+    Temperature,
+    ThermalResistance,
+)
+
+__all__ = [
+    "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
+    )
+
+
+class RunSpec(_Model):
+    """How long to simulate and with which seed (both overridable from the CLI)."""
+
+    until: PositiveDuration = "365 d"
+    seed: int = Field(default=1, ge=0)
+
+
+class HallSpec(_Model):
+    """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
+
+    rows: int = Field(default=20, ge=1)
+    racks_per_row: int = Field(default=17, ge=1)
+    systems_per_rack: int = Field(default=3, ge=1)
+
+
+class SystemSpec(_Model):
+    """One wafer-scale system: ~23 kW at full load (FACTS A3, CS-3)."""
+
+    power: Power = "23 kW"
+    idle_power: Power = "2 kW"  # ASSUMPTION: pumps, fans and control while booting
+    boot_time: Duration = "30 min"  # ASSUMPTION
+
+
+class ComponentSpec(_Model):
+    """A redundant component class in every system: `required` of `count` must run."""
+
+    count: int = Field(ge=1)
+    required: int = Field(ge=1)
+    failure: Distribution
+    repair: Distribution
+    part: str
+    bad_fraction: Probability = 0.0
+    bad_factor: float = Field(default=1.0, ge=1.0)
+    escalate_probability: Probability = 1.0
+    thermal_factor: float = Field(default=1.0, ge=1.0)
+    failover: Distribution | None = None
+    failover_factor: float = Field(default=1.0, ge=1.0)
+
+    @model_validator(mode="after")
+    def _required_fits(self) -> ComponentSpec:
+        if self.required > self.count:
+            raise _KeyedError("required", f"at most count ({self.count})")
+        return self
+
+
+class WaferSpec(_Model):
+    """The wafer: cores, spare pool, defects at manufacture, run-time core loss."""
+
+    physical_cores: int = Field(default=970_000, ge=1)  # FACTS A2 (~970k physical)
+    active_cores: int = Field(default=900_000, ge=1)  # FACTS A1/A2 (900k enabled)
+    area: Area = "46225 mm2"  # 46,225 mm^2, FACTS A1
+    defect_density: DefectDensity = "0.1 /cm2"  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
+    core_failures: Distribution = {"dist": "exponential", "mean": "2000 h"}  # ASSUMPTION
+    cores_per_failure: float = Field(default=4.0, ge=1.0)  # ASSUMPTION: mean cluster size
+    min_active_fraction: Probability = 0.97  # ASSUMPTION: below this the wafer is failed
+    remap_time: Duration = "15 min"  # ASSUMPTION: re-route around lost cores, restart
+    failure: Distribution = {"dist": "exponential", "mean": "200000 h"}  # ASSUMPTION
+    bad_fraction: Probability = 0.0
+    bad_factor: float = Field(default=1.0, ge=1.0)
+
+    @model_validator(mode="after")
+    def _cores_fit(self) -> WaferSpec:
+        if self.active_cores > self.physical_cores:
+            raise _KeyedError("active_cores", f"at most physical_cores ({self.physical_cores})")
+        return self
+
+
+class ThermalSpec(_Model):
+    """First-order wafer temperature: C dT/dt = P - (T - T_inlet) / R."""
+
+    inlet: Temperature = "30 C"  # ASSUMPTION: warm facility water (FACTS A3: not published)
+    resistance: ThermalResistance = "1.8 K/kW"  # ASSUMPTION: 23 kW -> ~71 C at 30 C inlet
+    capacitance: HeatCapacity = "200 kJ/K"  # ASSUMPTION: tau = R C = 6 min
+    throttle: Temperature = "85 C"  # ASSUMPTION
+    trip: Temperature = "95 C"  # ASSUMPTION
+    restart: Temperature = "45 C"  # ASSUMPTION: cool below this before a restart
+    min_power_fraction: Probability = 0.5  # lowest power the thermal governor may set
+    release_margin: DeltaTemperature = "2 K"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThermalSpec:
+        if not self.inlet < self.restart < self.throttle < self.trip:
+            raise _KeyedError("", "inlet < restart < throttle < trip")
+        if self.min_power_fraction <= 0:
+            raise _KeyedError("min_power_fraction", "a fraction above zero")
+        return self
+
+
+class RepairSpec(_Model):
+    """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
+
+    crews: int = Field(default=4, ge=1)
+    shift_start: Duration = "0 h"  # hour of day the crews' shift starts
+    shift_length: PositiveDuration = "24 h"  # 24 h = always on shift
+    diagnosis: Distribution = {"dist": "lognormal", "median": "20 min", "sigma": 0.6}
+    wrong_unit_probability: Probability = 0.03  # ASSUMPTION: diagnosis blames a healthy unit
+    auto_fix: Distribution = {"dist": "deterministic", "value": "15 min"}
+    silent_failure_probability: Probability = 0.02  # ASSUMPTION: repair leaves it faulty
+    detection_delay: Distribution = {"dist": "exponential", "mean": "2 h"}
+
+    @model_validator(mode="after")
+    def _shift_fits(self) -> RepairSpec:
+        if self.shift_start >= 24.0 or self.shift_length > 24.0:
+            raise _KeyedError("", "shift_start < 24 h and shift_length <= 24 h")
+        return self
+
+
+class SpareSpec(_Model):
+    """Stock of one spare-part type with an (s, Q) reorder policy."""
+
+    stock: int = Field(ge=0)
+    reorder_point: int = Field(ge=0)
+    order_quantity: int = Field(ge=1)
+    lead_time: Duration
+
+
+class SpareSystemsSpec(_Model):
+    """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
+
+    count: int = Field(default=4, ge=0)
+    swap_time: Distribution = {"dist": "lognormal", "median": "6 h", "sigma": 0.4}
+    rma_time: Distribution = {"dist": "deterministic", "value": "30 d"}  # ASSUMPTION
+
+
+class RecordingSpec(_Model):
+    """What the run records: hall metrics per `hall_bucket`, one scope level per `scope_bucket`."""
+
+    hall_bucket: PositiveDuration = "1 h"
+    scope_level: Literal["none", "row", "rack", "system"] = "row"
+    scope_bucket: PositiveDuration = "1 d"
+    events: bool = True
+
+
+# Component classes of a CS-3-like system: PSUs 6+6, internal pumps 1+1 and fans
+# 3+1 (FACTS A3, CS-1 teardown). Lifetimes are ASSUMPTIONS (no sourced AFR for
+# pumps and fans, FACTS C3); PSU MTBF in the range of vendor power modules.
+_DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
+    "psu": {
+        "count": 12, "required": 6, "part": "psu",
+        "failure": {"dist": "exponential", "mean": "150000 h"},
+        "repair": {"dist": "lognormal", "median": "1 h", "sigma": 0.4},
+        "escalate_probability": 0.7,
+    },
+    "pump": {
+        "count": 2, "required": 1, "part": "pump",
+        "failure": {"dist": "weibull", "shape": 1.5, "scale": "40000 h"},
+        "repair": {"dist": "lognormal", "median": "3 h", "sigma": 0.5},
+        "escalate_probability": 0.9,
+        "thermal_factor": 1.1,
+        "failover": {"dist": "lognormal", "median": "1 min", "sigma": 1.0},
+        "failover_factor": 4.0,
+    },
+    "fan": {
+        "count": 4, "required": 3, "part": "fan",
+        "failure": {"dist": "weibull", "shape": 1.3, "scale": "90000 h"},
+        "repair": {"dist": "lognormal", "median": "45 min", "sigma": 0.4},
+        "escalate_probability": 0.8,
+        "thermal_factor": 1.02,
+    },
+}
+
+# ASSUMPTIONS: hall-level stock sized for ~2 weeks of failures, 1-3 week lead times.
+_DEFAULT_SPARES: dict[str, dict[str, Any]] = {
+    "psu": {"stock": 12, "reorder_point": 6, "order_quantity": 12, "lead_time": "7 d"},
+    "pump": {"stock": 8, "reorder_point": 4, "order_quantity": 8, "lead_time": "14 d"},
+    "fan": {"stock": 8, "reorder_point": 4, "order_quantity": 8, "lead_time": "7 d"},
+}
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and "dist" not in value:
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Scenario(_Model):
+    """A fully resolved scenario: every mechanism's parameters, defaults included."""
+
+    name: str = "scenario"
+    description: str = ""
+    run: RunSpec = Field(default_factory=RunSpec)
+    hall: HallSpec = Field(default_factory=HallSpec)
+    system: SystemSpec = Field(default_factory=SystemSpec)
+    components: dict[str, ComponentSpec] = Field(default_factory=dict)
+    wafer: WaferSpec = Field(default_factory=WaferSpec)
+    thermal: ThermalSpec = Field(default_factory=ThermalSpec)
+    repair: RepairSpec = Field(default_factory=RepairSpec)
+    spares: dict[str, SpareSpec] = Field(default_factory=dict)
+    spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
+    recording: RecordingSpec = Field(default_factory=RecordingSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key, defaults in (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES)):
+                given = data.get(key, {})
+                if isinstance(given, dict):
+                    data[key] = _deep_merge(defaults, given)
+        return data
+
+    @model_validator(mode="after")
+    def _parts_stocked(self) -> Scenario:
+        for name, comp in self.components.items():
+            if comp.part not in self.spares:
+                raise _KeyedError(
+                    f"components.{name}.part", f"a part named in [spares] ({sorted(self.spares)})"
+                )
+        return self
+
+    @property
+    def systems(self) -> int:
+        h = self.hall
+        return h.rows * h.racks_per_row * h.systems_per_rack
+
+    def document(self) -> dict[str, Any]:
+        """The resolved scenario as plain data (units as canonical strings)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the resolved document (seed and horizon excluded)."""
+        doc = self.document()
+        doc.pop("run", None)
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that knows its key, relative to the table it is raised in."""
+
+    def __init__(self, key: str, expected: str) -> None:
+        super().__init__(expected)
+        self.key = key
+        self.expected = expected
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise ScenarioError(str(path), "extends", "no cycle of extends", " -> ".join(map(str, seen)))
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "", "an existing scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), "", f"valid TOML ({exc})") from None
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ScenarioError(str(path), "extends", "a relative path to a base scenario", base)
+    parent = _read_toml((path.parent / base).resolve(), (*seen, path))
+    parent.pop("name", None)
+    parent.pop("description", None)
+    return _deep_merge(parent, data)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=VALUE`` to raw scenario data; VALUE is a TOML value or a bare string."""
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ScenarioError("--set", assignment, "KEY=VALUE with a dotted KEY such as hall.rows=4")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ScenarioError("--set", key, f"'{part}' to be a table, not a value")
+        node = child
+    node[leaf] = value
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    return ".".join(parts)
+
+
+_UNION_TAGS = {"exponential", "weibull", "lognormal", "deterministic"}
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "no such key (a typo, or a key of another table?)"
+    if kind == "missing":
+        return "this key to be given"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "a distribution with dist = exponential (mean), weibull (shape, scale), " \
+            "lognormal (median, sigma) or deterministic (value)"
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg
+
+
+def parse_scenario(data: dict[str, Any], source: str, overridden: tuple[str, ...] = ()) -> Scenario:
+    """Validate raw scenario data; errors name `source` (or ``--set``) and the dotted key."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            ctx = err.get("ctx") or {}
+            inner = ctx.get("error")
+            if isinstance(inner, _KeyedError):
+                key = ".".join(k for k in (_dotted(err["loc"]), inner.key) if k)
+                expected = inner.expected
+            else:
+                key, expected = _dotted(err["loc"]), _explain(err)
+            origin = "--set" if any(key.startswith(o) for o in overridden) else source
+            problems.append(ScenarioError(origin, key, expected, _shown(err.get("input"))))
+        first = problems[0]
+        if len(problems) > 1:
+            first.args = ("\n".join(str(p) for p in problems),)
+        raise first from None
+
+
+def _shown(value: Any) -> Any:
+    return None if isinstance(value, dict) else value
+
+
+def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
+    """Read, merge, override and validate a scenario file."""
+    path = Path(path)
+    data = _read_toml(path.resolve())
+    data.setdefault("name", path.stem)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    keys = tuple(a.partition("=")[0].strip() for a in overrides)
+    return parse_scenario(data, str(path), keys)
