@@ -7,8 +7,6 @@ registered here.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cli import run_commands, store_commands
@@ -19,7 +17,19 @@ __all__ = ["cli", "main"]
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class TwinGroup(click.Group):
+    """A group that turns a `TwinError` into a click error with the right exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TwinError as exc:
+            err = click.ClickException(str(exc))
+            err.exit_code = exc.exit_code
+            raise err from exc
+
+
+@click.group(cls=TwinGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="wafertwin")
 def cli() -> None:
     """wafertwin: an event-driven digital twin of a wafer-scale AI datacenter hall.
@@ -35,17 +45,5 @@ for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS):
 
 
 def main() -> None:
-    """Run the CLI; a `TwinError` becomes a one-line message and its exit code."""
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except TwinError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    """Run the CLI (console script `twin`)."""
+    cli(prog_name="twin")

@@ -167,7 +167,7 @@ class SpareSpec(_Model):
 class SpareSystemsSpec(_Model):
     """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
 
-    count: int = Field(default=4, ge=0)
+    count: int = Field(default=8, ge=0)  # ASSUMPTION: ~4 wafer failures a month in 1,020
     swap_time: Distribution = {"dist": "lognormal", "median": "6 h", "sigma": 0.4}
     rma_time: Distribution = {"dist": "deterministic", "value": "30 d"}  # ASSUMPTION
 
@@ -209,11 +209,12 @@ _DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     },
 }
 
-# ASSUMPTIONS: hall-level stock sized for ~2 weeks of failures, 1-3 week lead times.
+# ASSUMPTIONS: hall-level stock covering the demand of about a lead time
+# (~11 PSUs, ~4 pumps, ~4 fans a week in the default hall).
 _DEFAULT_SPARES: dict[str, dict[str, Any]] = {
-    "psu": {"stock": 12, "reorder_point": 6, "order_quantity": 12, "lead_time": "7 d"},
-    "pump": {"stock": 8, "reorder_point": 4, "order_quantity": 8, "lead_time": "14 d"},
-    "fan": {"stock": 8, "reorder_point": 4, "order_quantity": 8, "lead_time": "7 d"},
+    "psu": {"stock": 30, "reorder_point": 15, "order_quantity": 30, "lead_time": "7 d"},
+    "pump": {"stock": 20, "reorder_point": 12, "order_quantity": 16, "lead_time": "14 d"},
+    "fan": {"stock": 12, "reorder_point": 6, "order_quantity": 12, "lead_time": "7 d"},
 }
 
 
@@ -346,7 +347,7 @@ def _explain(err: dict[str, Any]) -> str:
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return "a distribution with dist = exponential (mean), weibull (shape, scale), " \
             "lognormal (median, sigma) or deterministic (value)"
-    msg = str(err["msg"])
+    msg = str(err["msg"]).replace("Input should be ", "")
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)
     return msg
@@ -381,6 +382,8 @@ def _shown(value: Any) -> Any:
 def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
     """Read, merge, override and validate a scenario file."""
     path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(str(path), "", "an existing scenario file")
     data = _read_toml(path.resolve())
     data.setdefault("name", path.stem)
     for assignment in overrides:

@@ -1,0 +1,161 @@
+"""`twin run` and `twin check`: validate a scenario, simulate it, store and print KPIs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.options import db_option
+from twin import units
+from twin.engine import simulate
+from twin.errors import ScenarioError
+from twin.records import RunResult, nest_kpis
+from twin.scenario import Scenario, load_scenario
+
+__all__ = ["COMMANDS", "run", "check", "result_json"]
+
+DEFAULT_SCENARIO = "scenarios/hall.toml"
+
+
+def scenario_argument(func):  # type: ignore[no-untyped-def]
+    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides."""
+    func = click.option(
+        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        help="Override any scenario key, e.g. --set hall.rows=4 (repeatable).",
+    )(func)
+    return click.argument(
+        "scenario_path", metavar="[SCENARIO]", required=False, default=DEFAULT_SCENARIO,
+        type=click.Path(dir_okay=False, path_type=Path),
+    )(func)
+
+
+def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
+    return load_scenario(path, overrides)
+
+
+def _parse_until(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        hours = units.parse(value, "time")
+    except ValueError as exc:
+        raise ScenarioError("--until", "run.until", str(exc), value) from None
+    if hours <= 0:
+        raise ScenarioError("--until", "run.until", "a positive duration", value)
+    return hours
+
+
+def _clean(value: float) -> float | None:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
+    """The one JSON object `twin run --json` prints (DESIGN.md section 7)."""
+    return {
+        "run_id": run_id,
+        "scenario": result.scenario_name,
+        "scenario_hash": result.scenario_hash,
+        "seed": result.seed,
+        "simulated_days": result.until_h / 24.0,
+        "wall_s": round(result.wall_s, 4),
+        "systems": result.systems,
+        "kpis": nest_kpis({k: _clean(v) for k, v in result.kpis.items()}),
+    }
+
+
+def _print_table(result: RunResult, run_id: int | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = (
+        f"{result.scenario_name}: {result.systems} systems, {result.until_h / 24:g} days, "
+        f"seed {result.seed}, run {run_id if run_id is not None else '-'}, "
+        f"{result.wall_s:.2f} s"
+    )
+    table = Table(title=title)
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for name, value in result.kpis.items():
+        shown = "-" if math.isnan(value) else f"{value:,.6g}"
+        table.add_row(name, shown)
+    Console().print(table)
+
+
+@click.command()
+@scenario_argument
+@click.option("--seed", type=click.IntRange(min=0), help="Seed of the run (default: run.seed).")
+@click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
+@db_option
+@click.option("--no-store", is_flag=True, help="Do not write the run to the store.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def run(
+    scenario_path: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    until: str | None,
+    db_url: str,
+    no_store: bool,
+    as_json: bool,
+) -> None:
+    """Simulate a scenario, store the run and print its KPIs.
+
+    The scenario is validated completely before anything is written; the
+    run's events and metrics are written in chunks while it runs, and the run
+    is marked completed only at the end.
+
+    Example:
+
+        twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
+    """
+    scenario = _load(scenario_path, overrides)
+    horizon = _parse_until(until)
+    seed = scenario.run.seed if seed is None else seed
+    horizon = scenario.run.until if horizon is None else horizon
+    if no_store:
+        result, run_id = simulate(scenario, seed=seed, until=horizon), None
+    else:
+        from storage import open_store
+
+        store = open_store(db_url)
+        with store.begin_run(
+            scenario_name=scenario.name, scenario_hash=scenario.digest(),
+            scenario=scenario.document(), seed=seed, until_h=horizon,
+            systems=scenario.systems,
+        ) as writer:
+            result = simulate(scenario, seed=seed, until=horizon, sink=writer)
+            writer.complete(result)
+            run_id = writer.run_id
+    if as_json:
+        click.echo(json.dumps(result_json(result, run_id)))
+    else:
+        _print_table(result, run_id)
+
+
+@click.command()
+@scenario_argument
+@click.option("--resolved", is_flag=True, help="Print the resolved scenario as JSON.")
+def check(scenario_path: Path, overrides: tuple[str, ...], resolved: bool) -> None:
+    """Validate a scenario file without running it.
+
+    Exit code 0 when valid, 2 with the file, dotted key and what was expected
+    when not.
+
+    Example:
+
+        twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
+    """
+    scenario = _load(scenario_path, overrides)
+    if resolved:
+        click.echo(json.dumps(scenario.document(), indent=2))
+    else:
+        click.echo(
+            f"{scenario_path}: valid ({scenario.name}, {scenario.systems} systems, "
+            f"hash {scenario.digest()[:12]})"
+        )
+
+
+COMMANDS = [run, check]
