@@ -158,7 +158,7 @@ class Fleet:
     def _boot_done(self, s: int) -> None:
         self.booting[s] = False
         cause = self.down_cause[s]
-        outage = self.env.now - self.down_since[s]
+        outage = float(self.env.now - self.down_since[s])
         self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + outage
         self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
         self.recorder.emit(self.env.now, self.scopes[s], "system_up", cause, outage)
@@ -219,5 +219,5 @@ class Fleet:
         for s in np.flatnonzero((self.reasons != 0) | self.booting):
             cause = self.down_cause[s]
             self.downtime_by_cause[cause] = (
-                self.downtime_by_cause.get(cause, 0.0) + now - self.down_since[s]
+                self.downtime_by_cause.get(cause, 0.0) + float(now - self.down_since[s])
             )

@@ -103,8 +103,7 @@ class Thermal:
         if fleet.running(s):
             self._govern(s, T)
         elif self.throttled[s]:
-            self.throttled[s] = False
-            fleet.set_fraction(s, 1.0)
+            self._release(s)
         self.heat[s] = fleet.heat_kw(s)
         self._schedule(s, T)
 
@@ -119,9 +118,7 @@ class Thermal:
                 return
             self._engage(s)
         if full_ss <= spec.throttle - spec.release_margin:
-            self.throttled[s] = False
-            fleet.set_fraction(s, 1.0)
-            self.fleet.recorder.emit(self.env.now, fleet.scopes[s], "throttle_end", self.cause[s])
+            self._release(s)
         elif T <= spec.throttle + 1e-9:
             fleet.set_fraction(s, max(spec.min_power_fraction, min(1.0, hold)))
         else:
@@ -131,6 +128,11 @@ class Thermal:
         self.throttled[s] = True
         self.throttle_events += 1
         self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "throttle", self.cause[s])
+
+    def _release(self, s: int) -> None:
+        self.throttled[s] = False
+        self.fleet.set_fraction(s, 1.0)
+        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "throttle_end", self.cause[s])
 
     def _schedule(self, s: int, T: float) -> None:
         spec = self.spec
@@ -161,7 +163,6 @@ class Thermal:
         self.T0[s], self.t0[s] = level, self.env.now
         if kind == _TRIP:
             self.trips += 1
-            self.throttled[s] = False
             fleet.recorder.emit(self.env.now, fleet.scopes[s], "trip", self.cause[s])
             fleet.add_reason(s, self._trip_bit, "thermal")  # calls update via the fleet
         elif kind == _COOLED:
