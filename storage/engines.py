@@ -1,0 +1,138 @@
+"""SQLAlchemy engines for the store: one that writes, one that can only read.
+
+SQLite: WAL journal (readers never block the writer), foreign keys on, a busy
+timeout so that two writer processes wait for each other instead of failing,
+and every write transaction opened with ``BEGIN IMMEDIATE`` so it takes the
+write lock up front (a deferred transaction that later wants to write can
+fail at once with "database is locked", whatever the timeout).
+
+The read engine is read-only by construction, not by inspecting SQL: SQLite is
+opened with ``mode=ro``, ``query_only`` and an authorizer that denies every
+action but reading; PostgreSQL sessions default to read-only transactions,
+each transaction is opened READ ONLY, and statements are sent as prepared
+statements, which the server refuses to split into several commands.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import NullPool
+
+from storage.urls import sqlite_path
+
+__all__ = ["make_write_engine", "make_read_engine", "BUSY_TIMEOUT_S"]
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def make_write_engine(url: URL) -> Engine:
+    """The engine every write goes through."""
+    path = sqlite_path(url)
+    if path is not None:
+        return _sqlite_write_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def make_read_engine(url: URL) -> Engine:
+    """An engine that cannot change the database, whatever SQL it is given."""
+    path = sqlite_path(url)
+    if path is not None:
+        return _sqlite_read_engine(path)
+    return _pg_read_engine(url)
+
+
+def _sqlite_write_engine(url: URL) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN is ours (below).
+        dbapi_conn.isolation_level = None
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
+            "synchronous=NORMAL",
+        ):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+_SQLITE_READ_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+    sqlite3.SQLITE_TRANSACTION,
+}
+# Pragmas that only describe the schema; reachable as pragma_table_info('runs').
+_SQLITE_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+}
+
+
+# SQLAlchemy asks for this one (without setting it) when it first connects.
+_SQLITE_QUERIED_PRAGMAS = {"read_uncommitted"}
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, *_rest: object) -> int:
+    if action in _SQLITE_READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and (
+        arg1 in _SQLITE_READ_PRAGMAS or (arg1 in _SQLITE_QUERIED_PRAGMAS and arg2 is None)
+    ):
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def _sqlite_read_engine(path: Path) -> Engine:
+    uri = f"{path.as_uri()}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        conn.execute("PRAGMA query_only=ON")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.set_authorizer(_sqlite_authorizer)
+        return conn
+
+    return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=NullPool)
+
+
+def _pg_read_engine(url: URL) -> Engine:
+    engine = sa.create_engine(
+        url, poolclass=NullPool, execution_options={"postgresql_readonly": True}
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True
+        dbapi_conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        dbapi_conn.autocommit = False
+
+    @sa.event.listens_for(engine, "do_execute")
+    def _prepared(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+        cursor.execute(statement, parameters, prepare=True)
+        return True
+
+    @sa.event.listens_for(engine, "do_execute_no_params")
+    def _prepared_no_params(cursor: Any, statement: str, _context: Any) -> bool:
+        cursor.execute(statement, None, prepare=True)
+        return True
+
+    return engine

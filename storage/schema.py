@@ -1,0 +1,143 @@
+"""The store's tables at the newest schema revision, as SQLAlchemy Core objects.
+
+Writers and readers build their statements from these tables. The migrations
+in `storage/migrations/versions/` create the same tables step by step and do
+not import this module (a revision must stay as it was written); a test
+checks that a database migrated to head matches this metadata.
+
+Times (`created`, `started`, `finished`, `heartbeat`) are naive UTC. JSON
+documents (`scenarios.document`, `sweeps.factors`) are text with sorted keys.
+A float that is NaN is stored as NULL, on both backends, so aggregates skip it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "metadata",
+    "scenarios",
+    "sweeps",
+    "runs",
+    "events",
+    "metrics",
+    "kpis",
+    "RUN_STATUSES",
+    "SWEEP_STATUSES",
+    "NAMING_CONVENTION",
+]
+
+RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+SWEEP_STATUSES = RUN_STATUSES
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# SQLite only auto-numbers an INTEGER PRIMARY KEY (the rowid alias), so the
+# big record tables use BIGINT on PostgreSQL and INTEGER on SQLite.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _status_check(name: str) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{s}'" for s in RUN_STATUSES)
+    return sa.CheckConstraint(f"status IN ({allowed})", name=name)
+
+
+scenarios = sa.Table(
+    "scenarios",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("hash", sa.Text, nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+)
+
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scenario_id", sa.Integer, sa.ForeignKey("scenarios.id"), nullable=False),
+    sa.Column("factors", sa.Text, nullable=False),
+    sa.Column("replications", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("code_version", sa.Text, nullable=False),
+    _status_check("status"),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scenario_id", sa.Integer, sa.ForeignKey("scenarios.id"), nullable=False),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("code_version", sa.Text, nullable=False),
+    sa.Column("started", sa.DateTime, nullable=False),
+    sa.Column("finished", sa.DateTime),
+    sa.Column("wall_s", sa.Double),
+    sa.Column("sweep_id", sa.Integer, sa.ForeignKey("sweeps.id", ondelete="SET NULL")),
+    sa.Column("replication", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("until_h", sa.Double),
+    sa.Column("systems", sa.Integer),
+    sa.Column("host", sa.Text),
+    sa.Column("pid", sa.Integer),
+    sa.Column("heartbeat", sa.DateTime),
+    sa.Column("error", sa.Text),
+    _status_check("status"),
+    sa.Index("ix_runs_status", "status"),
+    sa.Index("ix_runs_started", "started"),
+    sa.Index("ix_runs_scenario_id", "scenario_id"),
+    sa.Index("ix_runs_sweep_id", "sweep_id"),
+)
+
+
+def _run_fk() -> sa.Column[int]:
+    return sa.Column(
+        "run_id", sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    _run_fk(),
+    sa.Column("t", sa.Double, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("cause", sa.Text, nullable=False),
+    sa.Column("value", sa.Double),
+    sa.Index("ix_events_run_kind", "run_id", "kind"),
+    sa.Index("ix_events_run_cause", "run_id", "cause"),
+)
+
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    _run_fk(),
+    sa.Column("t", sa.Double, nullable=False),
+    sa.Column("bucket", sa.Double, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("value", sa.Double),
+    sa.Index("ix_metrics_run_name_scope", "run_id", "name", "scope"),
+)
+
+kpis = sa.Table(
+    "kpis",
+    metadata,
+    _run_fk(),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("value", sa.Double),
+    sa.PrimaryKeyConstraint("run_id", "name"),
+)

@@ -1,0 +1,84 @@
+"""SQL views that answer the common questions, written for SQLite and PostgreSQL.
+
+Every view counts completed runs only: a failed or interrupted run keeps its
+rows for inspection but never enters an aggregate. The SQL is shared by both
+backends except the one expression that differs (the calendar date of a
+timestamp); migrations create the views from `view_sql`, and a revision that
+changes a view drops and recreates it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["VIEW_NAMES", "CURRENT", "view_sql", "create_views_sql", "drop_views_sql"]
+
+# date(started) in SQLite yields 'YYYY-MM-DD'; CAST(... AS DATE) there would
+# parse the text as a number, so each dialect gets its own spelling.
+_NIGHT = {"sqlite": "date(r.started)", "postgresql": "CAST(r.started AS DATE)"}
+
+_AVAILABILITY = """
+SELECT r.id AS run_id, s.name AS scenario, r.seed AS seed, r.started AS started,
+       k.value AS availability
+FROM runs r
+JOIN scenarios s ON s.id = r.scenario_id
+JOIN kpis k ON k.run_id = r.id AND k.name = 'availability'
+WHERE r.status = 'completed'
+"""
+
+_FAILURES_BY_CAUSE = """
+SELECT e.run_id AS run_id, e.cause AS cause,
+       SUM(CASE WHEN e.kind = 'failure' THEN 1 ELSE 0 END) AS failures,
+       COALESCE(SUM(CASE WHEN e.kind = 'system_up' THEN e.value END), 0.0) AS downtime_h
+FROM events e
+JOIN runs r ON r.id = e.run_id
+WHERE r.status = 'completed' AND e.kind IN ('failure', 'system_up')
+GROUP BY e.run_id, e.cause
+"""
+
+_CAPACITY_LOST_BY_CAUSE = """
+SELECT e.run_id AS run_id, e.cause AS cause,
+       COALESCE(SUM(e.value), 0.0) AS capacity_lost_system_h
+FROM events e
+JOIN runs r ON r.id = e.run_id
+WHERE r.status = 'completed' AND e.kind = 'system_up'
+GROUP BY e.run_id, e.cause
+"""
+
+_KPI_TREND = """
+SELECT {night} AS night, s.name AS scenario, k.name AS kpi,
+       AVG(k.value) AS mean_value, COUNT(k.value) AS runs
+FROM runs r
+JOIN scenarios s ON s.id = r.scenario_id
+JOIN kpis k ON k.run_id = r.id
+WHERE r.status = 'completed'
+GROUP BY {night}, s.name, k.name
+"""
+
+_BODIES_0002 = {
+    "v_availability": _AVAILABILITY,
+    "v_failures_by_cause": _FAILURES_BY_CAUSE,
+    "v_capacity_lost_by_cause": _CAPACITY_LOST_BY_CAUSE,
+    "v_kpi_trend": _KPI_TREND,
+}
+
+_BY_REVISION = {"0002": _BODIES_0002}
+CURRENT = "0002"
+
+VIEW_NAMES = tuple(_BY_REVISION[CURRENT])
+
+
+def view_sql(dialect: str, revision: str = CURRENT) -> dict[str, str]:
+    """The SELECT behind each view for `dialect` ('sqlite' or 'postgresql')."""
+    if dialect not in _NIGHT:
+        raise ValueError(f"no view SQL for dialect {dialect!r}")
+    bodies = _BY_REVISION[revision]
+    return {name: body.format(night=_NIGHT[dialect]).strip() for name, body in bodies.items()}
+
+
+def create_views_sql(dialect: str, revision: str = CURRENT) -> list[str]:
+    """CREATE VIEW statements for the views of `revision` (none depends on another)."""
+    return [f"CREATE VIEW {name} AS\n{body}" for name, body in view_sql(dialect, revision).items()]
+
+
+def drop_views_sql(revision: str = CURRENT) -> list[str]:
+    """DROP VIEW statements for the views of `revision` (safe when one is missing)."""
+    return [f"DROP VIEW IF EXISTS {name}" for name in reversed(tuple(_BY_REVISION[revision]))]
