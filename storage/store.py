@@ -1,0 +1,280 @@
+"""The store: open a SQL database, keep its schema current, start runs, answer queries.
+
+`open_store` is the entry: it normalizes the URL, migrates the schema to head,
+and marks runs whose process died without a word as interrupted. A `Store`
+hands out a `RunWriter` per run (see `storage.writer`) and runs ad-hoc SQL on
+a separate engine that cannot write.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from storage import schema
+from storage.engines import make_read_engine, make_write_engine
+from storage.liveness import this_host, utcnow, why_dead
+from storage.migrate import upgrade
+from storage.readonly import check_read_only
+from storage.urls import display_url, normalize_url, sqlite_path
+from storage.writer import CHUNK_ROWS, RunWriter
+from twin.errors import StoreError
+
+__all__ = ["Store", "open_store", "code_version", "STALE_AFTER_S"]
+
+STALE_AFTER_S = 3600.0
+_log = logging.getLogger(__name__)
+
+
+def code_version() -> str:
+    """The installed wafertwin version, recorded with every run and sweep."""
+    try:
+        return version("wafertwin")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def open_store(
+    url: str | URL, *, create: bool = True, stale_after_s: float = STALE_AFTER_S
+) -> Store:
+    """Open (and with `create`, make) the store at `url`, migrated to the current schema."""
+    sa_url = normalize_url(url)
+    path = sqlite_path(sa_url)
+    if path is not None and not create and not path.exists():
+        raise StoreError(f"no store at {str(path)!r} (a run creates it)")
+    store = Store(sa_url, stale_after_s=stale_after_s)
+    try:
+        upgrade(store.engine)
+        store.recover_interrupted()
+    except SQLAlchemyError as exc:
+        store.close()
+        raise StoreError(f"cannot open store {store.url}: {db_message(exc)}") from exc
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def db_message(exc: SQLAlchemyError) -> str:
+    """The first line of what the database said, for one-line errors."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Store:
+    """An open store. Use `open_store`; close it (or use `with`) when done."""
+
+    def __init__(self, url: URL, *, stale_after_s: float = STALE_AFTER_S) -> None:
+        self.sa_url = url
+        self.url = display_url(url)
+        self.backend = url.get_backend_name()
+        self.stale_after = timedelta(seconds=stale_after_s)
+        self.engine: Engine = make_write_engine(url)
+        self._read_engine: Engine | None = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def close(self) -> None:
+        """Release every connection (the store can be reopened with `open_store`)."""
+        self.engine.dispose()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
+
+    @property
+    def read_engine(self) -> Engine:
+        """The engine that cannot write (created on first use)."""
+        if self._read_engine is None:
+            self._read_engine = make_read_engine(self.sa_url)
+        return self._read_engine
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only connection; database errors become `StoreError`."""
+        try:
+            with self.read_engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading {self.url} failed: {db_message(exc)}") from exc
+
+    # -- writing ---------------------------------------------------------
+
+    def begin_run(
+        self,
+        *,
+        scenario_name: str,
+        scenario_hash: str,
+        scenario: Mapping[str, Any],
+        seed: int,
+        until_h: float,
+        systems: int,
+        replication: int = 0,
+        sweep_id: int | None = None,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> RunWriter:
+        """Record a new run as running and return the sink its records go to."""
+        now = utcnow()
+        row = {
+            "seed": int(seed),
+            "status": "running",
+            "code_version": code_version(),
+            "started": now,
+            "heartbeat": now,
+            "sweep_id": sweep_id,
+            "replication": int(replication),
+            "until_h": float(until_h),
+            "systems": int(systems),
+            "host": this_host(),
+            "pid": os.getpid(),
+        }
+        try:
+            with self.engine.begin() as conn:
+                row["scenario_id"] = self._scenario_id(conn, scenario_name, scenario_hash, scenario)
+                run_id = _new_id(conn.execute(sa.insert(schema.runs).values(row)))
+        except IntegrityError as exc:
+            raise StoreError(f"cannot start run: {db_message(exc)}") from exc
+        return RunWriter(
+            self.engine,
+            int(run_id),
+            scenario_hash=scenario_hash,
+            seed=int(seed),
+            chunk_rows=chunk_rows,
+        )
+
+    def create_sweep(
+        self,
+        *,
+        scenario_name: str,
+        scenario_hash: str,
+        scenario: Mapping[str, Any],
+        factors: Mapping[str, Any],
+        replications: int,
+    ) -> int:
+        """Record a sweep as running; its runs pass the returned id to `begin_run`."""
+        with self.engine.begin() as conn:
+            scenario_id = self._scenario_id(conn, scenario_name, scenario_hash, scenario)
+            values = {
+                "scenario_id": scenario_id,
+                "factors": to_json(factors),
+                "replications": int(replications),
+                "status": "running",
+                "created": utcnow(),
+                "code_version": code_version(),
+            }
+            return _new_id(conn.execute(sa.insert(schema.sweeps).values(values)))
+
+    def finish_sweep(self, sweep_id: int, status: str = "completed") -> None:
+        """Set the final status of a sweep (completed, failed or interrupted)."""
+        if status not in schema.SWEEP_STATUSES:
+            raise StoreError(f"unknown sweep status {status!r}")
+        with self.engine.begin() as conn:
+            sweeps = schema.sweeps
+            done = conn.execute(
+                sa.update(sweeps).where(sweeps.c.id == sweep_id).values(status=status)
+            )
+        if done.rowcount == 0:
+            raise StoreError(f"no sweep {sweep_id} in {self.url}")
+
+    def _scenario_id(
+        self, conn: Connection, name: str, digest: str, document: Mapping[str, Any]
+    ) -> int:
+        table = schema.scenarios
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        values = {"hash": digest, "name": name, "document": to_json(document), "created": utcnow()}
+        conn.execute(insert(table).values(values).on_conflict_do_nothing(index_elements=["hash"]))
+        return int(conn.execute(sa.select(table.c.id).where(table.c.hash == digest)).scalar_one())
+
+    # -- upkeep ------------------------------------------------------------
+
+    def recover_interrupted(self) -> list[int]:
+        """Mark runs whose process is gone as interrupted; return their ids."""
+        runs = schema.runs
+        now = utcnow()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat, runs.c.started
+                ).where(runs.c.status == "running")
+            ).all()
+            gone = {}
+            for r in rows:
+                reason = why_dead(r.host, r.pid, r.heartbeat or r.started, now, self.stale_after)
+                if reason is not None:
+                    gone[r.id] = reason
+            for run_id, reason in gone.items():
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == run_id, runs.c.status == "running")
+                    .values(status="interrupted", finished=now, error=f"interrupted: {reason}")
+                )
+        if gone:
+            _log.info("marked runs %s of %s as interrupted", sorted(gone), self.url)
+        return sorted(gone)
+
+    # -- reading -----------------------------------------------------------
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run one read-only SQL statement (``:name`` parameters) and return its rows."""
+        statement = check_read_only(sql)
+        try:
+            with self.read_engine.connect() as conn:
+                result = _execute(conn, statement, params)
+                if not result.returns_rows:
+                    return pd.DataFrame()
+                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        except SQLAlchemyError as exc:
+            raise StoreError(_query_error(exc)) from exc
+
+
+def _execute(conn: Connection, statement: str, params: Mapping[str, Any] | None) -> Any:
+    # Without parameters the SQL goes to the driver verbatim, so a ':' or '%'
+    # inside a string literal is never taken for a placeholder.
+    if params:
+        return conn.execute(sa.text(statement), dict(params))
+    return conn.execution_options(no_parameters=True).exec_driver_sql(statement)
+
+
+_READ_ONLY_MARKERS = ("read-only", "readonly", "not authorized", "query_only")
+
+
+def _query_error(exc: SQLAlchemyError) -> str:
+    message = db_message(exc)
+    if any(marker in message.lower() for marker in _READ_ONLY_MARKERS):
+        return f"refused: queries are read-only ({message})"
+    return f"query failed: {message}"
+
+
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("the database did not return the new row's id")
+    return int(key[0])
+
+
+def to_json(document: Mapping[str, Any]) -> str:
+    """Deterministic JSON text for a scenario document or sweep factors."""
+    return json.dumps(document, sort_keys=True, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    to_list = getattr(value, "tolist", None)  # numpy scalars and arrays
+    return to_list() if callable(to_list) else str(value)
