@@ -1,0 +1,42 @@
+"""Example queries over the views, valid on SQLite and PostgreSQL alike.
+
+docs/store.md shows these verbatim and the tests run each of them on both
+backends, so the documentation cannot drift from SQL that works.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXAMPLES"]
+
+EXAMPLES: dict[str, str] = {
+    "availability_by_run": """
+SELECT run_id, scenario, seed, availability
+FROM v_availability
+ORDER BY availability, run_id
+""",
+    "failures_by_cause": """
+SELECT cause, SUM(failures) AS failures, SUM(downtime_h) AS downtime_h
+FROM v_failures_by_cause
+GROUP BY cause
+ORDER BY failures DESC, cause
+""",
+    "capacity_lost_by_cause": """
+SELECT cause, AVG(capacity_lost_system_h) AS mean_system_h_per_run
+FROM v_capacity_lost_by_cause
+GROUP BY cause
+ORDER BY mean_system_h_per_run DESC, cause
+""",
+    "nightly_trend": """
+SELECT night, scenario, mean_value AS availability, runs
+FROM v_kpi_trend
+WHERE kpi = 'availability'
+ORDER BY night, scenario
+""",
+    "runs_not_completed": """
+SELECT r.id, s.name AS scenario, r.status, r.started, r.error
+FROM runs r JOIN scenarios s ON s.id = r.scenario_id
+WHERE r.status <> 'completed'
+ORDER BY r.started DESC
+""",
+}
+EXAMPLES = {name: sql.strip() for name, sql in EXAMPLES.items()}
