@@ -17,6 +17,14 @@ __all__ = ["cli", "main"]
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
+class _Failure(click.ClickException):
+    """A `TwinError` shown as a click error, keeping its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code  # type: ignore[misc]  # per instance: 1 or 2
+
+
 class TwinGroup(click.Group):
     """A group that turns a `TwinError` into a click error with the right exit code."""
 
@@ -24,9 +32,7 @@ class TwinGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TwinError as exc:
-            err = click.ClickException(str(exc))
-            err.exit_code = exc.exit_code
-            raise err from exc
+            raise _Failure(str(exc), exc.exit_code) from exc
 
 
 @click.group(cls=TwinGroup, context_settings=CONTEXT_SETTINGS)

@@ -63,7 +63,7 @@ def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
         "simulated_days": result.until_h / 24.0,
         "wall_s": round(result.wall_s, 4),
         "systems": result.systems,
-        "kpis": nest_kpis({k: _clean(v) for k, v in result.kpis.items()}),
+        "kpis": nest_kpis(result.kpis, clean=_clean),
     }
 
 

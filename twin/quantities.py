@@ -7,41 +7,45 @@ so a resolved scenario document reloads to exactly the same values.
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 from twin import units
 
 __all__ = [
     "Duration", "PositiveDuration", "Power", "Temperature", "DeltaTemperature",
-    "ThermalResistance", "HeatCapacity", "Area", "DefectDensity", "Probability",
+    "ThermalResistance", "HeatCapacity", "Area", "DefectDensity", "Probability", "Unit",
 ]
 
 
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError("expected a value greater than zero")
-    return value
+@dataclass(frozen=True)
+class Unit:
+    """Annotation: the field is a quantity of `dimension`, at least `minimum` (or any)."""
 
+    dimension: str
+    minimum: str = "zero"  # "zero": >= 0, "positive": > 0, "any": no bound
 
-def _non_negative(value: float) -> float:
-    if not value >= 0:
-        raise ValueError("expected a value of zero or more")
-    return value
+    def parse(self, value: object) -> float:
+        number = units.parse(value, self.dimension)
+        if self.minimum == "zero" and not number >= 0:
+            raise ValueError(f"expected a {self.dimension.replace('_', ' ')} of zero or more")
+        if self.minimum == "positive" and not number > 0:
+            raise ValueError(f"expected a {self.dimension.replace('_', ' ')} above zero")
+        return number
 
-
-def _quantity(dimension: str, check=_non_negative):  # type: ignore[no-untyped-def]
-    return Annotated[
-        float,
-        BeforeValidator(lambda v: units.parse(v, dimension)),
-        AfterValidator(check),
-        PlainSerializer(lambda v: units.format_quantity(v, dimension), return_type=str),
-    ]
-
-
-def _any(value: float) -> float:
-    return value
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.parse,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v: units.format_quantity(v, self.dimension),
+                return_schema=core_schema.str_schema(),
+            ),
+        )
 
 
 def _probability(value: float) -> float:
@@ -50,13 +54,13 @@ def _probability(value: float) -> float:
     return value
 
 
-Duration = _quantity("time")
-PositiveDuration = _quantity("time", _positive)
-Power = _quantity("power")
-Temperature = _quantity("temperature", _any)
-DeltaTemperature = _quantity("delta_temperature")
-ThermalResistance = _quantity("thermal_resistance", _positive)
-HeatCapacity = _quantity("heat_capacity", _positive)
-Area = _quantity("area", _positive)
-DefectDensity = _quantity("defect_density")
+Duration = Annotated[float, Unit("time")]
+PositiveDuration = Annotated[float, Unit("time", "positive")]
+Power = Annotated[float, Unit("power")]
+Temperature = Annotated[float, Unit("temperature", "any")]
+DeltaTemperature = Annotated[float, Unit("delta_temperature")]
+ThermalResistance = Annotated[float, Unit("thermal_resistance", "positive")]
+HeatCapacity = Annotated[float, Unit("heat_capacity", "positive")]
+Area = Annotated[float, Unit("area", "positive")]
+DefectDensity = Annotated[float, Unit("defect_density")]
 Probability = Annotated[float, AfterValidator(_probability)]

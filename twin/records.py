@@ -8,7 +8,7 @@ simulated hours since the start of the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,13 +81,16 @@ class ListSink:
         self.metrics.extend(metrics)
 
 
-def nest_kpis(flat: dict[str, float]) -> dict[str, Any]:
-    """Turn ``{"failures.psu": 3}`` into ``{"failures": {"psu": 3}}`` for JSON output."""
+def nest_kpis(
+    flat: dict[str, float], clean: Callable[[float], Any] = lambda v: v
+) -> dict[str, Any]:
+    """Turn ``{"failures.psu": 3}`` into ``{"failures": {"psu": 3}}`` for JSON output;
+    `clean` maps each value (NaN to None, say)."""
     out: dict[str, Any] = {}
     for name, value in flat.items():
         node = out
         *parents, leaf = name.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = value
+        node[leaf] = clean(value)
     return out

@@ -42,6 +42,16 @@ __all__ = [
 ]
 
 
+def _dist(**params: Any) -> Any:
+    """A distribution default, written as it would be in a scenario file."""
+    return params
+
+
+def _q(text: str) -> Any:
+    """A quantity default, written as it would be in a scenario file."""
+    return text
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, populate_by_name=True, validate_default=True
@@ -51,7 +61,7 @@ class _Model(BaseModel):
 class RunSpec(_Model):
     """How long to simulate and with which seed (both overridable from the CLI)."""
 
-    until: PositiveDuration = "365 d"
+    until: PositiveDuration = _q("365 d")
     seed: int = Field(default=1, ge=0)
 
 
@@ -66,9 +76,9 @@ class HallSpec(_Model):
 class SystemSpec(_Model):
     """One wafer-scale system: ~23 kW at full load (FACTS A3, CS-3)."""
 
-    power: Power = "23 kW"
-    idle_power: Power = "2 kW"  # ASSUMPTION: pumps, fans and control while booting
-    boot_time: Duration = "30 min"  # ASSUMPTION
+    power: Power = _q("23 kW")
+    idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
+    boot_time: Duration = _q("30 min")  # ASSUMPTION
 
 
 class ComponentSpec(_Model):
@@ -98,13 +108,13 @@ class WaferSpec(_Model):
 
     physical_cores: int = Field(default=970_000, ge=1)  # FACTS A2 (~970k physical)
     active_cores: int = Field(default=900_000, ge=1)  # FACTS A1/A2 (900k enabled)
-    area: Area = "46225 mm2"  # 46,225 mm^2, FACTS A1
-    defect_density: DefectDensity = "0.1 /cm2"  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
-    core_failures: Distribution = {"dist": "exponential", "mean": "2000 h"}  # ASSUMPTION
+    area: Area = _q("46225 mm2")  # 46,225 mm^2, FACTS A1
+    defect_density: DefectDensity = _q("0.1 /cm2")  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
+    core_failures: Distribution = _dist(dist="exponential", mean="2000 h")  # ASSUMPTION
     cores_per_failure: float = Field(default=4.0, ge=1.0)  # ASSUMPTION: mean cluster size
     min_active_fraction: Probability = 0.97  # ASSUMPTION: below this the wafer is failed
-    remap_time: Duration = "15 min"  # ASSUMPTION: re-route around lost cores, restart
-    failure: Distribution = {"dist": "exponential", "mean": "200000 h"}  # ASSUMPTION
+    remap_time: Duration = _q("15 min")  # ASSUMPTION: re-route around lost cores, restart
+    failure: Distribution = _dist(dist="exponential", mean="200000 h")  # ASSUMPTION
     bad_fraction: Probability = 0.0
     bad_factor: float = Field(default=1.0, ge=1.0)
 
@@ -118,14 +128,14 @@ class WaferSpec(_Model):
 class ThermalSpec(_Model):
     """First-order wafer temperature: C dT/dt = P - (T - T_inlet) / R."""
 
-    inlet: Temperature = "30 C"  # ASSUMPTION: warm facility water (FACTS A3: not published)
-    resistance: ThermalResistance = "1.8 K/kW"  # ASSUMPTION: 23 kW -> ~71 C at 30 C inlet
-    capacitance: HeatCapacity = "200 kJ/K"  # ASSUMPTION: tau = R C = 6 min
-    throttle: Temperature = "85 C"  # ASSUMPTION
-    trip: Temperature = "95 C"  # ASSUMPTION
-    restart: Temperature = "45 C"  # ASSUMPTION: cool below this before a restart
+    inlet: Temperature = _q("30 C")  # ASSUMPTION: warm facility water (FACTS A3: not published)
+    resistance: ThermalResistance = _q("1.8 K/kW")  # ASSUMPTION: 23 kW -> ~71 C at 30 C inlet
+    capacitance: HeatCapacity = _q("200 kJ/K")  # ASSUMPTION: tau = R C = 6 min
+    throttle: Temperature = _q("85 C")  # ASSUMPTION
+    trip: Temperature = _q("95 C")  # ASSUMPTION
+    restart: Temperature = _q("45 C")  # ASSUMPTION: cool below this before a restart
     min_power_fraction: Probability = 0.5  # lowest power the thermal governor may set
-    release_margin: DeltaTemperature = "2 K"
+    release_margin: DeltaTemperature = _q("2 K")
 
     @model_validator(mode="after")
     def _ordered(self) -> ThermalSpec:
@@ -140,13 +150,13 @@ class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
     crews: int = Field(default=4, ge=1)
-    shift_start: Duration = "0 h"  # hour of day the crews' shift starts
-    shift_length: PositiveDuration = "24 h"  # 24 h = always on shift
-    diagnosis: Distribution = {"dist": "lognormal", "median": "20 min", "sigma": 0.6}
+    shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
+    shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
+    diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
     wrong_unit_probability: Probability = 0.03  # ASSUMPTION: diagnosis blames a healthy unit
-    auto_fix: Distribution = {"dist": "deterministic", "value": "15 min"}
+    auto_fix: Distribution = _dist(dist="deterministic", value="15 min")
     silent_failure_probability: Probability = 0.02  # ASSUMPTION: repair leaves it faulty
-    detection_delay: Distribution = {"dist": "exponential", "mean": "2 h"}
+    detection_delay: Distribution = _dist(dist="exponential", mean="2 h")
 
     @model_validator(mode="after")
     def _shift_fits(self) -> RepairSpec:
@@ -168,16 +178,16 @@ class SpareSystemsSpec(_Model):
     """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
 
     count: int = Field(default=8, ge=0)  # ASSUMPTION: ~4 wafer failures a month in 1,020
-    swap_time: Distribution = {"dist": "lognormal", "median": "6 h", "sigma": 0.4}
-    rma_time: Distribution = {"dist": "deterministic", "value": "30 d"}  # ASSUMPTION
+    swap_time: Distribution = _dist(dist="lognormal", median="6 h", sigma=0.4)
+    rma_time: Distribution = _dist(dist="deterministic", value="30 d")  # ASSUMPTION
 
 
 class RecordingSpec(_Model):
     """What the run records: hall metrics per `hall_bucket`, one scope level per `scope_bucket`."""
 
-    hall_bucket: PositiveDuration = "1 h"
+    hall_bucket: PositiveDuration = _q("1 h")
     scope_level: Literal["none", "row", "rack", "system"] = "row"
-    scope_bucket: PositiveDuration = "1 d"
+    scope_bucket: PositiveDuration = _q("1 d")
     events: bool = True
 
 
@@ -292,7 +302,8 @@ class _KeyedError(ValueError):
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
-        raise ScenarioError(str(path), "extends", "no cycle of extends", " -> ".join(map(str, seen)))
+        cycle = " -> ".join(map(str, seen))
+        raise ScenarioError(str(path), "extends", "no cycle of extends", cycle)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -338,7 +349,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 _UNION_TAGS = {"exponential", "weibull", "lognormal", "deterministic"}
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "no such key (a typo, or a key of another table?)"

@@ -44,7 +44,8 @@ _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S+)
 def expected(dimension: str) -> str:
     """Human text for what a quantity of `dimension` looks like."""
     units = ", ".join(DIMENSIONS[dimension])
-    return f"a {dimension.replace('_', ' ')} as a string like '<number> <unit>' (unit one of {units})"
+    name = dimension.replace("_", " ")
+    return f"a {name} as a string like '<number> <unit>' (unit one of {units})"
 
 
 def parse(value: object, dimension: str) -> float:

@@ -97,7 +97,7 @@ class ComponentClass:
             life = self.spec.failure.sample(self.rng, self.accel[unit])
         else:
             age = now - self.installed[unit]
-            life = self.spec.failure.residual(self.rng, np.float64(age), self.accel[unit])
+            life = self.spec.failure.residual(self.rng, np.asarray(age), self.accel[unit])
         self._agenda.schedule(unit, now + float(life))
         self.up[unit] = True
         self.down[s] -= 1
