@@ -31,9 +31,9 @@ class Unit:
     def parse(self, value: object) -> float:
         number = units.parse(value, self.dimension)
         if self.minimum == "zero" and not number >= 0:
-            raise ValueError(f"expected a {self.dimension.replace('_', ' ')} of zero or more")
+            raise ValueError(f"a {self.dimension.replace('_', ' ')} of zero or more")
         if self.minimum == "positive" and not number > 0:
-            raise ValueError(f"expected a {self.dimension.replace('_', ' ')} above zero")
+            raise ValueError(f"a {self.dimension.replace('_', ' ')} above zero")
         return number
 
     def __get_pydantic_core_schema__(
@@ -50,7 +50,7 @@ class Unit:
 
 def _probability(value: float) -> float:
     if not 0.0 <= value <= 1.0:
-        raise ValueError("expected a probability between 0 and 1")
+        raise ValueError("a probability between 0 and 1")
     return value
 
 
