@@ -1,0 +1,196 @@
+"""What a RunWriter writes is what the read helpers return; runs end with one status."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from storage import (
+    Store,
+    StoreError,
+    event_summary,
+    read_events,
+    read_kpis,
+    read_metrics,
+    read_run,
+    read_runs,
+)
+from storage.testing import synthetic_run, write_run
+from twin.records import Event, Metric, RunResult
+
+names = st.text(st.characters(categories=("L", "N")), min_size=1, max_size=6)
+scopes = st.lists(names, min_size=1, max_size=4).map(".".join)
+times = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
+values = st.floats(allow_nan=True, allow_infinity=True)
+events = st.builds(Event, t=times, scope=scopes, kind=names, cause=names, value=values)
+metrics = st.builds(
+    Metric, t=times, bucket=st.floats(0.001, 1e4), scope=scopes, name=names, value=values
+)
+
+
+def _expected(records: list[Event] | list[Metric], columns: list[str]) -> pd.DataFrame:
+    rows = [[getattr(r, c) for c in columns] for r in records]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype({c: "float64" for c in columns if c in ("t", "bucket", "value")})
+
+
+def _same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected, check_dtype=False, check_exact=True
+    )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    evs=st.lists(events, max_size=30),
+    mets=st.lists(metrics, max_size=30),
+    chunk=st.integers(1, 40),
+)
+def test_records_round_trip(store: Store, evs: list[Event], mets: list[Metric], chunk: int) -> None:
+    run = synthetic_run(0, 0)
+    writer = store.begin_run(**run.header, chunk_rows=chunk)  # type: ignore[arg-type]
+    writer.write_events(evs[:10])
+    writer.write_metrics(mets)
+    writer.write_events(evs[10:])
+    writer.complete(run.result)
+    _same(
+        read_events(store, writer.run_id), _expected(evs, ["t", "scope", "kind", "cause", "value"])
+    )
+    _same(
+        read_metrics(store, writer.run_id),
+        _expected(mets, ["t", "bucket", "scope", "name", "value"]),
+    )
+
+
+def test_kpis_header_and_document_round_trip(store: Store) -> None:
+    run = synthetic_run(10, 10, seed=3, kpis={"availability": 0.97, "pue": float("nan")})
+    run_id = write_run(store, run)
+    kpis = read_kpis(store, run_id)
+    assert list(kpis["name"]) == ["availability", "pue"]
+    assert kpis["value"][0] == 0.97 and math.isnan(kpis["value"][1])
+    header = read_run(store, run_id)
+    assert header["status"] == "completed"
+    assert header["scenario_document"] == run.header["scenario"]
+    assert (header["seed"], header["until_h"], header["systems"]) == (3, 8760.0, 64)
+    assert header["wall_s"] == 1.0 and header["finished"] >= header["started"]
+
+
+def test_rows_land_while_the_run_goes(store: Store) -> None:
+    run = synthetic_run(250, 0)
+    writer = store.begin_run(**run.header, chunk_rows=100)  # type: ignore[arg-type]
+    writer.write_events(run.events)
+    assert len(read_events(store, writer.run_id)) == 200  # two full chunks, 50 buffered
+    assert writer.pending == 50
+    assert read_runs(store)["status"].tolist() == ["running"]
+    writer.complete(run.result)
+    assert len(read_events(store, writer.run_id)) == 250
+
+
+def test_read_runs_filters_latest_first(store: Store) -> None:
+    first = write_run(store, synthetic_run(5, 5, seed=1, scenario_name="a"))
+    second = write_run(store, synthetic_run(5, 5, seed=2, scenario_name="b"))
+    third = write_run(store, synthetic_run(5, 5, seed=3, scenario_name="a"), complete=False)
+    assert read_runs(store)["run_id"].tolist() == [third, second, first]
+    assert read_runs(store, scenario="a")["run_id"].tolist() == [third, first]
+    assert read_runs(store, status="completed")["run_id"].tolist() == [second, first]
+    assert read_runs(store, limit=1)["run_id"].tolist() == [third]
+    assert read_runs(store, since="2999-01-01").empty
+    assert len(read_runs(store, since="2000-01-01")) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"status": "done"}, {"since": "yesterday"}, {"limit": 0}, {"limit": True}]
+)
+def test_read_runs_rejects_bad_filters(store: Store, kwargs: dict[str, object]) -> None:
+    with pytest.raises(StoreError):
+        read_runs(store, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reader", [read_events, read_metrics, read_kpis, event_summary, read_run])
+def test_unknown_run_is_a_store_error(store: Store, reader: object) -> None:
+    with pytest.raises(StoreError, match="no run 404"):
+        reader(store, 404)  # type: ignore[operator]
+
+
+def test_an_exception_marks_the_run_failed_and_is_reraised(store: Store) -> None:
+    run = synthetic_run(20, 0)
+    with pytest.raises(ZeroDivisionError):
+        with store.begin_run(**run.header) as writer:  # type: ignore[arg-type]
+            writer.write_events(run.events)
+            1 / 0  # noqa: B018
+    header = read_run(store, writer.run_id)
+    assert header["status"] == "failed"
+    assert "ZeroDivisionError" in header["error"]
+    assert len(read_events(store, writer.run_id)) == 20  # kept for inspection
+
+
+def test_ctrl_c_marks_the_run_interrupted(store: Store) -> None:
+    run = synthetic_run(0, 0)
+    with pytest.raises(KeyboardInterrupt):
+        with store.begin_run(**run.header) as writer:  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+    assert read_run(store, writer.run_id)["status"] == "interrupted"
+
+
+def test_leaving_without_a_result_is_a_failure(store: Store) -> None:
+    run = synthetic_run(0, 0)
+    with store.begin_run(**run.header) as writer:  # type: ignore[arg-type]
+        pass
+    assert read_run(store, writer.run_id)["status"] == "failed"
+
+
+def test_a_completed_run_stays_completed(store: Store) -> None:
+    run = synthetic_run(3, 3)
+    with pytest.raises(RuntimeError):
+        with store.begin_run(**run.header) as writer:  # type: ignore[arg-type]
+            writer.complete(run.result)
+            raise RuntimeError("after the fact")
+    assert read_run(store, writer.run_id)["status"] == "completed"
+    with pytest.raises(StoreError, match="already completed"):
+        writer.write_events(run.events)
+
+
+def test_complete_refuses_another_runs_result(store: Store) -> None:
+    run = synthetic_run(0, 0, seed=1)
+    writer = store.begin_run(**run.header)  # type: ignore[arg-type]
+    other = RunResult("x", "other-hash", {}, seed=1, until_h=1.0, systems=1, wall_s=0.1)
+    with pytest.raises(StoreError, match="was started for"):
+        writer.complete(other)
+    writer.fail("gave up")
+    assert read_run(store, writer.run_id)["error"] == "gave up"
+
+
+def test_scenarios_are_stored_once_per_hash(store: Store) -> None:
+    run = synthetic_run(0, 0)
+    for _ in range(3):
+        write_run(store, run)
+    assert store.query("SELECT COUNT(*) AS n FROM scenarios")["n"][0] == 1
+
+
+def test_sweeps_group_runs(store: Store) -> None:
+    run = synthetic_run(0, 0)
+    header = dict(run.header)
+    sweep = store.create_sweep(
+        scenario_name=header["scenario_name"],  # type: ignore[arg-type]
+        scenario_hash=header["scenario_hash"],  # type: ignore[arg-type]
+        scenario=header["scenario"],  # type: ignore[arg-type]
+        factors={"hall.rows": [2, 4]},
+        replications=2,
+    )
+    for replication in range(2):
+        writer = store.begin_run(**header, replication=replication, sweep_id=sweep)  # type: ignore[arg-type]
+        writer.complete(run.result)
+    store.finish_sweep(sweep)
+    runs = read_runs(store)
+    assert runs["sweep_id"].tolist() == [sweep, sweep]
+    assert sorted(runs["replication"]) == [0, 1]
+    row = store.query("SELECT status, factors FROM sweeps")
+    assert row["status"][0] == "completed" and row["factors"][0] == '{"hall.rows": [2, 4]}'
+    with pytest.raises(StoreError):
+        store.begin_run(**header, sweep_id=999)  # type: ignore[arg-type]
