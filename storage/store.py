@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
+from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -47,7 +48,7 @@ def code_version() -> str:
 
 
 def open_store(
-    url: str | URL, *, create: bool = True, stale_after_s: float = STALE_AFTER_S
+    url: str | os.PathLike[str] | URL, *, create: bool = True, stale_after_s: float = STALE_AFTER_S
 ) -> Store:
     """Open (and with `create`, make) the store at `url`, migrated to the current schema."""
     sa_url = normalize_url(url)
@@ -240,9 +241,10 @@ class Store:
                 result = _execute(conn, statement, params)
                 if not result.returns_rows:
                     return pd.DataFrame()
-                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         except SQLAlchemyError as exc:
             raise StoreError(_query_error(exc)) from exc
+        return _plain_numbers(frame)
 
 
 def _execute(conn: Connection, statement: str, params: Mapping[str, Any] | None) -> Any:
@@ -251,6 +253,17 @@ def _execute(conn: Connection, statement: str, params: Mapping[str, Any] | None)
     if params:
         return conn.execute(sa.text(statement), dict(params))
     return conn.execution_options(no_parameters=True).exec_driver_sql(statement)
+
+
+def _plain_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """PostgreSQL's SUM/AVG over integers give Decimal; make them numbers as on SQLite."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object and column.map(lambda v: isinstance(v, Decimal)).any():
+            numbers = column.map(lambda v: float(v) if isinstance(v, Decimal) else v)
+            whole = numbers.notna().all() and (numbers == numbers.round()).all()
+            frame[name] = numbers.astype("int64" if whole else "float64")
+    return frame
 
 
 _READ_ONLY_MARKERS = ("read-only", "readonly", "not authorized", "query_only")

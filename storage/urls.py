@@ -8,6 +8,7 @@ that says what would have worked.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -22,12 +23,12 @@ _SQLITE_ALIASES = {"sqlite", "sqlite+pysqlite"}
 _HINT = "use a SQLite file path, sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
 
 
-def normalize_url(raw: str | URL) -> URL:
+def normalize_url(raw: str | os.PathLike[str] | URL) -> URL:
     """Return the canonical URL for `raw`: absolute SQLite path or psycopg 3 driver."""
     if isinstance(raw, URL):
         text = raw.render_as_string(hide_password=False)
     else:
-        text = str(raw).strip()
+        text = os.fspath(raw).strip()
     if not text:
         raise StoreError(f"empty store URL; {_HINT}")
     if "://" not in text:
