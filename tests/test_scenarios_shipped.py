@@ -1,0 +1,125 @@
+"""Every shipped scenario runs, and does what the comment at its top says.
+
+The smoke test runs each file briefly through `twin run`; the behaviour tests
+run a whole simulated year (well under a second each) and compare a scenario
+with `hall.toml` under the same seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from twin import load_scenario, simulate
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SHIPPED = sorted(SCENARIOS.glob("*.toml"))
+Kpis = dict[str, float]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_scenario_runs_briefly_with_sane_kpis(twin: click.Group, path: Path) -> None:
+    result = CliRunner().invoke(twin, ["run", str(path), "--until", "3d", "--no-store", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    scenario = load_scenario(path)
+    assert out["scenario"] == scenario.name == path.stem
+    assert out["simulated_days"] == 3.0
+    assert out["systems"] == scenario.systems
+    kpis = out["kpis"]
+    assert 0.0 <= kpis["availability"] <= 1.0
+    assert 0.0 <= kpis["capacity"] <= kpis["availability"] + 1e-12
+    full_load_mwh = scenario.systems * scenario.system.power * 72.0 / 1000.0
+    assert 0.0 < kpis["energy"]["it_mwh"] <= full_load_mwh
+    assert all(count >= 0 for count in kpis["failures"].values())
+    assert set(kpis["failures"]) >= set(scenario.components) | {"wafer", "cores"}
+    assert 0.0 <= kpis["repair"]["crew_utilization"] <= 1.0
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_scenario_says_what_it_is_for(path: Path) -> None:
+    text = path.read_text()
+    assert text.startswith("# "), "a comment at the top says what the scenario is for"
+    scenario = load_scenario(path)
+    assert scenario.name == path.stem
+    assert scenario.description
+
+
+@functools.cache
+def year(stem: str) -> Kpis:
+    """KPIs of a whole simulated year of a shipped scenario, seed 1."""
+    scenario = load_scenario(SCENARIOS / f"{stem}.toml")
+    return simulate(scenario, seed=1, until=8760.0).kpis
+
+
+def hall_is_the_1020_system_reference_hall(k: Kpis) -> None:
+    scenario = load_scenario(SCENARIOS / "hall.toml")
+    assert scenario.systems == 1020 and scenario.run.until == 8760.0
+    assert k["availability"] > 0.99
+
+
+def small_is_24_systems_for_30_days() -> None:
+    scenario = load_scenario(SCENARIOS / "small.toml")
+    assert scenario.systems == 24
+    assert scenario.run.until == 30 * 24.0
+    result = simulate(scenario)
+    assert result.systems == 24 and result.until_h == 720.0
+
+
+def pump_stress_throttles_and_trips(k: Kpis, hall: Kpis) -> None:
+    # worn pumps fail more often, and warm water leaves less headroom: throttling and trips
+    assert k["failures.pump"] > 3 * hall["failures.pump"]
+    assert k["thermal.throttle_events"] > 10 * max(hall["thermal.throttle_events"], 1.0)
+    assert k["thermal.trips"] > hall["thermal.trips"]
+    assert k["thermal.throttle_h"] > hall["thermal.throttle_h"]
+    assert k["capacity"] < hall["capacity"]
+
+
+def bad_wafers_degrade_and_use_spare_systems(k: Kpis, hall: Kpis) -> None:
+    assert k["wafer.degraded_systems"] > 0 or k["failures.cores"] > 0
+    assert k["wafer.defect_cores"] > 2 * hall["wafer.defect_cores"]  # D0 0.3 vs 0.1 /cm2
+    assert k["core_failure_events"] > 2 * hall["core_failure_events"]
+    assert k["spare_systems.used"] > hall["spare_systems.used"]
+    assert k["availability"] < hall["availability"]
+
+
+def night_shift_waits_for_crews_and_psus(k: Kpis, hall: Kpis) -> None:
+    assert k["mttr_h.psu"] > 2 * hall["mttr_h.psu"]
+    assert k["mttr_h.fan"] > hall["mttr_h.fan"]
+    assert k["spares.stockouts.psu"] > hall["spares.stockouts.psu"]
+    assert k["repair.crew_utilization"] > hall["repair.crew_utilization"]
+
+
+BEHAVIOUR: dict[str, Callable[[], None]] = {
+    "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
+    "small": small_is_24_systems_for_30_days,
+    "pump-stress": lambda: pump_stress_throttles_and_trips(year("pump-stress"), year("hall")),
+    "bad-wafers": lambda: bad_wafers_degrade_and_use_spare_systems(year("bad-wafers"), year("hall")),
+    "night-shift": lambda: night_shift_waits_for_crews_and_psus(year("night-shift"), year("hall")),
+}
+
+
+def test_every_shipped_scenario_has_a_behaviour_test() -> None:
+    assert sorted(BEHAVIOUR) == sorted(p.stem for p in SHIPPED)
+
+
+@pytest.mark.parametrize("stem", sorted(BEHAVIOUR))
+def test_each_scenario_does_what_its_comment_says(stem: str) -> None:
+    BEHAVIOUR[stem]()
+
+
+@pytest.mark.parametrize("stem", ["hall", "pump-stress", "bad-wafers", "night-shift"])
+def test_a_year_of_each_hall_keeps_its_kpis_in_range(stem: str) -> None:
+    k = year(stem)
+    assert 0.0 <= k["availability"] <= 1.0
+    assert 0.0 <= k["repair.crew_utilization"] <= 1.0
+    assert k["energy.it_mwh"] > 0
+    nan = [name for name, value in k.items() if math.isnan(value)]
+    assert all(name.startswith("mttr_h.") for name in nan)  # only an MTTR with no repairs
