@@ -1,0 +1,177 @@
+"""The wafer: Poisson defects at manufacture, core loss, degradation and swaps.
+
+Closed forms: a wafer of area A at defect density D0 gets Poisson(D0 A)
+defects (FACTS D3; FACTS A2: D0 = 0.1/cm2 on 46,225 mm2 gives ~46.2). Hits
+land on uniformly random cores, so core c gets Poisson(D0 A / N) of them
+independently, and the number of distinct dead cores has mean
+N (1 - exp(-D0 A / N)) and variance N p (1 - p) with p = 1 - exp(-D0 A / N).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from twinkit import of, quiet_scenario, run_logged
+
+from twin.engine import simulate
+from twin.mechanisms.wafer import manufacture_defects
+from twin.scenario import WaferSpec
+
+WAFERS = 20_000
+
+
+def wafer(**keys) -> WaferSpec:
+    return WaferSpec.model_validate(keys)
+
+
+def test_facts_a2_vector_d0_times_area_is_about_46_defects_per_wafer():
+    spec = wafer(area="46225 mm2", defect_density="0.1 /cm2")
+    assert spec.defect_density * spec.area == pytest.approx(46.225)
+
+
+def test_defect_counts_are_poisson_with_mean_and_variance_d0_times_area():
+    spec = wafer(area="46225 mm2", defect_density="0.1 /cm2")
+    lam = 46.225
+    defects, _ = manufacture_defects(np.random.default_rng(11), WAFERS, spec)
+    # 4 sigma: SE of the mean sqrt(lam/n); SE of the sample variance of a
+    # Poisson sqrt((lam + 2 lam^2)/n) (fourth central moment lam + 3 lam^2)
+    assert defects.mean() == pytest.approx(lam, abs=4 * math.sqrt(lam / WAFERS))
+    assert defects.var(ddof=1) == pytest.approx(lam, abs=4 * math.sqrt((lam + 2 * lam**2) / WAFERS))
+
+
+def test_two_defects_on_one_core_kill_it_once():
+    # 50 physical cores and ~46 hits per wafer: collisions on most wafers.
+    n_cores = 50
+    spec = wafer(area="46225 mm2", defect_density="0.1 /cm2", physical_cores=n_cores,
+                 active_cores=40)
+    defects, dead = manufacture_defects(np.random.default_rng(12), WAFERS, spec)
+    p = 1.0 - math.exp(-46.225 / n_cores)
+    mean, var = n_cores * p, n_cores * p * (1 - p)
+    assert np.all(dead <= np.minimum(defects, n_cores))
+    assert np.all((dead > 0) == (defects > 0))
+    # 4 sigma of the mean of WAFERS independent wafers; the no-collision
+    # answer (46.2) is ~600 sigma away
+    assert dead.mean() == pytest.approx(mean, abs=4 * math.sqrt(var / WAFERS))
+
+
+def test_a_defect_free_process_leaves_every_core_alive():
+    defects, dead = manufacture_defects(
+        np.random.default_rng(1), 100, wafer(defect_density="0 /cm2"))
+    assert not defects.any() and not dead.any()
+
+
+def test_the_engine_spends_about_46_spare_cores_per_default_wafer_on_defects():
+    systems = 200
+    kpis = simulate(quiet_scenario(
+        hall={"racks_per_row": 2, "systems_per_rack": 100},
+        wafer={"defect_density": "0.1 /cm2"}), seed=5, until=0.01).kpis
+    # 970k cores: collisions negligible; Poisson total, 4 sigma
+    lam = 46.225 * systems
+    assert kpis["wafer.defect_cores"] == pytest.approx(lam, abs=4 * math.sqrt(lam))
+    assert kpis["failures.cores"] == 0  # 70k spare cores absorb 46 defects
+
+
+def test_poisson_yield_of_an_h100_sized_die_without_spares_is_44_percent():
+    # FACTS A2/D3: 814 mm2 at 0.1/cm2, no spare cores, every core needed:
+    # a wafer works only with no defect at all, e^-0.814 = 44.3 %.
+    systems = 2_000
+    kpis = simulate(quiet_scenario(
+        hall={"rows": 2, "racks_per_row": 10, "systems_per_rack": 100},
+        wafer={"area": "814 mm2", "defect_density": "0.1 /cm2", "physical_cores": 1_000_000,
+               "active_cores": 1_000_000, "min_active_fraction": 1.0},
+        spare_systems={"count": 0}), seed=3, until=0.01).kpis
+    good = 1.0 - kpis["failures.cores"] / systems
+    expected = math.exp(-0.0814 * 10)
+    assert expected == pytest.approx(0.443, abs=5e-4)
+    # binomial, 4 sigma
+    assert good == pytest.approx(expected, abs=4 * math.sqrt(expected * (1 - expected) / systems))
+    assert kpis["availability"] == pytest.approx(good)  # the dead stay down: no spare systems
+
+
+# -- run-time core loss ------------------------------------------------------------
+
+# One system, 1,000 physical and 990 active cores (10 spares), no defects;
+# every 10 h exactly one core dies (cluster size geometric with mean 1).
+# Spares cover events 1-10 (t = 10..100 h); from event 11 the wafer runs
+# degraded, 990 - (k - 10) usable cores; below 98.5 % (975.15 cores) it has
+# failed: event 25 at t = 250 h leaves 975. The swap takes 5 h.
+CORE_LOSS = dict(
+    hall={"systems_per_rack": 1},
+    wafer={"physical_cores": 1000, "active_cores": 990,
+           "core_failures": {"dist": "deterministic", "value": "10 h"},
+           "cores_per_failure": 1.0, "min_active_fraction": 0.985},
+    spare_systems={"count": 1, "swap_time": {"dist": "deterministic", "value": "5 h"},
+                   "rma_time": {"dist": "deterministic", "value": "1000 h"}},
+)
+
+
+def test_exhausted_spare_cores_degrade_capacity_then_fail_the_wafer_and_swap_it():
+    until = 300.0
+    result, events = run_logged(quiet_scenario(**CORE_LOSS), until=until)
+    k = result.kpis
+    degraded_h = sum((990 - (j - 10)) / 990 * 10.0 for j in range(11, 25))  # [110, 250)
+    capacity_h = 110.0 + degraded_h + (until - 255.0)  # down [250, 255), new wafer after
+    assert k["availability"] == pytest.approx((until - 5.0) / until, rel=1e-12)
+    assert k["capacity"] == pytest.approx(capacity_h / until, rel=1e-12)
+    assert k["capacity"] < k["availability"]
+    assert [e.t for e in of(events, "failure")] == [250.0]
+    assert of(events, "failure")[0].cause == "cores"
+    assert [e.t for e in of(events, "system_swap")] == [255.0]
+    assert k["failures.cores"] == 1 and k["spare_systems.used"] == 1
+    assert k["mttr_h.wafer"] == 5.0
+    # 10 spares on the first wafer, 4 events (265..295 h) on the new one
+    assert k["wafer.spare_cores_consumed"] == 14
+    assert k["core_failure_events"] == 29
+    assert k["wafer.degraded_systems"] == 0  # the new wafer still has spares
+
+
+def test_a_degraded_wafer_is_counted_as_degraded_at_the_end():
+    result, _ = run_logged(quiet_scenario(**CORE_LOSS), until=200.0)
+    assert result.kpis["wafer.degraded_systems"] == 1
+    assert result.kpis["failures.cores"] == 0
+
+
+def test_with_remap_time_every_core_failure_is_a_short_outage():
+    scenario = quiet_scenario(**{**CORE_LOSS, "wafer": {**CORE_LOSS["wafer"],
+                                                       "remap_time": "15 min"}})
+    result, events = run_logged(scenario, until=95.0)  # 9 events, all on spares
+    assert result.kpis["availability"] == pytest.approx((95.0 - 9 * 0.25) / 95.0, rel=1e-12)
+    assert [e.t for e in of(events, "system_down")] == [10.0 * j for j in range(1, 10)]
+    assert all(e.cause == "cores" for e in of(events, "system_down"))
+
+
+def test_with_the_spare_pool_empty_a_swap_waits_for_a_system_back_from_rma():
+    # Two systems whose wafers fail outright every 100 h; one spare system,
+    # 5 h swaps, 200 h RMA. The first failure takes the spare (done at 105 h);
+    # the second waits until the RMA'd system is back (305 h): 210 h >= RMA.
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 2},
+        wafer={"failure": {"dist": "deterministic", "value": "100 h"}},
+        spare_systems={"count": 1, "swap_time": {"dist": "deterministic", "value": "5 h"},
+                       "rma_time": {"dist": "deterministic", "value": "200 h"}},
+    )
+    result, events = run_logged(scenario, until=320.0)
+    k = result.kpis
+    assert sorted(e.t for e in of(events, "system_swap")) == [105.0, 310.0]
+    assert k["spare_systems.used"] == 2
+    # the waiting system at 100 h, and the swapped-in one failing again at 205 h
+    assert k["spare_systems.stockouts"] == 2
+    assert k["mttr_h.wafer"] == pytest.approx((5.0 + 210.0) / 2)
+    assert k["failures.wafer"] == 3
+    waits = [e.t for e in of(events, "stockout", "hall.spare_systems")]
+    assert waits == [100.0, 205.0]
+
+
+def test_with_no_spare_systems_a_failed_wafer_stays_down():
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 1},
+        wafer={"failure": {"dist": "deterministic", "value": "10 h"}},
+        spare_systems={"count": 0},
+    )
+    result, events = run_logged(scenario, until=100.0)
+    assert result.kpis["availability"] == pytest.approx(0.1)
+    assert result.kpis["spare_systems.used"] == 0
+    assert not of(events, "system_up")
+
