@@ -101,7 +101,9 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
     "pump-stress": lambda: pump_stress_throttles_and_trips(year("pump-stress"), year("hall")),
-    "bad-wafers": lambda: bad_wafers_degrade_and_use_spare_systems(year("bad-wafers"), year("hall")),
+    "bad-wafers": lambda: bad_wafers_degrade_and_use_spare_systems(
+        year("bad-wafers"), year("hall")
+    ),
     "night-shift": lambda: night_shift_waits_for_crews_and_psus(year("night-shift"), year("hall")),
 }
 
