@@ -13,13 +13,15 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from cli.options import db_option
 from twin.records import nest_kpis
+
+if TYPE_CHECKING:  # pandas is imported by storage when a command reads; `twin run` never pays
+    import pandas as pd
 
 __all__ = ["COMMANDS", "runs", "show", "query", "export"]
 
@@ -39,10 +41,10 @@ _RUN_COLUMNS = {
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-ready Python value: NaN/NaT -> None, timestamps -> ISO text."""
-    if value is None or value is pd.NaT:
+    """A JSON-ready Python value: NaN, NaT and infinities -> None, timestamps -> ISO text."""
+    if value is None or value != value:  # only missing values differ from themselves
         return None
-    if isinstance(value, float | Decimal) and not math.isfinite(float(value)):
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
         return None
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -72,12 +74,13 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
+    from pandas.api.types import is_numeric_dtype
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for name in frame.columns:
-        numeric = pd.api.types.is_numeric_dtype(frame[name])
+        numeric = is_numeric_dtype(frame[name])
         table.add_column(str(name), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False, name=None):
         table.add_row(*(_cell(v) for v in row))

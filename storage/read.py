@@ -11,15 +11,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import schema
 from storage.store import Store, open_store
 from twin.errors import StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "read_runs",
@@ -54,6 +56,8 @@ def _opened(store: StoreLike) -> Iterator[Store]:
 def _frame(
     conn: Connection, statement: sa.Select[Any], floats: tuple[str, ...] = ()
 ) -> pd.DataFrame:
+    import pandas as pd  # here, not at the top: the write path never needs pandas
+
     result = conn.execute(statement)
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return frame.astype({name: "float64" for name in floats}) if floats else frame

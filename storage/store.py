@@ -16,9 +16,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine
@@ -32,6 +31,9 @@ from storage.readonly import check_read_only
 from storage.urls import display_url, normalize_url, sqlite_path
 from storage.writer import CHUNK_ROWS, RunWriter
 from twin.errors import StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Store", "open_store", "code_version", "STALE_AFTER_S"]
 
@@ -235,6 +237,8 @@ class Store:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run one read-only SQL statement (``:name`` parameters) and return its rows."""
+        import pandas as pd  # here, not at the top: a run that only writes skips pandas
+
         statement = check_read_only(sql)
         try:
             with self.read_engine.connect() as conn:
