@@ -165,14 +165,9 @@ def test_a_missing_base_is_an_error_naming_it(tmp_path: Path) -> None:
     child = write(tmp_path, "child.toml", 'extends = "nowhere.toml"\n')
     message = str(error_of(child))
     assert "nowhere.toml" in message
-    assert "expected an existing scenario file" in message
+    assert "expected an existing base scenario file" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a missing base names only the base path, not the file whose "
-    "`extends` points to it nor the key (twin/scenario.py _read_toml)",
-)
 def test_a_missing_base_names_the_extending_file_and_the_extends_key(tmp_path: Path) -> None:
     child = write(tmp_path, "child.toml", 'extends = "nowhere.toml"\n')
     assert str(error_of(child)).startswith(f"{child}: extends: ")
@@ -183,11 +178,6 @@ def test_extends_must_be_a_path(tmp_path: Path) -> None:
     assert str(error_of(path)).startswith(f"{path}: extends: expected a relative path")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an error in a base file is reported against the extending file "
-    "(twin/scenario.py load_scenario validates the merged data with source=child)",
-)
 def test_an_error_in_a_base_file_names_the_base_file(tmp_path: Path) -> None:
     base = write(tmp_path, "base.toml", "[hall]\nrowz = 2\n")
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\n')
@@ -444,18 +434,7 @@ def test_an_invalid_file_names_the_file_the_key_and_what_was_expected(
 
 @pytest.mark.parametrize(
     "case",
-    INVALID
-    + [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: a cross-field error caused by --set is blamed on the file "
-                "(twin/scenario.py parse_scenario matches key.startswith(override) only)",
-            ),
-        )
-        for case in TABLE_LEVEL
-    ],
+    INVALID + TABLE_LEVEL,
     ids=_id,
 )
 def test_an_invalid_set_names_set_the_key_and_what_was_expected(
@@ -467,11 +446,6 @@ def test_an_invalid_set_names_set_the_key_and_what_was_expected(
     assert str(error).startswith(f"--set: {named}: expected {wanted}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: an error at a key above the overridden one is blamed on the file "
-    "(twin/scenario.py parse_scenario matches key.startswith(override) only)",
-)
 def test_a_set_that_turns_a_value_into_a_table_is_blamed_on_set(minimal: Path) -> None:
     # minimal.toml does not set hall.rows, so the override builds {"rows": {"x": 1}}
     assert str(error_of(minimal, "hall.rows.x=1")).startswith("--set: hall.rows")

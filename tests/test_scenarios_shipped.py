@@ -127,12 +127,6 @@ def test_a_year_of_each_hall_keeps_its_kpis_in_range(stem: str) -> None:
     assert all(name.startswith("mttr_h.") for name in nan)  # only an MTTR with no repairs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scenario bug: scenarios/pump-stress.toml says its pump stock is sized so the run "
-    "shows cooling, not logistics, but ~40 % of pump failures wait for a spare "
-    "(reorder_point 40 and order_quantity 40 are below the ~53 pumps used per 14 d lead time)",
-)
 def test_pump_stress_shows_cooling_not_logistics() -> None:
     k = year("pump-stress")
     assert k["spares.stockouts.pump"] <= 0.1 * k["failures.pump"]

@@ -300,25 +300,66 @@ class _KeyedError(ValueError):
         self.expected = expected
 
 
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+Origins = dict[str, str]  # dotted key -> the file (or "--set") that set it
+
+
+def _display(path: Path) -> str:
+    """A path as a user would write it: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: str = "") -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        origins[dotted] = source
+        if isinstance(value, dict):
+            _note_origins(value, source, origins, f"{dotted}.")
+
+
+def _read_toml(
+    path: Path, shown: str, origins: Origins, seen: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """Read `path` and the bases it extends, noting which file set each key."""
     if path in seen:
-        cycle = " -> ".join(map(str, seen))
-        raise ScenarioError(str(path), "extends", "no cycle of extends", cycle)
+        cycle = " -> ".join(_display(p) for p in (*seen, path))
+        raise ScenarioError(shown, "extends", "no cycle of extends", cycle)
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ScenarioError(str(path), "", "an existing scenario file") from None
+        raise ScenarioError(shown, "", "an existing scenario file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), "", f"valid TOML ({exc})") from None
+        raise ScenarioError(shown, "", f"valid TOML ({exc})") from None
     base = data.pop("extends", None)
     if base is None:
+        _note_origins(data, shown, origins)
         return data
     if not isinstance(base, str):
-        raise ScenarioError(str(path), "extends", "a relative path to a base scenario", base)
-    parent = _read_toml((path.parent / base).resolve(), (*seen, path))
+        raise ScenarioError(shown, "extends", "a relative path to a base scenario", base)
+    base_path = (path.parent / base).resolve()
+    if not base_path.is_file():
+        raise ScenarioError(shown, "extends", "an existing base scenario file", base)
+    parent = _read_toml(base_path, _display(base_path), origins, (*seen, path))
     parent.pop("name", None)
     parent.pop("description", None)
+    _note_origins(data, shown, origins)
     return _deep_merge(parent, data)
+
+
+def _origin_of(key: str, origins: Origins, default: str) -> str:
+    """Which file (or ``--set``) is to blame for a problem at `key`."""
+    probe = key
+    while probe:
+        if probe in origins:
+            below = {src for k, src in origins.items() if k.startswith(f"{key}.")}
+            return "--set" if "--set" in below else origins[probe]
+        probe = probe.rpartition(".")[0]
+    below = {src for k, src in origins.items() if k.startswith(f"{key}.")}
+    if "--set" in below:
+        return "--set"
+    return default if default in below or not below else sorted(below)[0]
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
@@ -355,6 +396,8 @@ def _explain(err: Any) -> str:
         return "no such key (a typo, or a key of another table?)"
     if kind == "missing":
         return "this key to be given"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "a table of keys"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return "a distribution with dist = exponential (mean), weibull (shape, scale), " \
             "lognormal (median, sigma) or deterministic (value)"
@@ -364,8 +407,11 @@ def _explain(err: Any) -> str:
     return msg
 
 
-def parse_scenario(data: dict[str, Any], source: str, overridden: tuple[str, ...] = ()) -> Scenario:
-    """Validate raw scenario data; errors name `source` (or ``--set``) and the dotted key."""
+def parse_scenario(
+    data: dict[str, Any], source: str, origins: Origins | None = None
+) -> Scenario:
+    """Validate raw scenario data; each error names the dotted key and where it was set
+    (`origins`: dotted key -> file or ``--set``; `source` when unknown)."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -378,7 +424,7 @@ def parse_scenario(data: dict[str, Any], source: str, overridden: tuple[str, ...
                 expected = inner.expected
             else:
                 key, expected = _dotted(err["loc"]), _explain(err)
-            origin = "--set" if any(key.startswith(o) for o in overridden) else source
+            origin = _origin_of(key, origins or {}, source)
             problems.append(ScenarioError(origin, key, expected, _shown(err.get("input"))))
         first = problems[0]
         if len(problems) > 1:
@@ -393,11 +439,19 @@ def _shown(value: Any) -> Any:
 def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
     """Read, merge, override and validate a scenario file."""
     path = Path(path)
+    shown = str(path)
     if not path.is_file():
-        raise ScenarioError(str(path), "", "an existing scenario file")
-    data = _read_toml(path.resolve())
+        raise ScenarioError(shown, "", "an existing scenario file")
+    origins: Origins = {}
+    data = _read_toml(path.resolve(), shown, origins)
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)
-    keys = tuple(a.partition("=")[0].strip() for a in overrides)
-    return parse_scenario(data, str(path), keys)
+        key = assignment.partition("=")[0].strip()
+        origins[key] = "--set"
+        value = data
+        for part in key.split("."):
+            value = value[part]
+        if isinstance(value, dict):
+            _note_origins(value, "--set", origins, f"{key}.")
+    return parse_scenario(data, shown, origins)

@@ -239,20 +239,15 @@ def test_a_trip_is_counted_and_its_hours_are_the_time_spent_tripped():
     assert kpis["thermal.trip_h"] == pytest.approx(trips * (until - t_trip))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Thermal.__init__ (twin/mechanisms/thermal.py) schedules no "
-    "crossing for the initial state, so a hall whose full-power steady state "
-    "is above the throttle threshold heats past throttle and trip unchecked "
-    "until some other event re-solves the system"))
-def test_a_hall_too_hot_at_full_power_throttles_from_the_start():
-    # inlet 40 C, 2.5 K/kW: full power settles at 97.5 C, above the trip
+def test_a_hall_too_hot_at_full_power_starts_throttled_and_held_at_the_threshold():
+    # inlet 40 C, 2.5 K/kW: full power would settle at 97.5 C, above the trip; a hall
+    # that has been running sits at the throttle threshold with the governor's fraction
     scenario = quiet_scenario(thermal={"inlet": "40 C", "resistance": "2.5 K/kW"})
     model, sink = run_model(scenario, until=5.0)
-    tau = 2.5 * C / 3600.0
-    expected = cross(40.0, 40.0 + P * 2.5, THROTTLE, tau)
-    assert times(sink.events, "throttle", model.fleet.scopes[0]) == [
-        pytest.approx(expected, abs=1e-9)]
-    assert model.thermal.temperature(0) <= THROTTLE + 1e-9
+    assert times(sink.events, "throttle", model.fleet.scopes[0]) == [0.0]
+    assert not of(sink.events, "trip")
+    assert model.thermal.temperature(0) == pytest.approx(THROTTLE, abs=1e-9)
+    assert model.fleet.fraction[0] == pytest.approx((THROTTLE - 40.0) / (2.5 * P))
 
 
 def test_without_a_pump_loss_nothing_thermal_happens():

@@ -2,7 +2,7 @@
 
 Each system obeys ``C dT/dt = P - (T - T_in) / R``: between events,
 ``T(t) = T_ss + (T0 - T_ss) exp(-(t - t0) / (R C))`` with ``T_ss = T_in + P R``.
-Nothing is stepped: when an input changes (power, thermal resistance, inlet)
+Each wafer starts at its steady state. Nothing is stepped: when an input changes (power, thermal resistance, inlet)
 the state is advanced exactly to now and the next threshold crossing is
 solved for and put on the agenda.
 
@@ -63,6 +63,11 @@ class Thermal:
         self._agenda = Agenda(env, self._cross)
         self._trip_bit = fleet.bit("thermal")
         fleet.on_heat_change = self.update
+        # The hall has been running: start each wafer at its steady state (capped at the
+        # throttle threshold, where the governor then holds it) and solve from there.
+        self.T0[:] = np.minimum(self.inlet + self.heat * spec.resistance, spec.throttle)
+        for s in range(n):
+            self.update(s, advanced=True)
 
     # -- state -------------------------------------------------------------
     def _tau(self, s: int) -> float:
