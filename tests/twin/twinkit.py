@@ -16,6 +16,8 @@ import copy
 import math
 from typing import Any
 
+import numpy as np
+
 from twin.engine import Model, build, simulate
 from twin.records import Event, ListSink, RunResult
 from twin.scenario import Scenario
@@ -99,3 +101,33 @@ def same_kpis(a: dict[str, float], b: dict[str, float]) -> bool:
     return a.keys() == b.keys() and all(
         a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a
     )
+
+
+# -- one unit failing at a known time ----------------------------------------------------
+
+# Every unit's life is deterministic, and a "bad" unit's clock runs 1e8 times
+# faster: with a life of 1e9 h, bad units (and only they) fail at exactly
+# FAILS_AT. With 1+1 units and half of them bad, some systems lose exactly one
+# unit at FAILS_AT while their other unit never fails: those "lone failures"
+# are fully deterministic cases for the repair pipeline.
+FAILS_AT = 10.0
+BAD_LOT = {"failure": NEVER, "bad_fraction": 0.5, "bad_factor": 1e8}
+
+
+def lone_failure_scenario(systems: int = 8, psu: dict[str, Any] | None = None,
+                          **overrides: Any) -> Scenario:
+    """PSUs 1+1, half of them bad (failing at FAILS_AT); `psu` overrides the class."""
+    spec = {"count": 2, "required": 1, **BAD_LOT, **(psu or {})}
+    return quiet_scenario(
+        **merge({"hall": {"systems_per_rack": systems}, "components": {"psu": spec}}, overrides)
+    )
+
+
+def lone_failures(model: Model) -> list[tuple[int, int, int]]:
+    """(system, failed unit, healthy unit) of each system with exactly one bad PSU."""
+    psu = next(c for c in model.classes if c.name == "psu")
+    bad = psu.accel.reshape(-1, 2) > 1.0
+    return [
+        (s, 2 * s + int(np.argmax(row)), 2 * s + int(np.argmin(row)))
+        for s, row in enumerate(bad) if row.sum() == 1
+    ]

@@ -1,0 +1,183 @@
+"""The repair pipeline: diagnosis, automated fix, crews, wrong units, silent failures.
+
+Deterministic cases use a "lone failure" (twinkit): a 1+1 PSU pair of
+which one unit fails at exactly 10 h and the other never does, so every
+step of the pipeline lands at a time that can be written down. Statistical
+cases check that the pipeline's branch counts are binomial in their
+probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from twinkit import (
+    FAILS_AT,
+    lone_failure_scenario,
+    lone_failures,
+    of,
+    quiet_scenario,
+    run_model,
+)
+
+from twin.engine import simulate
+
+
+def fixed(hours: float) -> dict:
+    return {"dist": "deterministic", "value": f"{hours} h"}
+
+
+def unit_events(model, sink, unit: int, kind: str) -> list[float]:
+    scope = model.classes[0].unit_scope(unit)
+    return [e.t for e in sink.events if e.scope == scope and e.kind == kind]
+
+
+def system_events(model, sink, system: int, kind: str) -> list[float]:
+    return [e.t for e in sink.events if e.scope == model.fleet.scopes[system] and e.kind == kind]
+
+
+def test_an_automated_fix_takes_diagnosis_plus_fix_time_and_keeps_the_unit_age():
+    scenario = lone_failure_scenario(
+        psu={"escalate_probability": 0.0},
+        repair={"diagnosis": fixed(0.5), "auto_fix": fixed(0.25)})
+    model, sink = run_model(scenario, until=11.0)
+    lone = lone_failures(model)
+    assert lone
+    for _, failed, healthy in lone:
+        assert unit_events(model, sink, failed, "repaired") == [FAILS_AT + 0.75]
+        # minimal repair: a deterministic unit past its life is as bad as old
+        # and fails again at once
+        assert unit_events(model, sink, failed, "failure") == [FAILS_AT, FAILS_AT + 0.75]
+        assert model.classes[0].installed[failed] == 0.0
+        assert unit_events(model, sink, healthy, "failure") == []
+    assert model.shop.auto_fixed == len(model.shop.restore_hours["psu"])
+    assert model.stock["psu"].used == 0  # no part for an automated fix
+
+
+def test_an_escalated_fault_adds_the_crew_repair_and_renews_the_unit():
+    scenario = lone_failure_scenario(
+        psu={"escalate_probability": 1.0, "repair": fixed(2.0)},
+        repair={"diagnosis": fixed(0.5), "auto_fix": fixed(0.25)})
+    model, sink = run_model(scenario, until=30.0)
+    for _, failed, _ in lone_failures(model):
+        # a new unit: its (bad) clock starts again and it fails 10 h later
+        assert unit_events(model, sink, failed, "repaired") == [12.75, 25.5]
+        assert unit_events(model, sink, failed, "failure") == [10.0, 22.75]
+        assert model.classes[0].installed[failed] == 25.5
+    assert model.shop.restore_hours["psu"] == [2.75] * len(model.shop.restore_hours["psu"])
+
+
+def test_a_wrong_unit_is_replaced_while_the_fault_persists_and_is_found_again():
+    # every diagnosis blames the healthy unit: 2 h of work, then the fault is
+    # noticed 3 h later and the next attempt blames it again
+    scenario = lone_failure_scenario(
+        psu={"repair": fixed(2.0)},
+        repair={"wrong_unit_probability": 1.0, "detection_delay": fixed(3.0)})
+    model, sink = run_model(scenario, until=36.0)
+    lone = lone_failures(model)
+    assert lone
+    attempts_done = [12.0, 17.0, 22.0, 27.0, 32.0]
+    for s, failed, healthy in lone:
+        assert system_events(model, sink, s, "wrong_unit") == attempts_done
+        assert unit_events(model, sink, failed, "repaired") == []
+        # the healthy unit was renewed by each mistaken replacement
+        assert model.classes[0].installed[healthy] == attempts_done[-1]
+        assert model.classes[0].up[healthy] and not model.classes[0].up[failed]
+    assert model.classes[0].replaced == model.shop.wrong_unit
+
+
+def test_a_silent_repair_failure_leaves_the_fault_in_place_until_found_again():
+    scenario = lone_failure_scenario(
+        systems=1, psu={"bad_fraction": 1.0, "count": 1, "required": 1, "repair": fixed(2.0)},
+        repair={"silent_failure_probability": 1.0, "detection_delay": fixed(3.0)})
+    model, sink = run_model(scenario, until=36.0)
+    assert system_events(model, sink, 0, "silent_repair_failure") == [12.0, 17.0, 22.0, 27.0, 32.0]
+    assert unit_events(model, sink, 0, "repaired") == []
+    assert model.shop.silent == 5 and model.stock["psu"].used == 6
+    assert system_events(model, sink, 0, "system_down") == [FAILS_AT]
+    assert system_events(model, sink, 0, "system_up") == []
+
+
+def test_branch_counts_are_binomial_in_their_probabilities():
+    p_escalate, p_wrong, p_silent = 0.6, 0.2, 0.1
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 20},
+        components={"psu": {"failure": {"dist": "exponential", "mean": "2000 h"},
+                            "repair": fixed(1.0), "escalate_probability": p_escalate}},
+        repair={"wrong_unit_probability": p_wrong, "silent_failure_probability": p_silent,
+                "detection_delay": fixed(1.0)})
+    until = 20_000.0
+    model, _ = run_model(scenario, until=until)
+    shop, psu = model.shop, model.classes[0]
+    # instant diagnosis and fix: every failure has had its first attempt
+    assert shop.auto_fixed + shop.escalated == psu.failures
+
+    def within_4_sigma(successes: int, trials: int, p: float) -> bool:
+        return abs(successes - trials * p) <= 4 * math.sqrt(trials * p * (1 - p))
+
+    assert within_4_sigma(shop.auto_fixed, psu.failures, 1 - p_escalate)
+    manual_restored = len(shop.restore_hours["psu"]) - shop.auto_fixed
+    attempts_done = manual_restored + shop.wrong_unit + shop.silent
+    assert attempts_done > 1_500
+    assert within_4_sigma(shop.wrong_unit, attempts_done, p_wrong)
+    assert within_4_sigma(shop.silent, attempts_done - shop.wrong_unit, p_silent)
+    # a part for every manual attempt; those still in the crew's hands at the
+    # end have taken one too (at most one per unit still down)
+    in_hand = model.stock["psu"].used - attempts_done
+    assert 0 <= in_hand <= int((~psu.up).sum())
+
+
+def test_crews_work_only_on_shift_and_finish_a_job_past_its_end():
+    # on shift 08:00-20:00; a fault found off shift waits for 08:00
+    start, length, work = 8.0, 12.0, 2.0
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 10},
+        components={"psu": {"failure": {"dist": "exponential", "mean": "500 h"},
+                            "repair": fixed(work)}},
+        repair={"shift_start": f"{start} h", "shift_length": f"{length} h"})
+    model, sink = run_model(scenario, until=2_000.0)
+    psu = model.classes[0]
+    waited = overran = 0
+    for unit in range(model.fleet.n * psu.count):
+        failures = unit_events(model, sink, unit, "failure")
+        repairs = unit_events(model, sink, unit, "repaired")
+        for failed, repaired in zip(failures, repairs, strict=False):
+            into = (failed - start) % 24.0
+            begins = failed if into < length else failed + 24.0 - into
+            assert repaired == pytest.approx(begins + work, abs=1e-9)
+            assert (repaired - work - start) % 24.0 < length + 1e-9
+            waited += begins > failed
+            overran += (repaired - start) % 24.0 > length
+    assert waited > 20 and overran > 0  # both cases happened
+
+
+def test_a_single_crew_serves_faults_that_hold_a_system_down_first():
+    # PSU faults at 10 h, 20 h of work each; a lone one leaves its system
+    # running. A 1-of-1 "valve" fails in every system at 11 h (the system is
+    # down), 5 h of work. With one crew, a lone PSU fault asked before every
+    # valve fault, yet waits until all four valves are done.
+    scenario = lone_failure_scenario(
+        systems=4, psu={"repair": fixed(20.0)},
+        components={"valve": {"count": 1, "required": 1, "part": "valve",
+                              "failure": fixed(11.0), "repair": fixed(5.0)}},
+        spares={"valve": {"stock": 100, "reorder_point": 0, "order_quantity": 1,
+                          "lead_time": "1 h"}},
+        repair={"crews": 1})
+    model, sink = run_model(scenario, until=200.0)
+    psu = model.classes[0]
+    first_served = int((psu.accel > 1).argmax())  # the first unit to fail at 10 h
+    waiting = [psu.unit_scope(u) for _, u, _ in lone_failures(model) if u != first_served]
+    assert waiting
+    repaired = [e for e in of(sink.events, "repaired") if e.cause == "valve" or e.scope in waiting]
+    fourth_valve = [e.t for e in repaired if e.cause == "valve"][3]
+    for scope in waiting:  # (it may starve: the valves fail again 11 h after repair)
+        assert min((e.t for e in repaired if e.scope == scope), default=math.inf) > fourth_valve
+
+
+def test_restore_times_are_the_mttr_kpi():
+    scenario = lone_failure_scenario(psu={"repair": fixed(2.0)},
+                                     repair={"diagnosis": fixed(0.5)})
+    kpis = simulate(scenario, seed=1, until=15.0).kpis
+    assert kpis["mttr_h.psu"] == 2.5
+    assert math.isnan(kpis["mttr_h.fan"])  # no fan ever failed
