@@ -37,7 +37,7 @@ StoreLike = Store | str
 
 _RUN_COLUMNS = (
     "status", "seed", "replication", "sweep_id", "started", "finished", "wall_s",
-    "until_h", "systems", "code_version", "host", "pid", "error",
+    "until_h", "systems", "code_version", "host", "pid", "heartbeat", "error",
 )  # fmt: skip
 
 

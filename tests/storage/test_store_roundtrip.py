@@ -194,3 +194,15 @@ def test_sweeps_group_runs(store: Store) -> None:
     assert row["status"][0] == "completed" and row["factors"][0] == '{"hall.rows": [2, 4]}'
     with pytest.raises(StoreError):
         store.begin_run(**header, sweep_id=999)  # type: ignore[arg-type]
+
+
+def test_a_quiet_run_still_commits_and_beats(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storage import writer as writer_module
+
+    run = synthetic_run(3, 0)
+    writer = store.begin_run(**run.header)  # type: ignore[arg-type]
+    before = read_run(store, writer.run_id)["heartbeat"]
+    monkeypatch.setattr(writer_module, "HEARTBEAT_S", 0.0)
+    writer.write_events(run.events[:1])
+    assert writer.pending == 0 and len(read_events(store, writer.run_id)) == 1
+    assert read_run(store, writer.run_id)["heartbeat"] > before

@@ -63,3 +63,10 @@ def test_reading_never_creates_a_sqlite_file(tmp_path: Path) -> None:
 def test_an_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot open store"):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_a_file_that_is_not_sqlite_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, " * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(path)
