@@ -127,19 +127,23 @@ class RunWriter:
     def _commit_chunk(self) -> None:
         with self._begin() as conn:
             _relax_durability(conn)
-            self._write_chunk(conn, self.chunk_rows)
+            taken = self._insert_pending(conn, self.chunk_rows)
             self._beat(conn)
+        self._forget(*taken)
 
-    def _write_chunk(self, conn: Connection, limit: int) -> None:
-        events, self._events = self._events[:limit], self._events[limit:]
-        room = limit - len(events)
-        metrics, self._metrics = self._metrics[:room], self._metrics[room:]
+    def _insert_pending(self, conn: Connection, limit: int) -> tuple[int, int]:
+        """Insert up to `limit` buffered rows, events first; the buffer is kept until commit."""
+        events = self._events[:limit]
+        metrics = self._metrics[: limit - len(events)]
         insert_rows(conn, "events", EVENT_COLUMNS, events)
         insert_rows(conn, "metrics", METRIC_COLUMNS, metrics)
-        self.rows_written += len(events) + len(metrics)
+        return len(events), len(metrics)
 
-    def _write_all(self, conn: Connection) -> None:
-        self._write_chunk(conn, self.pending)
+    def _forget(self, events: int, metrics: int) -> None:
+        """Drop rows from the buffer once their transaction has committed."""
+        del self._events[:events]
+        del self._metrics[:metrics]
+        self.rows_written += events + metrics
 
     def _beat(self, conn: Connection) -> None:
         runs = schema.runs
@@ -156,9 +160,10 @@ class RunWriter:
         while self.pending > self.chunk_rows:
             self._commit_chunk()
         with self._begin() as conn:
-            self._write_all(conn)
+            taken = self._insert_pending(conn, self.pending)
             insert_rows(conn, "kpis", ("run_id", "name", "value"), kpi_rows)
             self._set_status(conn, "completed", wall_s=float(result.wall_s), error=None)
+        self._forget(*taken)
         self.status = "completed"
 
     def fail(self, message: str) -> None:

@@ -206,3 +206,25 @@ def test_a_quiet_run_still_commits_and_beats(store: Store, monkeypatch: pytest.M
     writer.write_events(run.events[:1])
     assert writer.pending == 0 and len(read_events(store, writer.run_id)) == 1
     assert read_run(store, writer.run_id)["heartbeat"] > before
+
+
+def test_a_chunk_that_fails_to_commit_stays_buffered(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import writer as writer_module
+
+    run = synthetic_run(10, 0)
+    writer = store.begin_run(**run.header, chunk_rows=10)  # type: ignore[arg-type]
+    real = writer_module.insert_rows
+
+    def half_then_fail(conn, table, columns, rows):  # type: ignore[no-untyped-def]
+        real(conn, table, columns, rows[:5])  # rolled back with the transaction
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer_module, "insert_rows", half_then_fail)
+    with pytest.raises(OSError):
+        writer.write_events(run.events)
+    assert writer.pending == 10 and read_events(store, writer.run_id).empty
+    monkeypatch.setattr(writer_module, "insert_rows", real)
+    writer.complete(run.result)
+    assert len(read_events(store, writer.run_id)) == 10
