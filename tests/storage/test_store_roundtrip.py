@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -228,3 +229,25 @@ def test_a_chunk_that_fails_to_commit_stays_buffered(
     monkeypatch.setattr(writer_module, "insert_rows", real)
     writer.complete(run.result)
     assert len(read_events(store, writer.run_id)) == 10
+
+
+def test_deleting_a_run_deletes_its_records(store: Store) -> None:
+    kept = write_run(store, synthetic_run(5, 5, seed=1))
+    gone = write_run(store, synthetic_run(5, 5, seed=2))
+    with store.engine.begin() as conn:  # on SQLite this needs foreign_keys=ON per connection
+        conn.exec_driver_sql(f"DELETE FROM runs WHERE id = {gone}")
+    counts = store.query(
+        "SELECT (SELECT COUNT(*) FROM events) AS e, (SELECT COUNT(*) FROM metrics) AS m,"
+        " (SELECT COUNT(*) FROM kpis) AS k"
+    )
+    assert counts.values.tolist() == [[5, 5, 2]]
+    assert read_runs(store)["run_id"].tolist() == [kept]
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    from storage import open_store
+
+    with open_store(tmp_path / "s.db") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
