@@ -135,20 +135,7 @@ class Store:
         chunk_rows: int = CHUNK_ROWS,
     ) -> RunWriter:
         """Record a new run as running and return the sink its records go to."""
-        now = utcnow()
-        row = {
-            "seed": int(seed),
-            "status": "running",
-            "code_version": code_version(),
-            "started": now,
-            "heartbeat": now,
-            "sweep_id": sweep_id,
-            "replication": int(replication),
-            "until_h": float(until_h),
-            "systems": int(systems),
-            "host": this_host(),
-            "pid": os.getpid(),
-        }
+        row = _new_run_row(seed, until_h, systems, replication, sweep_id)
         try:
             with self.engine.begin() as conn:
                 row["scenario_id"] = self._scenario_id(conn, scenario_name, scenario_hash, scenario)
@@ -278,6 +265,25 @@ def _query_error(exc: SQLAlchemyError) -> str:
     if any(marker in message.lower() for marker in _READ_ONLY_MARKERS):
         return f"refused: queries are read-only ({message})"
     return f"query failed: {message}"
+
+
+def _new_run_row(
+    seed: int, until_h: float, systems: int, replication: int, sweep_id: int | None
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "seed": int(seed),
+        "status": "running",
+        "code_version": code_version(),
+        "started": now,
+        "heartbeat": now,
+        "sweep_id": sweep_id,
+        "replication": int(replication),
+        "until_h": float(until_h),
+        "systems": int(systems),
+        "host": this_host(),
+        "pid": os.getpid(),
+    }
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:
