@@ -138,7 +138,7 @@ def runs(
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 def show(run_id: int, db_url: str, as_json: bool) -> None:
-    """Show one run: its status, KPIs, events by kind and cause, and resolved scenario.
+    """Show one run: status, KPIs, events by kind and cause, resolved scenario.
 
     Example:
 
