@@ -24,7 +24,7 @@ from twin.mechanisms.spares import PartStock
 from twin.mechanisms.thermal import Thermal
 from twin.mechanisms.wafer import Wafers
 from twin.metrics import bucket_edges, bucket_integrals
-from twin.records import Metric, RunResult, Sink
+from twin.records import MetricSeries, RunResult, Sink
 from twin.rng import Streams
 from twin.scenario import Scenario
 
@@ -126,34 +126,28 @@ def _whole_run_integrals(model: Model, horizon: float) -> dict[str, float]:
 
 
 def _write_metrics(model: Model, horizon: float, sink: Sink) -> None:
+    """Hall metrics per `hall_bucket`, one more level per `scope_bucket`, as series."""
     spec = model.scenario.recording
     levels = [("hall", spec.hall_bucket)]
     if spec.scope_level != "none":
         levels.append((spec.scope_level, spec.scope_bucket))
     t, system, q, d = model.fleet.log.arrays()
+    series: list[MetricSeries] = []
     for level, bucket in levels:
         edges = bucket_edges(horizon, bucket)
         index = model.hall.index_of(level)
         scopes = model.hall.scopes(level)
         per_scope = np.bincount(index, minlength=len(scopes)).astype(float)
         lengths = np.diff(edges)
-        batch: list[Metric] = []
         for i, quantity in enumerate(QUANTITIES):
             name, per_system = _METRICS[quantity]
             sel = q == i
-            sums = bucket_integrals(t[sel], index[system[sel]], d[sel], len(scopes), edges)
-            means = sums / lengths
+            means = bucket_integrals(t[sel], index[system[sel]], d[sel], len(scopes), edges)
+            means /= lengths
             if per_system:
                 means /= per_scope[:, None]
-            starts = edges[:-1].tolist()
-            widths = lengths.tolist()
-            for k, scope in enumerate(scopes):
-                batch.extend(
-                    Metric(t0, w, scope, name, v)
-                    for t0, w, v in zip(starts, widths, means[k].tolist(), strict=True)
-                )
-            if len(batch) >= 20_000:
-                sink.write_metrics(batch)
-                batch = []
-        if batch:
-            sink.write_metrics(batch)
+            series.extend(
+                MetricSeries(scope, name, 0.0, bucket, horizon, tuple(row))
+                for scope, row in zip(scopes, means.tolist(), strict=True)
+            )
+    sink.write_series(series)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Event", "Metric", "RunResult", "Sink", "ListSink", "nest_kpis"]
+__all__ = ["Event", "Metric", "MetricSeries", "RunResult", "Sink", "ListSink", "nest_kpis"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +36,35 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Metric:
-    """A time-bucketed integral: the mean of `name` over [t, t + bucket) at `scope`."""
+    """The mean of `name` over [t, t + bucket) at `scope` (one bucket of a series)."""
 
     t: float
     bucket: float
     scope: str
     name: str
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """Means of `name` at `scope` over consecutive buckets: ``values[i]`` covers
+    ``[t0 + i*bucket, min(t0 + (i+1)*bucket, t_end))``. One series is one row in
+    the store, which is what keeps recording cheap next to the simulation."""
+
+    scope: str
+    name: str
+    t0: float
+    bucket: float
+    t_end: float
+    values: tuple[float, ...]
+
+    def metrics(self) -> list[Metric]:
+        """The series as one `Metric` per bucket (the last one may be shorter)."""
+        out = []
+        for i, value in enumerate(self.values):
+            t = self.t0 + i * self.bucket
+            out.append(Metric(t, min(self.bucket, self.t_end - t), self.scope, self.name, value))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +86,7 @@ class Sink(Protocol):
 
     def write_events(self, events: Sequence[Event]) -> None: ...
 
-    def write_metrics(self, metrics: Sequence[Metric]) -> None: ...
+    def write_series(self, series: Sequence[MetricSeries]) -> None: ...
 
 
 class ListSink:
@@ -72,13 +94,18 @@ class ListSink:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.metrics: list[Metric] = []
+        self.series: list[MetricSeries] = []
 
     def write_events(self, events: Sequence[Event]) -> None:
         self.events.extend(events)
 
-    def write_metrics(self, metrics: Sequence[Metric]) -> None:
-        self.metrics.extend(metrics)
+    def write_series(self, series: Sequence[MetricSeries]) -> None:
+        self.series.extend(series)
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """Every series expanded to one `Metric` per bucket."""
+        return [m for s in self.series for m in s.metrics()]
 
 
 def nest_kpis(
