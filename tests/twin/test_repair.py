@@ -181,3 +181,21 @@ def test_restore_times_are_the_mttr_kpi():
     kpis = simulate(scenario, seed=1, until=15.0).kpis
     assert kpis["mttr_h.psu"] == 2.5
     assert math.isnan(kpis["mttr_h.fan"])  # no fan ever failed
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug: RepairShop._pipeline (twin/mechanisms/repair.py) may blame a unit "
+    "that is itself down, and ComponentClass.replace_healthy "
+    "(twin/mechanisms/components.py) then schedules a new failure for that failed "
+    "unit: it fails again without a repair and ComponentClass.down overcounts"))
+def test_a_unit_blamed_while_it_is_down_does_not_fail_again_before_its_repair():
+    # both PSUs fail at 10 h; each one's diagnosis blames the other, so each
+    # down unit is "replaced" at 12 h and, being new, fails again at 22 h
+    # (the next attempt only comes at 32 h)
+    scenario = lone_failure_scenario(
+        systems=1, psu={"bad_fraction": 1.0, "repair": fixed(2.0)},
+        repair={"wrong_unit_probability": 1.0, "detection_delay": fixed(20.0)})
+    model, sink = run_model(scenario, until=30.0)
+    for unit in (0, 1):
+        assert unit_events(model, sink, unit, "failure") == [FAILS_AT]
+    assert model.classes[0].down[0] == 2
