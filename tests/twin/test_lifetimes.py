@@ -21,6 +21,7 @@ from scipy import stats
 from twinkit import of, quiet_scenario, run_model
 
 from twin.distributions import Deterministic, Exponential, Lognormal, Weibull
+from twin.engine import build
 
 DRAWS = 20_000
 # A Kolmogorov-Smirnov test at this level fails a correct sampler once in
@@ -187,3 +188,23 @@ def test_without_a_bad_lot_every_clock_runs_at_the_nominal_rate():
     assert np.all(model.classes[0].accel == 1.0)
     model, _ = run_model(bad_lot(1.0, 5.0), until=10.0)
     assert np.all(model.classes[0].accel == 5.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug (hang): a deterministic life with an instant automated fix is a "
+    "zero-time loop: ComponentClass.restore(renewed=False) draws "
+    "Deterministic.residual = max(value - age, 0) = 0 (twin/distributions.py), the "
+    "unit fails again at the same instant, forever; simulate() never returns"))
+def test_an_instantly_reset_unit_past_a_deterministic_life_does_not_stop_the_clock():
+    data = {"hall": {"systems_per_rack": 1}, "components": {"psu": {
+        "failure": {"dist": "deterministic", "value": "10 h"}, "escalate_probability": 0.0}}}
+    try:
+        scenario = quiet_scenario(**data)
+    except ValueError:  # refusing the scenario would be a fix too
+        return
+    model = build(scenario, seed=1)
+    for _ in range(10_000):  # bounded: the bug is an endless loop at t = 10 h
+        if model.env.now > 10.0:
+            break
+        model.env.step()
+    assert model.env.now > 10.0
