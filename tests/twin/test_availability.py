@@ -143,3 +143,24 @@ def test_inherent_availability_depends_only_on_mtbf_and_mttr():
     # delta method on sum(U)/sum(U + D): ((1-a)^2 var U + a^2 var D) / (T m) per system
     se = math.sqrt(((1 - a) ** 2 * var_up + a**2 * var_down) / (until * 110.0) / systems)
     assert kpis["availability"] == pytest.approx(a, abs=4 * se)
+
+
+def test_k_of_n_with_fewer_crews_than_units_follows_the_birth_death_chain():
+    # 2 of 3 with one crew: 1 - A = 0.0483, twice the independent-repair 0.0233
+    until = 300_000.0
+    kpis = simulate(k_of_n(3, 2, exponential(100), exponential(10), 1, crews=1),
+                    seed=5, until=until).kpis
+    _, availability, var = birth_death(3, 2, LAM, MU, crews=1)
+    se = math.sqrt(var / until)  # ~2.0e-3
+    assert kpis["availability"] == pytest.approx(availability, abs=4 * se)
+    assert abs(kpis["availability"] - binomial_availability(3, 2, LAM, MU)) > 8 * se
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, k, crews", [(2, 1, 1), (3, 2, 1), (4, 2, 2), (4, 3, 2), (3, 1, 3)])
+def test_k_of_n_availability_over_a_long_run_follows_the_chain(n, k, crews):
+    until = 3_000_000.0  # ~3 times tighter than the fast versions above
+    kpis = simulate(k_of_n(n, k, exponential(100), exponential(10), 1, crews=crews),
+                    seed=13, until=until).kpis
+    _, availability, var = birth_death(n, k, LAM, MU, crews=crews)
+    assert kpis["availability"] == pytest.approx(availability, abs=4 * math.sqrt(var / until))

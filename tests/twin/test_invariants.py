@@ -20,8 +20,10 @@ from twinkit import merge, run_logged, same_kpis
 
 from twin.scenario import Scenario
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
+# the nightly version: the same properties over many more halls
+MANY = settings(SETTINGS, max_examples=1_000)
 
 
 def hours(lo: float, hi: float):
@@ -206,3 +208,12 @@ def test_different_seeds_give_different_runs():
     b, b_events = run_logged(scenario, seed=2, until=200.0)
     assert a.kpis["failures.psu"] > 50
     assert a_events != b_events and not same_kpis(a.kpis, b.kpis)
+
+
+@pytest.mark.slow
+@MANY
+@given(scenarios(wrong_units=False))
+def test_many_runs_keep_their_bounds_and_their_event_grammar(scenario):
+    result, events = run_logged(scenario)
+    check_bounds(scenario, result.kpis)
+    check_grammar(scenario, events, result.kpis, units_alternate=True)
