@@ -53,7 +53,7 @@ def residual_cdf(dist, age: float, accel: float = 1.0):
                          ids=lambda d: d.dist)
 def test_fresh_lives_have_the_stated_mean(dist):
     lives = dist.sample(np.random.default_rng(1), np.ones(DRAWS))
-    sd = math.sqrt(stats.tstd(lives) ** 2 / DRAWS)
+    sd = math.sqrt(stats.tstd(lives) ** 2 / DRAWS)  # SE of the sample mean; 4 SE below
     assert lives.mean() == pytest.approx(dist.mean(), abs=4 * sd)
     assert stats.kstest(lives, lambda x: 1.0 - survival(dist)(x)).pvalue > KS_ALPHA
 
@@ -152,7 +152,7 @@ def test_an_exponential_class_fails_at_one_over_mtbf_however_it_is_repaired(esca
         "failure": {"dist": "exponential", "mean": "100 h"},
         "repair": {"dist": "deterministic", "value": "0 h"}}})
     model, _ = run_model(scenario, until=until)
-    expected = UNITS * until / mtbf
+    expected = UNITS * until / mtbf  # Poisson with zero repair time: 4 sigma
     assert model.classes[0].failures == pytest.approx(expected, abs=4 * math.sqrt(expected))
 
 
