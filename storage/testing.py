@@ -1,7 +1,8 @@
 """Helpers for tests and benchmarks of code that writes to the store.
 
 `synthetic_run` makes plausible records without the engine (scopes shaped like
-a hall, failures followed by repairs with an outage duration); `write_run`
+a hall; failures, outages with their duration, throttle episodes with the
+capacity they lost); `write_run`
 pushes them through a `RunWriter` exactly as the engine would;
 `pg_test_schema` gives a test its own PostgreSQL schema so that concurrent
 tests never see each other's rows.
@@ -9,6 +10,7 @@ tests never see each other's rows.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,8 @@ from twin.records import Event, Metric, RunResult
 __all__ = ["SyntheticRun", "synthetic_run", "write_run", "pg_test_schema", "PG_URL_ENV"]
 
 PG_URL_ENV = "TWIN_TEST_PG_URL"
-_CAUSES = ("psu", "pump", "fan", "wafer", "feed", "chiller")
+SYSTEMS_PER_ROW = 16
+_CAUSES = ("psu", "pump", "fan", "wafer", "feed", "chiller", "cores")
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,7 @@ def synthetic_run(
     """A made-up run with `n_events` events and `n_metrics` metrics, reproducible by seed."""
     rng = np.random.default_rng(seed)
     until_h = 8760.0
-    t = np.sort(rng.uniform(0.0, until_h, n_events))
-    cause = rng.integers(0, len(_CAUSES), n_events)
-    system = rng.integers(0, 64, n_events)
-    events = [
-        Event(
-            float(t[i]),
-            f"hall.row{system[i] // 16}.rack{system[i] // 4}.sys{system[i]}",
-            "failure" if i % 2 == 0 else "system_up",
-            _CAUSES[cause[i]],
-            float("nan") if i % 2 == 0 else float(rng.exponential(8.0)),
-        )
-        for i in range(n_events)
-    ]
+    events = _events(rng, n_events, until_h, 64)
     metrics = [
         Metric(float(i), 1.0, f"hall.row{i % 4}", ("power_kw", "it_load")[i % 2], float(v))
         for i, v in enumerate(rng.normal(100.0, 5.0, n_metrics))
@@ -85,6 +76,25 @@ def synthetic_run(
         "systems": 64,
     }
     return SyntheticRun(events, metrics, result, header)
+
+
+def _events(rng: np.random.Generator, n: int, until_h: float, systems: int) -> list[Event]:
+    t = np.sort(rng.uniform(0.0, until_h, n))
+    cause = rng.integers(0, len(_CAUSES), n)
+    system = rng.integers(0, systems, n)
+    out = []
+    for i in range(n):
+        s = int(system[i])
+        scope = f"hall.row{s // SYSTEMS_PER_ROW}.rack{s // 4}.sys{s}"
+        why = _CAUSES[cause[i]]
+        if i % 2 == 0:
+            kind, value = "failure", float(rng.integers(1, 9)) if why == "cores" else math.nan
+        elif i % 4 == 1:
+            kind, value = "outage", float(rng.exponential(8.0))
+        else:
+            kind, value = "throttle", float(rng.exponential(1.5))
+        out.append(Event(float(t[i]), scope, kind, why, value))
+    return out
 
 
 def write_run(

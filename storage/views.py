@@ -5,6 +5,10 @@ rows for inspection but never enters an aggregate. The SQL is shared by both
 backends except the one expression that differs (the calendar date of a
 timestamp); migrations create the views from `view_sql`, and a revision that
 changes a view drops and recreates it.
+
+Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
+duration in hours, the whole system lost) and ``throttle`` (value = capacity
+lost in system-hours).
 """
 
 from __future__ import annotations
@@ -27,19 +31,21 @@ WHERE r.status = 'completed'
 _FAILURES_BY_CAUSE = """
 SELECT e.run_id AS run_id, e.cause AS cause,
        SUM(CASE WHEN e.kind = 'failure' THEN 1 ELSE 0 END) AS failures,
-       COALESCE(SUM(CASE WHEN e.kind = 'system_up' THEN e.value END), 0.0) AS downtime_h
+       COALESCE(SUM(CASE WHEN e.kind = 'outage' THEN e.value END), 0.0) AS downtime_h
 FROM events e
 JOIN runs r ON r.id = e.run_id
-WHERE r.status = 'completed' AND e.kind IN ('failure', 'system_up')
+WHERE r.status = 'completed' AND e.kind IN ('failure', 'outage')
 GROUP BY e.run_id, e.cause
 """
 
+# An outage loses its whole system for its duration; a throttle episode
+# carries the capacity it lost (the integral of 1 - power fraction).
 _CAPACITY_LOST_BY_CAUSE = """
 SELECT e.run_id AS run_id, e.cause AS cause,
        COALESCE(SUM(e.value), 0.0) AS capacity_lost_system_h
 FROM events e
 JOIN runs r ON r.id = e.run_id
-WHERE r.status = 'completed' AND e.kind = 'system_up'
+WHERE r.status = 'completed' AND e.kind IN ('outage', 'throttle')
 GROUP BY e.run_id, e.cause
 """
 

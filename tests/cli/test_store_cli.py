@@ -56,7 +56,8 @@ def test_runs_reads_the_store_from_the_environment(twin: click.Group, db: str) -
 def test_show_prints_kpis_events_and_scenario(twin: click.Group, db: str) -> None:
     result = _twin(twin, "show", "1", "--db", db)
     assert result.exit_code == 0, result.output
-    for text in ("completed", "availability", "system_up", "Resolved scenario", '"rows": 4'):
+    for text in ("completed", "availability", "outage", "throttle", "Resolved scenario",
+                 '"rows": 4'):  # fmt: skip
         assert text in result.output
 
 

@@ -24,7 +24,7 @@ FIRST_SCHEMA_RUN = [
     "INSERT INTO events (run_id, t, scope, kind, cause, value)"
     " VALUES (1, 1.5, 'hall.row0.sys1', 'failure', 'psu', NULL)",
     "INSERT INTO events (run_id, t, scope, kind, cause, value)"
-    " VALUES (1, 4.0, 'hall.row0.sys1', 'system_up', 'psu', 2.5)",
+    " VALUES (1, 1.5, 'hall.row0.sys1', 'outage', 'psu', 2.5)",
     "INSERT INTO kpis (run_id, name, value) VALUES (1, 'availability', 0.995)",
 ]
 
@@ -49,11 +49,13 @@ def test_a_first_schema_store_migrates_and_keeps_its_runs(store_url: str) -> Non
             "completed",
             0,
         )
-        assert read_events(store, 1)["kind"].tolist() == ["failure", "system_up"]
+        assert read_events(store, 1)["kind"].tolist() == ["failure", "outage"]
         assert read_kpis(store, 1)["value"].tolist() == [0.995]
         assert store.query("SELECT availability FROM v_availability")["availability"][0] == 0.995
         trend = store.query("SELECT night, runs FROM v_kpi_trend")
         assert str(trend["night"][0]) == "2025-03-01" and trend["runs"][0] == 1
+        lost = store.query("SELECT cause, downtime_h FROM v_failures_by_cause")
+        assert lost.values.tolist() == [["psu", 2.5]]
         new = write_run(store, synthetic_run(10, 10))
         assert read_runs(store)["run_id"].tolist() == [new, 1]
 

@@ -34,23 +34,25 @@ def _finish(writer: RunWriter, kpis: dict[str, float]) -> int:
 
 A_EVENTS = [
     Event(1.0, "hall.row0.rack0.sys0.psu1", "failure", "psu", NAN),
-    Event(1.0, "hall.row0.rack0.sys0", "system_down", "psu", NAN),
-    Event(3.0, "hall.row0.rack0.sys0", "system_up", "psu", 2.0),
+    Event(1.0, "hall.row0.rack0.sys0", "outage", "psu", 2.0),
     Event(4.0, "hall.row0.rack0.sys1.psu0", "failure", "psu", NAN),
     Event(5.0, "hall.row0.rack0.sys1.psu2", "failure", "psu", NAN),
-    Event(8.5, "hall.row0.rack0.sys1", "system_up", "psu", 3.5),
+    Event(5.0, "hall.row0.rack0.sys1", "outage", "psu", 3.5),
     Event(6.0, "hall.row0.rack1.sys2.pump0", "failure", "pump", NAN),
-    Event(16.0, "hall.row0.rack1.sys2", "system_up", "pump", 10.0),
+    Event(6.0, "hall.row0.rack1.sys2", "outage", "pump", 10.0),
+    Event(2.0, "hall.row0.rack1.sys3", "throttle", "chiller", 0.75),  # no failure, no outage
+    Event(4.0, "hall.row0.rack0.sys1", "throttle", "psu", 0.5),  # a PSU short of redundancy
+    Event(7.0, "hall.row0.rack1.sys3.wafer", "failure", "cores", 2.0),  # 2 cores lost, no outage
 ]
 B_EVENTS = [
     Event(2.0, "hall.row0.rack0.sys3.psu1", "failure", "psu", NAN),
-    Event(3.0, "hall.row0.rack0.sys3", "system_up", "psu", 1.0),
+    Event(2.0, "hall.row0.rack0.sys3", "outage", "psu", 1.0),
 ]
 NOISE = [
     Event(1.0, "hall.x", "failure", "psu", NAN),
-    Event(2.0, "hall.x", "system_up", "psu", 99.0),
+    Event(1.0, "hall.x", "outage", "psu", 99.0),
+    Event(1.0, "hall.x", "throttle", "chiller", 99.0),
 ]
-
 
 @pytest.fixture
 def hall(store: Store) -> dict[str, int]:
@@ -84,15 +86,23 @@ def test_availability_by_run(store: Store, hall: dict[str, int]) -> None:
 def test_failures_by_cause(store: Store, hall: dict[str, int]) -> None:
     rows = _rows(store, "SELECT * FROM v_failures_by_cause ORDER BY run_id, cause")
     assert rows == [
+        (hall["a"], "cores", 1, 0.0),
         (hall["a"], "psu", 3, 5.5),
         (hall["a"], "pump", 1, 10.0),
         (hall["b"], "psu", 1, 1.0),
     ]
 
 
-def test_capacity_lost_by_cause(store: Store, hall: dict[str, int]) -> None:
+def test_capacity_lost_by_cause_adds_throttling_to_outages(
+    store: Store, hall: dict[str, int]
+) -> None:
     rows = _rows(store, "SELECT * FROM v_capacity_lost_by_cause ORDER BY run_id, cause")
-    assert rows == [(hall["a"], "psu", 5.5), (hall["a"], "pump", 10.0), (hall["b"], "psu", 1.0)]
+    assert rows == [
+        (hall["a"], "chiller", 0.75),
+        (hall["a"], "psu", 6.0),  # 5.5 h down + 0.5 system-h throttled
+        (hall["a"], "pump", 10.0),
+        (hall["b"], "psu", 1.0),
+    ]
 
 
 def test_kpi_trend(store: Store, hall: dict[str, int]) -> None:
@@ -110,14 +120,16 @@ def test_kpi_trend(store: Store, hall: dict[str, int]) -> None:
 def test_every_example_query_runs(store: Store, hall: dict[str, int]) -> None:
     results = {name: store.query(sql) for name, sql in EXAMPLES.items()}
     by_cause = results["failures_by_cause"]
-    assert by_cause.values.tolist() == [["psu", 4, 6.5], ["pump", 1, 10.0]]
+    assert by_cause.values.tolist() == [["psu", 4, 6.5], ["cores", 1, 0.0], ["pump", 1, 10.0]]
     trend = results["nightly_trend"]
     assert trend["runs"].tolist() == [2] and math.isclose(trend["availability"][0], 0.97)
     assert sorted(results["runs_not_completed"]["id"]) == sorted(
         [hall["failed"], hall["stopped"], hall["demoted"]]
     )
     assert results["availability_by_run"]["run_id"].tolist() == [hall["b"], hall["a"]]
-    assert results["capacity_lost_by_cause"]["cause"].tolist() == ["pump", "psu"]
+    lost = results["capacity_lost_by_cause"]
+    assert lost["cause"].tolist() == ["pump", "psu", "chiller"]
+    assert lost["mean_system_h_per_run"].tolist() == [10.0, 3.5, 0.75]
 
 
 def test_docs_show_every_example_verbatim() -> None:
