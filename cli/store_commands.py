@@ -183,7 +183,8 @@ def query(sql: str, db_url: str, fmt: str) -> None:
     DELETE, DROP and the like are refused (exit code 2), as is a second
     statement after a semicolon. The views v_availability,
     v_failures_by_cause, v_capacity_lost_by_cause and v_kpi_trend answer the
-    common questions; see docs/store.md.
+    common questions, and the view metrics gives every metric one row per
+    bucket (run_id, t, bucket, scope, name, value); see docs/store.md.
 
     Example:
 

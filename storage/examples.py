@@ -1,4 +1,4 @@
-"""Example queries over the views, valid on SQLite and PostgreSQL alike.
+"""Example queries over the views (the `metrics` view included), valid on SQLite and PostgreSQL.
 
 docs/store.md shows these verbatim and the tests run each of them on both
 backends, so the documentation cannot drift from SQL that works.
@@ -25,6 +25,16 @@ SELECT cause, AVG(capacity_lost_system_h) AS mean_system_h_per_run
 FROM v_capacity_lost_by_cause
 GROUP BY cause
 ORDER BY mean_system_h_per_run DESC, cause
+""",
+    "mean_power_by_scope": """
+SELECT m.run_id, m.scope,
+       SUM(m.value * m.bucket) / SUM(CASE WHEN m.value IS NOT NULL THEN m.bucket END) AS mean_kw,
+       MAX(m.value) AS peak_kw
+FROM metrics m
+JOIN runs r ON r.id = m.run_id
+WHERE r.status = 'completed' AND m.name = 'power_kw'
+GROUP BY m.run_id, m.scope
+ORDER BY m.run_id, m.scope
 """,
     "nightly_trend": """
 SELECT night, scenario, mean_value AS availability, runs

@@ -156,12 +156,15 @@ def read_events(store: StoreLike, run_id: int, kind: str | None = None) -> pd.Da
 def read_metrics(
     store: StoreLike, run_id: int, name: str | None = None, scope: str | None = None
 ) -> pd.DataFrame:
-    """A run's metrics in the order they were written (t, bucket, scope, name, value)."""
+    """A run's metrics, one row per bucket (t, bucket, scope, name, value), by scope, name, t.
+
+    Read from the `metrics` view, which unnests the stored series.
+    """
     metrics = schema.metrics
     statement = (
         sa.select(metrics.c.t, metrics.c.bucket, metrics.c.scope, metrics.c.name, metrics.c.value)
         .where(metrics.c.run_id == run_id)
-        .order_by(metrics.c.id)
+        .order_by(metrics.c.scope, metrics.c.name, metrics.c.t)
     )
     if name is not None:
         statement = statement.where(metrics.c.name == name)

@@ -8,6 +8,11 @@ checks that a database migrated to head matches this metadata.
 Times (`created`, `started`, `finished`, `heartbeat`) are naive UTC. JSON
 documents (`scenarios.document`, `sweeps.factors`) are text with sorted keys.
 A float that is NaN is stored as NULL, on both backends, so aggregates skip it.
+
+Metrics are stored one row per series (`metric_series`, the values a JSON
+array) and read in long form, one row per bucket, through the view
+`metrics`; `metrics` here is a lightweight stand-in for that view, not part
+of `metadata`, so the read helpers can build statements on it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ __all__ = [
     "sweeps",
     "runs",
     "events",
+    "metric_series",
     "metrics",
     "kpis",
     "RUN_STATUSES",
@@ -120,17 +126,30 @@ events = sa.Table(
     sa.Index("ix_events_run_cause", "run_id", "cause"),
 )
 
-metrics = sa.Table(
-    "metrics",
+metric_series = sa.Table(
+    "metric_series",
     metadata,
     sa.Column("id", RowId, primary_key=True),
     _run_fk(),
-    sa.Column("t", sa.Double, nullable=False),
-    sa.Column("bucket", sa.Double, nullable=False),
     sa.Column("scope", sa.Text, nullable=False),
     sa.Column("name", sa.Text, nullable=False),
-    sa.Column("value", sa.Double),
-    sa.Index("ix_metrics_run_name_scope", "run_id", "name", "scope"),
+    sa.Column("t0", sa.Double, nullable=False),
+    sa.Column("bucket", sa.Double, nullable=False),
+    sa.Column("t_end", sa.Double, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("series", sa.Text, nullable=False),
+    sa.Index("ix_metric_series_run_name_scope", "run_id", "name", "scope"),
+)
+
+# The view over `metric_series` (see storage/views.py), one row per bucket.
+metrics = sa.table(
+    "metrics",
+    sa.column("run_id", sa.Integer),
+    sa.column("t", sa.Double),
+    sa.column("bucket", sa.Double),
+    sa.column("scope", sa.Text),
+    sa.column("name", sa.Text),
+    sa.column("value", sa.Double),
 )
 
 kpis = sa.Table(

@@ -1,9 +1,10 @@
 """Helpers for tests and benchmarks of code that writes to the store.
 
-`synthetic_run` makes plausible records without the engine (scopes shaped like
-a hall; failures, outages with their duration, throttle episodes with the
-capacity they lost); `write_run`
-pushes them through a `RunWriter` exactly as the engine would;
+`synthetic_run` makes plausible records without the engine: events shaped
+like a hall's (failures, outages with their duration, throttle episodes with
+the capacity they lost) and metric series as the engine records them (the
+hall hourly, each row daily, the last bucket cut at the horizon);
+`write_run` pushes them through a `RunWriter` as the engine would;
 `pg_test_schema` gives a test its own PostgreSQL schema so that concurrent
 tests never see each other's rows.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,13 +22,22 @@ import sqlalchemy as sa
 
 from storage.store import Store
 from storage.urls import normalize_url
-from twin.records import Event, Metric, RunResult
+from twin.records import Event, Metric, MetricSeries, RunResult
 
-__all__ = ["SyntheticRun", "synthetic_run", "write_run", "pg_test_schema", "PG_URL_ENV"]
+__all__ = [
+    "SyntheticRun",
+    "synthetic_run",
+    "write_run",
+    "pg_test_schema",
+    "PG_URL_ENV",
+    "METRIC_NAMES",
+]
 
 PG_URL_ENV = "TWIN_TEST_PG_URL"
+METRIC_NAMES = ("power_kw", "it_load", "inlet_c")
 SYSTEMS_PER_ROW = 16
 _CAUSES = ("psu", "pump", "fan", "wafer", "feed", "chiller", "cores")
+_BASE = {"power_kw": (100.0, 5.0), "it_load": (0.8, 0.05), "inlet_c": (24.0, 1.5)}
 
 
 @dataclass(frozen=True)
@@ -35,35 +45,52 @@ class SyntheticRun:
     """Records and result of a made-up run."""
 
     events: list[Event]
-    metrics: list[Metric]
+    series: list[MetricSeries]
     result: RunResult
     header: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """Every series expanded to one `Metric` per bucket, as `read_metrics` gives them."""
+        return [m for s in self.series for m in s.metrics()]
 
 
 def synthetic_run(
     n_events: int = 1000,
-    n_metrics: int = 2000,
+    hours: float = 240.0,
     *,
+    rows: int = 4,
+    names: Sequence[str] = METRIC_NAMES,
     seed: int = 0,
     scenario_name: str = "synthetic",
     kpis: dict[str, float] | None = None,
 ) -> SyntheticRun:
-    """A made-up run with `n_events` events and `n_metrics` metrics, reproducible by seed."""
+    """A made-up run of `hours` with `n_events` events, reproducible by seed.
+
+    Its hall has `rows` rows of 16 systems. Events alternate failures (even
+    indexes; a ``cores`` failure's value is the cores lost, NaN otherwise)
+    with outages (value: hours down) and throttle episodes (value: system-hours
+    lost). Metrics are one hourly series per name for ``hall`` and one daily
+    series per name and row; ``inlet_c`` has gaps (NaN): one per series, then ~1 %.
+    """
     rng = np.random.default_rng(seed)
-    until_h = 8760.0
-    events = _events(rng, n_events, until_h, 64)
-    metrics = [
-        Metric(float(i), 1.0, f"hall.row{i % 4}", ("power_kw", "it_load")[i % 2], float(v))
-        for i, v in enumerate(rng.normal(100.0, 5.0, n_metrics))
+    until_h = float(hours)
+    systems = SYSTEMS_PER_ROW * rows
+    events = _events(rng, n_events, until_h, systems)
+    series = [
+        _series(rng, scope, name, bucket, until_h)
+        for scope, bucket in [("hall", 1.0)] + [(f"hall.row{r}", 24.0) for r in range(rows)]
+        for name in names
+        if until_h > 0.0
     ]
-    doc = {"hall": {"rows": 4, "systems": 64}, "seed": seed}
+    doc = {"hall": {"rows": rows, "systems": systems}, "seed": seed}
     result = RunResult(
         scenario_name=scenario_name,
         scenario_hash=f"{scenario_name}-{seed:08d}",
         scenario=doc,
         seed=seed,
         until_h=until_h,
-        systems=64,
+        systems=systems,
         wall_s=1.0,
         kpis=dict(kpis if kpis is not None else {"availability": 0.99, "failures.psu": 3.0}),
     )
@@ -73,9 +100,9 @@ def synthetic_run(
         "scenario": doc,
         "seed": seed,
         "until_h": until_h,
-        "systems": 64,
+        "systems": systems,
     }
-    return SyntheticRun(events, metrics, result, header)
+    return SyntheticRun(events, series, result, header)
 
 
 def _events(rng: np.random.Generator, n: int, until_h: float, systems: int) -> list[Event]:
@@ -97,6 +124,17 @@ def _events(rng: np.random.Generator, n: int, until_h: float, systems: int) -> l
     return out
 
 
+def _series(
+    rng: np.random.Generator, scope: str, name: str, bucket: float, until_h: float
+) -> MetricSeries:
+    mean, sd = _BASE.get(name, (1.0, 0.1))
+    values = rng.normal(mean, sd, math.ceil(until_h / bucket))
+    if name == "inlet_c":  # sensor gaps: one per series, then about 1 %
+        values[rng.integers(len(values))] = math.nan
+        values[rng.random(len(values)) < 0.01] = math.nan
+    return MetricSeries(scope, name, 0.0, bucket, until_h, tuple(values.tolist()))
+
+
 def write_run(
     store: Store,
     run: SyntheticRun,
@@ -105,12 +143,13 @@ def write_run(
     complete: bool = True,
     chunk_rows: int | None = None,
 ) -> int:
-    """Write `run` in engine-sized batches; complete it unless told not to. Returns its id."""
+    """Write `run` as the engine does: events in batches of `batch`, then every
+    series at once; complete it unless told not to (then flush). Returns its id."""
     extra = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
     writer = store.begin_run(**run.header, **extra)  # type: ignore[arg-type]
-    for start in range(0, max(len(run.events), len(run.metrics)), batch):
+    for start in range(0, len(run.events), batch):
         writer.write_events(run.events[start : start + batch])
-        writer.write_metrics(run.metrics[start : start + batch])
+    writer.write_series(run.series)
     if complete:
         writer.complete(run.result)
     else:

@@ -1,9 +1,12 @@
-"""SQL views that answer the common questions, written for SQLite and PostgreSQL.
+"""SQL views over the store, written for SQLite and PostgreSQL.
 
-Every view counts completed runs only: a failed or interrupted run keeps its
-rows for inspection but never enters an aggregate. The SQL is shared by both
+`metrics` shows the metric series of every run (whatever its status) in long
+form, one row per bucket. The `v_` views answer the common questions and
+count completed runs only: a failed or interrupted run keeps its rows for
+inspection but never enters an aggregate. The `v_` SQL is shared by both
 backends except the one expression that differs (the calendar date of a
-timestamp); migrations create the views from `view_sql`, and a revision that
+timestamp); unnesting a JSON array differs more, so `metrics` has one text
+per dialect. Migrations create the views from `view_sql`, and a revision that
 changes a view drops and recreates it.
 
 Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
@@ -27,6 +30,36 @@ JOIN scenarios s ON s.id = r.scenario_id
 JOIN kpis k ON k.run_id = r.id AND k.name = 'availability'
 WHERE r.status = 'completed'
 """
+
+# The i-th value (0-based) of a series covers [t0 + i*bucket, min(t0 + (i+1)*bucket, t_end)):
+# the same arithmetic as `MetricSeries.metrics()`, so the view gives back the
+# very floats the engine wrote. An infinite value is written as the JSON
+# number 1e999 (SQLite reads it as infinity; PostgreSQL needs telling).
+_METRICS_SQLITE = """
+SELECT m.run_id AS run_id,
+       m.t0 + j.key * m.bucket AS t,
+       MIN(m.bucket, m.t_end - (m.t0 + j.key * m.bucket)) AS bucket,
+       m.scope AS scope, m.name AS name,
+       j.value AS value
+FROM metric_series m, json_each(m.series) j
+"""
+
+_METRICS_POSTGRESQL = """
+SELECT m.run_id AS run_id,
+       m.t0 + (j.ord - 1) * m.bucket AS t,
+       LEAST(m.bucket, m.t_end - (m.t0 + (j.ord - 1) * m.bucket)) AS bucket,
+       m.scope AS scope, m.name AS name,
+       CASE j.value
+           WHEN '1e999' THEN CAST('Infinity' AS DOUBLE PRECISION)
+           WHEN '-1e999' THEN CAST('-Infinity' AS DOUBLE PRECISION)
+           ELSE CAST(j.value AS DOUBLE PRECISION)
+       END AS value
+FROM metric_series m
+CROSS JOIN LATERAL
+     json_array_elements_text(CAST(m.series AS json)) WITH ORDINALITY AS j(value, ord)
+"""
+
+_METRICS = {"sqlite": _METRICS_SQLITE, "postgresql": _METRICS_POSTGRESQL}
 
 _FAILURES_BY_CAUSE = """
 SELECT e.run_id AS run_id, e.cause AS cause,
@@ -59,7 +92,8 @@ WHERE r.status = 'completed'
 GROUP BY {night}, s.name, k.name
 """
 
-_BODIES_0002 = {
+_BODIES_0002: dict[str, str | dict[str, str]] = {
+    "metrics": _METRICS,
     "v_availability": _AVAILABILITY,
     "v_failures_by_cause": _FAILURES_BY_CAUSE,
     "v_capacity_lost_by_cause": _CAPACITY_LOST_BY_CAUSE,
@@ -76,8 +110,11 @@ def view_sql(dialect: str, revision: str = CURRENT) -> dict[str, str]:
     """The SELECT behind each view for `dialect` ('sqlite' or 'postgresql')."""
     if dialect not in _NIGHT:
         raise ValueError(f"no view SQL for dialect {dialect!r}")
-    bodies = _BY_REVISION[revision]
-    return {name: body.format(night=_NIGHT[dialect]).strip() for name, body in bodies.items()}
+    out = {}
+    for name, body in _BY_REVISION[revision].items():
+        text = body[dialect] if isinstance(body, dict) else body.format(night=_NIGHT[dialect])
+        out[name] = text.strip()
+    return out
 
 
 def create_views_sql(dialect: str, revision: str = CURRENT) -> list[str]:

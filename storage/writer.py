@@ -1,9 +1,12 @@
 """`RunWriter`: the sink one run's records flow into, and the run's final status.
 
-The engine calls `write_events` / `write_metrics` with batches as it goes;
+The engine calls `write_events` / `write_series` with batches as it goes;
 the writer turns records into tuples at once and commits them in chunks of
-at most `chunk_rows` rows, refreshing the run's heartbeat with each chunk, so
-rows land while the run is going and a crash loses at most one chunk. The
+at most `chunk_rows` records, refreshing the run's heartbeat with each chunk,
+so rows land while the run is going and a crash loses at most one chunk. An
+event is one record; a metric series is one row (its values a JSON array)
+but weighs as many records as it has values, so a chunk stays bounded in
+size; a series longer than a chunk is committed alone, whole. The
 run ends with exactly one of `complete` (KPIs and status in one transaction),
 `fail` or `interrupt`; used as a context manager, an escaping exception marks
 the run failed (interrupted for Ctrl-C) and is re-raised.
@@ -11,6 +14,7 @@ the run failed (interrupted for Ctrl-C) and is re-raised.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -26,14 +30,14 @@ from storage import schema
 from storage.bulk import insert_rows
 from storage.liveness import utcnow
 from twin.errors import StoreError
-from twin.records import Event, Metric, RunResult
+from twin.records import Event, MetricSeries, RunResult
 
 __all__ = ["RunWriter", "CHUNK_ROWS", "HEARTBEAT_S"]
 
 CHUNK_ROWS = 5000
 HEARTBEAT_S = 60.0  # a quiet run still flushes (and beats) this often
 EVENT_COLUMNS = ("run_id", "t", "scope", "kind", "cause", "value")
-METRIC_COLUMNS = ("run_id", "t", "bucket", "scope", "name", "value")
+SERIES_COLUMNS = ("run_id", "scope", "name", "t0", "bucket", "t_end", "n", "series")
 _log = logging.getLogger(__name__)
 
 Row = tuple[object, ...]
@@ -67,9 +71,11 @@ class RunWriter:
         self.seed = seed
         self.chunk_rows = chunk_rows
         self.status = "running"
-        self.rows_written = 0
+        self.rows_written = 0  # records committed: events plus metric values
         self._events: list[Row] = []
-        self._metrics: list[Row] = []
+        self._series: list[Row] = []
+        self._weights: list[int] = []  # records each buffered series counts for
+        self._series_weight = 0
         self._last_flush = time.monotonic()
 
     def __repr__(self) -> str:
@@ -88,32 +94,25 @@ class RunWriter:
         )
         self._maybe_flush()
 
-    def write_metrics(self, metrics: Sequence[Metric]) -> None:
-        """Buffer metrics; commit full chunks."""
+    def write_series(self, series: Sequence[MetricSeries]) -> None:
+        """Buffer metric series, one row each; commit full chunks."""
         self._check_open()
-        run = self.run_id
-        self._metrics.extend(
-            (
-                run,
-                float(m.t),
-                float(m.bucket),
-                m.scope,
-                m.name,
-                v if (v := float(m.value)) == v else None,
-            )
-            for m in metrics
-        )
+        rows = [_series_row(self.run_id, s) for s in series]
+        self._series.extend(rows)
+        weights = [max(1, len(s.values)) for s in series]
+        self._weights.extend(weights)
+        self._series_weight += sum(weights)
         self._maybe_flush()
 
     # -- flushing ------------------------------------------------------------
 
     @property
     def pending(self) -> int:
-        """Rows buffered but not yet committed."""
-        return len(self._events) + len(self._metrics)
+        """Records buffered but not yet committed (a series counts its values)."""
+        return len(self._events) + self._series_weight
 
     def flush(self) -> None:
-        """Commit every buffered row now, in chunks of at most `chunk_rows`."""
+        """Commit every buffered record now, in chunks of at most `chunk_rows`."""
         self._check_open()
         while self.pending:
             self._commit_chunk()
@@ -132,18 +131,31 @@ class RunWriter:
         self._forget(*taken)
 
     def _insert_pending(self, conn: Connection, limit: int) -> tuple[int, int]:
-        """Insert up to `limit` buffered rows, events first; the buffer is kept until commit."""
-        events = self._events[:limit]
-        metrics = self._metrics[: limit - len(events)]
-        insert_rows(conn, "events", EVENT_COLUMNS, events)
-        insert_rows(conn, "metrics", METRIC_COLUMNS, metrics)
-        return len(events), len(metrics)
+        """Insert up to `limit` buffered records, events first; the buffer is kept until commit.
 
-    def _forget(self, events: int, metrics: int) -> None:
-        """Drop rows from the buffer once their transaction has committed."""
+        Series are taken whole while they fit; the first of a chunk always is,
+        so a series longer than a chunk goes alone and every chunk makes progress.
+        """
+        events = self._events[:limit]
+        room = limit - len(events)
+        taken = used = 0
+        for weight in self._weights:
+            if used + weight > room and (taken or events):
+                break
+            used += weight
+            taken += 1
+        insert_rows(conn, "events", EVENT_COLUMNS, events)
+        insert_rows(conn, "metric_series", SERIES_COLUMNS, self._series[:taken])
+        return len(events), taken
+
+    def _forget(self, events: int, series: int) -> None:
+        """Drop records from the buffer once their transaction has committed."""
+        weight = sum(self._weights[:series])
         del self._events[:events]
-        del self._metrics[:metrics]
-        self.rows_written += events + metrics
+        del self._series[:series]
+        del self._weights[:series]
+        self._series_weight -= weight
+        self.rows_written += events + weight
 
     def _beat(self, conn: Connection) -> None:
         runs = schema.runs
@@ -181,7 +193,9 @@ class RunWriter:
         except SQLAlchemyError as exc:  # the store itself may be what failed
             _log.warning("run %s: dropping %s unwritten rows: %s", self.run_id, self.pending, exc)
             self._events.clear()
-            self._metrics.clear()
+            self._series.clear()
+            self._weights.clear()
+            self._series_weight = 0
         with self._begin() as conn:
             self._set_status(conn, status, wall_s=None, error=message)
         self.status = status
@@ -245,6 +259,27 @@ def _relax_durability(conn: Connection) -> None:
     # transaction of `complete` keeps full durability.
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def _series_row(run_id: int, series: MetricSeries) -> Row:
+    """The `metric_series` row of `series`: values as a JSON array, NaN as null.
+
+    ``json.dumps`` writes floats as their shortest exact repr, so both
+    backends read back the very same doubles; it spells NaN and infinities
+    outside JSON, so they become null and the JSON number 1e999 (infinity to
+    any reader, storage.views turns it back on PostgreSQL).
+    """
+    t0, bucket, t_end = float(series.t0), float(series.bucket), float(series.t_end)
+    if not (bucket > 0.0 and math.isfinite(bucket) and math.isfinite(t0) and math.isfinite(t_end)):
+        raise StoreError(
+            f"metric series {series.name!r} at {series.scope!r}: t0, t_end must be finite and "
+            f"bucket positive, got t0={t0!r}, bucket={bucket!r}, t_end={t_end!r}"
+        )
+    values = list(map(float, series.values))
+    text = json.dumps(values)
+    if "N" in text or "I" in text:  # no finite float's repr has either letter
+        text = text.replace("NaN", "null").replace("Infinity", "1e999")
+    return (run_id, series.scope, series.name, t0, bucket, t_end, len(values), text)
 
 
 def _kpi(name: str, value: object) -> float | None:

@@ -122,7 +122,9 @@ def test_export_writes_events_metrics_and_kpis(
     read = pd.read_parquet if fmt == "parquet" else pd.read_csv
     events = read(out / f"run-1-events.{fmt}")
     assert len(events) == 60 and list(events.columns) == ["t", "scope", "kind", "cause", "value"]
-    assert len(read(out / f"run-1-metrics.{fmt}")) == 40
+    metrics = read(out / f"run-1-metrics.{fmt}")
+    assert list(metrics.columns) == ["t", "bucket", "scope", "name", "value"]
+    assert len(metrics) == 3 * 40 + 4 * 3 * 2  # 40 h: 3 names hourly, 4 rows x 3 names daily
     assert len(read(out / f"run-1-kpis.{fmt}")) == 2
 
 

@@ -10,7 +10,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from storage import StoreError, open_store, read_events, read_kpis, read_runs, schema
+from storage import (
+    StoreError,
+    open_store,
+    read_events,
+    read_kpis,
+    read_metrics,
+    read_runs,
+    schema,
+)
 from storage.engines import make_write_engine
 from storage.migrate import HEAD, alembic_config, current_revision, upgrade
 from storage.testing import synthetic_run, write_run
@@ -34,7 +42,7 @@ def test_a_first_schema_store_migrates_and_keeps_its_runs(store_url: str) -> Non
     upgrade(engine, "0001")
     with engine.begin() as conn:
         assert current_revision(conn) == "0001"
-        assert not sa.inspect(conn).has_table("metrics")
+        assert not sa.inspect(conn).has_table("metric_series")
         for statement in FIRST_SCHEMA_RUN:
             conn.execute(sa.text(statement), {"t": datetime(2025, 3, 1, 2, 0)})
     engine.dispose()
@@ -50,6 +58,7 @@ def test_a_first_schema_store_migrates_and_keeps_its_runs(store_url: str) -> Non
             0,
         )
         assert read_events(store, 1)["kind"].tolist() == ["failure", "outage"]
+        assert read_metrics(store, 1).empty
         assert read_kpis(store, 1)["value"].tolist() == [0.995]
         assert store.query("SELECT availability FROM v_availability")["availability"][0] == 0.995
         trend = store.query("SELECT night, runs FROM v_kpi_trend")
@@ -58,6 +67,7 @@ def test_a_first_schema_store_migrates_and_keeps_its_runs(store_url: str) -> Non
         assert lost.values.tolist() == [["psu", 2.5]]
         new = write_run(store, synthetic_run(10, 10))
         assert read_runs(store)["run_id"].tolist() == [new, 1]
+        assert len(read_metrics(store, new)) == len(synthetic_run(10, 10).metrics)
 
 
 def test_head_constant_is_the_newest_script() -> None:

@@ -48,7 +48,7 @@ def test_a_killed_run_is_interrupted_and_never_counted(
 ) -> None:
     with open_store(store_url) as store:
         done = write_run(store, synthetic_run(100, 100, seed=1))
-    proc = _spawn(store_url, "hang", 2, 3000, 3000, 1000)
+    proc = _spawn(store_url, "hang", 2, 3000, 960, 1000)
     procs.append(proc)
     line = proc.stdout.readline()  # type: ignore[union-attr]
     assert line.startswith("flushed"), proc.stderr.read()  # type: ignore[union-attr]
@@ -62,7 +62,7 @@ def test_a_killed_run_is_interrupted_and_never_counted(
         assert header["status"] == "interrupted"
         assert "no longer exists" in header["error"]
         assert len(read_events(store, victim)) == 3000  # partial rows kept for a look
-        assert len(read_metrics(store, victim)) == 3000
+        assert len(read_metrics(store, victim)) == len(synthetic_run(0, 960).metrics)
         counted = store.query("SELECT DISTINCT run_id FROM v_failures_by_cause")["run_id"]
         assert counted.tolist() == [done]
         assert store.query("SELECT run_id FROM v_availability")["run_id"].tolist() == [done]
@@ -72,7 +72,7 @@ def test_two_writer_processes_lose_nothing(
     store_url: str, procs: list[subprocess.Popen[str]], tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
-    procs.extend(_spawn(store_url, "complete", seed, 4000, 6000, 500, go) for seed in (1, 2))
+    procs.extend(_spawn(store_url, "complete", seed, 4000, 1800, 500, go) for seed in (1, 2))
     go.touch()  # both open the (new) store and write at once
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -81,9 +81,11 @@ def test_two_writer_processes_lose_nothing(
     with open_store(store_url) as store:
         runs = read_runs(store)
         assert runs["status"].tolist() == ["completed", "completed"]
+        expected = synthetic_run(0, 1800)
         for run_id in runs["run_id"]:
             assert len(read_events(store, run_id)) == 4000
-            assert len(read_metrics(store, run_id)) == 6000
+            assert len(read_metrics(store, run_id)) == len(expected.metrics) == 6300
+        assert store.query("SELECT COUNT(*) AS n FROM metric_series")["n"][0] == 2 * 15
         assert store.query("SELECT COUNT(*) AS n FROM kpis")["n"][0] == 4
 
 

@@ -21,16 +21,27 @@ from storage import (
     read_runs,
 )
 from storage.testing import synthetic_run, write_run
-from twin.records import Event, Metric, RunResult
+from twin.records import Event, Metric, MetricSeries, RunResult
 
+NAN = float("nan")
 names = st.text(st.characters(categories=("L", "N")), min_size=1, max_size=6)
 scopes = st.lists(names, min_size=1, max_size=4).map(".".join)
 times = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 values = st.floats(allow_nan=True, allow_infinity=True)
 events = st.builds(Event, t=times, scope=scopes, kind=names, cause=names, value=values)
-metrics = st.builds(
-    Metric, t=times, bucket=st.floats(0.001, 1e4), scope=scopes, name=names, value=values
-)
+
+
+@st.composite
+def metric_series(draw: st.DrawFn) -> MetricSeries:
+    """A series whose last bucket ends anywhere inside it (often short), values with NaN, ±inf."""
+    t0 = draw(st.floats(0.0, 1e5))
+    bucket = draw(st.floats(1e-3, 1e3))
+    vals = draw(st.lists(values, max_size=12))
+    last = t0 + max(len(vals) - 1, 0) * bucket  # where the last bucket starts
+    t_end = last + draw(st.floats(0.0, 1.0, exclude_min=True)) * bucket
+    if vals and t_end <= last:
+        t_end = math.nextafter(last, math.inf)
+    return MetricSeries(draw(scopes), draw(names), t0, bucket, t_end, tuple(vals))
 
 
 def _expected(records: list[Event] | list[Metric], columns: list[str]) -> pd.DataFrame:
@@ -45,32 +56,136 @@ def _same(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     )
 
 
+METRIC_COLUMNS = ["t", "bucket", "scope", "name", "value"]
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order whatever the server's collation (ties: equal scope, name, t)."""
+    keys = ["scope", "name", "t", "bucket", "value"]
+    return frame.sort_values(keys, kind="mergesort").reset_index(drop=True)
+
+
+def _assert_ordered_by_scope_name_t(frame: pd.DataFrame) -> None:
+    seen: set[tuple[str, str]] = set()
+    current, last_t = None, -math.inf
+    for scope, name, t in frame[["scope", "name", "t"]].itertuples(index=False, name=None):
+        if (scope, name) != current:
+            assert (scope, name) not in seen, "a scope and name come back in two runs of rows"
+            current, last_t = (scope, name), -math.inf
+            seen.add(current)
+        assert t >= last_t
+        last_t = t
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     evs=st.lists(events, max_size=30),
-    mets=st.lists(metrics, max_size=30),
+    series=st.lists(metric_series(), max_size=6),
     chunk=st.integers(1, 40),
 )
-def test_records_round_trip(store: Store, evs: list[Event], mets: list[Metric], chunk: int) -> None:
+def test_records_round_trip(
+    store: Store, evs: list[Event], series: list[MetricSeries], chunk: int
+) -> None:
     run = synthetic_run(0, 0)
     writer = store.begin_run(**run.header, chunk_rows=chunk)  # type: ignore[arg-type]
     writer.write_events(evs[:10])
-    writer.write_metrics(mets)
+    writer.write_series(series[:2])
     writer.write_events(evs[10:])
+    writer.write_series(series[2:])
     writer.complete(run.result)
     _same(
         read_events(store, writer.run_id), _expected(evs, ["t", "scope", "kind", "cause", "value"])
     )
-    _same(
-        read_metrics(store, writer.run_id),
-        _expected(mets, ["t", "bucket", "scope", "name", "value"]),
+    actual = read_metrics(store, writer.run_id)
+    _assert_ordered_by_scope_name_t(actual)
+    expanded = [m for s in series for m in s.metrics()]
+    _same(_sorted(actual), _sorted(_expected(expanded, METRIC_COLUMNS)))
+
+
+def test_series_read_back_one_row_per_bucket(store: Store) -> None:
+    series = [
+        MetricSeries("hall.row1", "power_kw", 0.0, 24.0, 60.0, (50.0, NAN, 52.5)),
+        MetricSeries("hall", "power_kw", 2.0, 1.5, 5.0, (100.0, 101.0)),
+        MetricSeries("hall", "it_load", 0.0, 1.0, 1.0, (0.8,)),
+        MetricSeries("hall", "empty", 0.0, 1.0, 0.0, ()),
+    ]
+    run = synthetic_run(0, 0)
+    writer = store.begin_run(**run.header)  # type: ignore[arg-type]
+    writer.write_series(series)
+    writer.complete(run.result)
+    expected = pd.DataFrame(
+        [
+            (0.0, 1.0, "hall", "it_load", 0.8),
+            (2.0, 1.5, "hall", "power_kw", 100.0),
+            (3.5, 1.5, "hall", "power_kw", 101.0),
+            (0.0, 24.0, "hall.row1", "power_kw", 50.0),
+            (24.0, 24.0, "hall.row1", "power_kw", NAN),
+            (48.0, 12.0, "hall.row1", "power_kw", 52.5),  # the last bucket ends at t_end
+        ],
+        columns=METRIC_COLUMNS,
     )
+    _same(read_metrics(store, writer.run_id), expected)
+    stored = store.query("SELECT scope, name, n, series FROM metric_series ORDER BY id")
+    assert stored.values.tolist()[0] == ["hall.row1", "power_kw", 3, "[50.0, null, 52.5]"]
+    assert stored["n"].tolist() == [3, 2, 1, 0]
+    assert read_metrics(store, writer.run_id, name="power_kw", scope="hall")["t"].tolist() == [
+        2.0,
+        3.5,
+    ]
+    assert read_metrics(store, writer.run_id, name="nope").empty
+
+
+def test_a_series_weighs_its_values_in_a_chunk(store: Store) -> None:
+    run = synthetic_run(0, 0)
+    writer = store.begin_run(**run.header, chunk_rows=100)  # type: ignore[arg-type]
+
+    def stored() -> int:
+        return int(store.query("SELECT COUNT(*) AS n FROM metric_series")["n"][0])
+
+    def series(n: int) -> MetricSeries:
+        return MetricSeries("hall", "power_kw", 0.0, 1.0, float(n), (1.0,) * n)
+
+    writer.write_series([series(250)])  # longer than a chunk: committed alone, whole
+    assert (writer.pending, stored()) == (0, 1)
+    writer.write_series([series(30)] * 3)
+    assert (writer.pending, stored()) == (90, 1)
+    writer.write_events([Event(1.0, "hall", "failure", "psu", NAN)] * 5)
+    assert (writer.pending, stored()) == (95, 1)
+    writer.write_series([series(30)])  # 125 buffered: a chunk of 5 events and 3 series
+    assert (writer.pending, stored()) == (30, 4)
+    assert writer.rows_written == 250 + 5 + 90
+    writer.complete(run.result)
+    assert stored() == 5 and len(read_metrics(store, writer.run_id)) == 250 + 4 * 30
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        MetricSeries("hall", "p", 0.0, 0.0, 1.0, (1.0,)),
+        MetricSeries("hall", "p", 0.0, -1.0, 1.0, (1.0,)),
+        MetricSeries("hall", "p", NAN, 1.0, 1.0, (1.0,)),
+        MetricSeries("hall", "p", 0.0, 1.0, math.inf, (1.0,)),
+    ],
+)
+def test_a_series_without_a_usable_time_axis_is_refused(store: Store, bad: MetricSeries) -> None:
+    writer = store.begin_run(**synthetic_run(0, 0).header)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="metric series 'p' at 'hall'"):
+        writer.write_series([bad])
+    assert writer.pending == 0
+
+
+def test_a_synthetic_run_reads_back_as_its_expanded_series(store: Store) -> None:
+    run = synthetic_run(20, 30.5, rows=2, seed=4)
+    run_id = write_run(store, run, chunk_rows=7)
+    metrics = read_metrics(store, run_id)
+    assert metrics["value"].isna().any() and (metrics["bucket"] == 6.5).any()
+    _same(metrics, _sorted(_expected(run.metrics, METRIC_COLUMNS)))
 
 
 def test_kpis_header_and_document_round_trip(store: Store) -> None:
-    run = synthetic_run(10, 10, seed=3, kpis={"availability": 0.97, "pue": float("nan")})
+    run = synthetic_run(10, 48, seed=3, kpis={"availability": 0.97, "pue": float("nan")})
     run_id = write_run(store, run)
     kpis = read_kpis(store, run_id)
     assert list(kpis["name"]) == ["availability", "pue"]
@@ -78,7 +193,7 @@ def test_kpis_header_and_document_round_trip(store: Store) -> None:
     header = read_run(store, run_id)
     assert header["status"] == "completed"
     assert header["scenario_document"] == run.header["scenario"]
-    assert (header["seed"], header["until_h"], header["systems"]) == (3, 8760.0, 64)
+    assert (header["seed"], header["until_h"], header["systems"]) == (3, 48.0, 64)
     assert header["wall_s"] == 1.0 and header["finished"] >= header["started"]
 
 
@@ -237,10 +352,10 @@ def test_deleting_a_run_deletes_its_records(store: Store) -> None:
     with store.engine.begin() as conn:  # on SQLite this needs foreign_keys=ON per connection
         conn.exec_driver_sql(f"DELETE FROM runs WHERE id = {gone}")
     counts = store.query(
-        "SELECT (SELECT COUNT(*) FROM events) AS e, (SELECT COUNT(*) FROM metrics) AS m,"
-        " (SELECT COUNT(*) FROM kpis) AS k"
+        "SELECT (SELECT COUNT(*) FROM events) AS e, (SELECT COUNT(*) FROM metric_series) AS s,"
+        " (SELECT COUNT(*) FROM metrics) AS m, (SELECT COUNT(*) FROM kpis) AS k"
     )
-    assert counts.values.tolist() == [[5, 5, 2]]
+    assert counts.values.tolist() == [[5, 15, 27, 2]]  # 5 h: 3 hall series of 5, 12 rows of 1
     assert read_runs(store)["run_id"].tolist() == [kept]
 
 

@@ -8,21 +8,22 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from storage import RunWriter, Store, schema
+from storage import RunWriter, Store, read_metrics, schema
 from storage.examples import EXAMPLES
 from storage.liveness import utcnow
-from twin.records import Event, RunResult
+from twin.records import Event, MetricSeries, RunResult
 
 NAN = float("nan")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "store.md"
 
 
-def _start(store: Store, seed: int, events: list[Event]) -> RunWriter:
-    """A run of scenario 'hall' with these events committed, still running."""
+def _start(store: Store, seed: int, events: list[Event], series: list[MetricSeries]) -> RunWriter:
+    """A run of scenario 'hall' with these records committed, still running."""
     writer = store.begin_run(
         scenario_name="hall", scenario_hash="h", scenario={}, seed=seed, until_h=10.0, systems=4
     )
     writer.write_events(events)
+    writer.write_series(series)
     writer.flush()
     return writer
 
@@ -53,19 +54,29 @@ NOISE = [
     Event(1.0, "hall.x", "outage", "psu", 99.0),
     Event(1.0, "hall.x", "throttle", "chiller", 99.0),
 ]
+A_SERIES = [
+    MetricSeries("hall", "power_kw", 0.0, 4.0, 10.0, (100.0, NAN, 130.0)),  # buckets 4, 4, 2
+    MetricSeries("hall.row0", "power_kw", 0.0, 24.0, 10.0, (50.0,)),
+    MetricSeries("hall", "it_load", 0.0, 4.0, 10.0, (0.5, 0.5, 0.5)),
+]
+B_SERIES = [MetricSeries("hall", "power_kw", 0.0, 5.0, 10.0, (90.0, 110.0))]
+NOISE_SERIES = [MetricSeries("hall", "power_kw", 0.0, 10.0, 10.0, (999.0,))]
+
 
 @pytest.fixture
 def hall(store: Store) -> dict[str, int]:
     """Two completed runs (a, b) and three that must not count (failed, interrupted, demoted)."""
     ids = {
-        "a": _finish(_start(store, 1, A_EVENTS), {"availability": 0.98, "failures.psu": 3}),
-        "b": _finish(_start(store, 2, B_EVENTS), {"availability": 0.96}),
+        "a": _finish(
+            _start(store, 1, A_EVENTS, A_SERIES), {"availability": 0.98, "failures.psu": 3}
+        ),
+        "b": _finish(_start(store, 2, B_EVENTS, B_SERIES), {"availability": 0.96}),
     }
-    failed = _start(store, 3, NOISE)
+    failed = _start(store, 3, NOISE, NOISE_SERIES)
     failed.fail("boom")
-    stopped = _start(store, 4, NOISE)
+    stopped = _start(store, 4, NOISE, NOISE_SERIES)
     stopped.interrupt()
-    demoted = _finish(_start(store, 5, NOISE), {"availability": 0.1})
+    demoted = _finish(_start(store, 5, NOISE, NOISE_SERIES), {"availability": 0.1})
     runs = schema.runs
     with store.engine.begin() as conn:  # it has KPIs, but a run that is not complete never counts
         conn.execute(sa.update(runs).where(runs.c.id == demoted).values(status="interrupted"))
@@ -105,6 +116,25 @@ def test_capacity_lost_by_cause_adds_throttling_to_outages(
     ]
 
 
+def test_the_metrics_view_unnests_the_series_of_every_run(
+    store: Store, hall: dict[str, int]
+) -> None:
+    frame = store.query(
+        "SELECT run_id, t, bucket, scope, name, value FROM metrics"
+        f" WHERE run_id = {hall['a']} AND name = 'power_kw' ORDER BY scope, t"
+    )
+    assert frame.drop(columns="value").values.tolist() == [
+        [hall["a"], 0.0, 4.0, "hall", "power_kw"],
+        [hall["a"], 4.0, 4.0, "hall", "power_kw"],
+        [hall["a"], 8.0, 2.0, "hall", "power_kw"],  # the last bucket ends at t_end
+        [hall["a"], 0.0, 10.0, "hall.row0", "power_kw"],
+    ]
+    assert frame["value"].fillna(-1.0).tolist() == [100.0, -1.0, 130.0, 50.0]  # NaN as NULL
+    per_run = _rows(store, "SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id ORDER BY run_id")
+    assert [n for _, n in per_run] == [7, 2, 1, 1, 1]  # failed and interrupted runs too
+    assert len(read_metrics(store, hall["failed"])) == 1
+
+
 def test_kpi_trend(store: Store, hall: dict[str, int]) -> None:
     rows = _rows(
         store, "SELECT night, scenario, kpi, mean_value, runs FROM v_kpi_trend ORDER BY kpi"
@@ -130,6 +160,12 @@ def test_every_example_query_runs(store: Store, hall: dict[str, int]) -> None:
     lost = results["capacity_lost_by_cause"]
     assert lost["cause"].tolist() == ["pump", "psu", "chiller"]
     assert lost["mean_system_h_per_run"].tolist() == [10.0, 3.5, 0.75]
+    power = results["mean_power_by_scope"]
+    assert power.values.tolist() == [
+        [hall["a"], "hall", 110.0, 130.0],  # (4 * 100 + 2 * 130) / 6 h; the NaN bucket skipped
+        [hall["a"], "hall.row0", 50.0, 50.0],
+        [hall["b"], "hall", 100.0, 110.0],
+    ]
 
 
 def test_docs_show_every_example_verbatim() -> None:
@@ -150,3 +186,6 @@ def test_docs_describe_every_column_and_view() -> None:
             assert f"| `{column.name}` |" in body, f"{table.name}.{column.name} undocumented"
     for view in VIEW_NAMES:
         assert f"`{view}`" in text
+    body = text.split("### `metrics`", 1)[1].split("\n### ", 1)[0]
+    for name in schema.metrics.columns.keys():
+        assert f"| `{name}` |" in body, f"metrics view column {name} undocumented"

@@ -3,10 +3,11 @@
 Revision ID: 0002
 Revises: 0001
 
-Adds the `sweeps` and `metrics` tables; gives `runs` its sweep, replication,
-horizon, size, host/pid/heartbeat (to find runs killed mid-way) and error
-text; replaces the single-column event index with (run, kind) and (run,
-cause); indexes runs by status, start, scenario and sweep; creates the views.
+Adds the `sweeps` and `metric_series` tables; gives `runs` its sweep,
+replication, horizon, size, host/pid/heartbeat (to find runs killed mid-way)
+and error text; replaces the single-column event index with (run, kind) and
+(run, cause); indexes runs by status, start, scenario and sweep; creates the
+views, among them `metrics`, which shows the series one row per bucket.
 
 SQLite cannot add a foreign key with ALTER TABLE through Alembic without a
 table rebuild, and a rebuild of `runs` would drop the table, which with
@@ -56,7 +57,7 @@ def _dialect() -> str:
 def upgrade() -> None:
     _create_sweeps()
     _extend_runs()
-    _create_metrics()
+    _create_metric_series()
     op.drop_index("ix_events_run_id", table_name="events")
     op.create_index("ix_events_run_kind", "events", ["run_id", "kind"])
     op.create_index("ix_events_run_cause", "events", ["run_id", "cause"])
@@ -99,22 +100,25 @@ def _extend_runs() -> None:
         op.add_column("runs", column)
 
 
-def _create_metrics() -> None:
+def _create_metric_series() -> None:
+    # One row per series; `series` is a JSON array of the values (NaN as null).
     op.create_table(
-        "metrics",
+        "metric_series",
         sa.Column("id", _ROW_ID, primary_key=True),
         sa.Column("run_id", sa.Integer, nullable=False),
-        sa.Column("t", sa.Double, nullable=False),
-        sa.Column("bucket", sa.Double, nullable=False),
         sa.Column("scope", sa.Text, nullable=False),
         sa.Column("name", sa.Text, nullable=False),
-        sa.Column("value", sa.Double),
-        sa.PrimaryKeyConstraint("id", name="pk_metrics"),
+        sa.Column("t0", sa.Double, nullable=False),
+        sa.Column("bucket", sa.Double, nullable=False),
+        sa.Column("t_end", sa.Double, nullable=False),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("series", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_metric_series"),
         sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_metrics_run_id_runs", ondelete="CASCADE"
+            ["run_id"], ["runs.id"], name="fk_metric_series_run_id_runs", ondelete="CASCADE"
         ),
     )
-    op.create_index("ix_metrics_run_name_scope", "metrics", ["run_id", "name", "scope"])
+    op.create_index("ix_metric_series_run_name_scope", "metric_series", ["run_id", "name", "scope"])
 
 
 def downgrade() -> None:
@@ -125,8 +129,8 @@ def downgrade() -> None:
     op.drop_index("ix_events_run_cause", table_name="events")
     op.drop_index("ix_events_run_kind", table_name="events")
     op.create_index("ix_events_run_id", "events", ["run_id"])
-    op.drop_index("ix_metrics_run_name_scope", table_name="metrics")
-    op.drop_table("metrics")
+    op.drop_index("ix_metric_series_run_name_scope", table_name="metric_series")
+    op.drop_table("metric_series")
     for name in reversed(_RUN_COLUMN_NAMES):
         op.drop_column("runs", name)
     if _dialect() != "sqlite":
