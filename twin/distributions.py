@@ -117,7 +117,11 @@ class Deterministic(_Dist):
         return np.broadcast_to(self.value / np.asarray(accel, dtype=float), _shape_of(accel)).copy()
 
     def residual(self, rng: np.random.Generator, age: Array, accel: Array | float = 1.0) -> Array:
-        return np.maximum(self.sample(rng, np.broadcast_to(accel, np.shape(age))) - age, 0.0)
+        # A unit reset at (or past) its fixed life runs another full life: residual
+        # lives are always positive, so a reset never fails again at the same instant.
+        life = self.sample(rng, np.broadcast_to(accel, np.shape(age)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(life > 0, life - np.mod(age, np.where(life > 0, life, 1.0)), 0.0)
 
     def mean(self) -> float:
         return self.value

@@ -71,9 +71,12 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
     thermal = Thermal(env, fleet, scenario.thermal)
     crews = Crews(env, scenario.repair)
     stock = {name: PartStock(env, name, spec, recorder) for name, spec in scenario.spares.items()}
-    shop = RepairShop(env, fleet, scenario.repair, crews, stock, streams["repair"])
+    shop = RepairShop(env, fleet, scenario.repair, crews, stock)
     classes = [
-        ComponentClass(env, name, spec, fleet, thermal, shop, streams[f"components.{name}"])
+        ComponentClass(
+            env, name, spec, fleet, thermal, shop,
+            rng=streams[f"components.{name}"], repair_rng=streams[f"repair.{name}"],
+        )
         for name, spec in scenario.components.items()
     ]
     wafers = Wafers(
@@ -95,6 +98,7 @@ def simulate(
     horizon = scenario.run.until if until is None else until
     model = build(scenario, seed, sink)
     model.env.run(until=horizon)
+    model.thermal.close()
     model.fleet.close()
     model.recorder.flush()
     integrals = _whole_run_integrals(model, horizon)

@@ -95,7 +95,7 @@ class Fleet:
         self.core_fraction = np.ones(n)  # usable cores / nominal active cores
         self.down_since = np.zeros(n)
         self.down_cause: list[str] = [""] * n
-        self.downtime_by_cause: dict[str, float] = {}
+        self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
         self._value = np.zeros((n, len(QUANTITIES)))
@@ -125,7 +125,6 @@ class Fleet:
         if self.running(s):
             self.down_since[s] = self.env.now
             self.down_cause[s] = cause
-            self.recorder.emit(self.env.now, self.scopes[s], "system_down", cause)
         elif self.booting[s]:
             self.booting[s] = False
             self._boot.cancel(s)
@@ -157,12 +156,18 @@ class Fleet:
 
     def _boot_done(self, s: int) -> None:
         self.booting[s] = False
+        self._end_outage(s)
+        self._changed(s)
+
+    def _end_outage(self, s: int) -> None:
+        """Book the outage of `s` that ends now: one ``outage`` event at its start,
+        its value the duration (boot included), its cause the root cause."""
         cause = self.down_cause[s]
-        outage = float(self.env.now - self.down_since[s])
+        start = float(self.down_since[s])
+        outage = self.env.now - start
         self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + outage
         self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
-        self.recorder.emit(self.env.now, self.scopes[s], "system_up", cause, outage)
-        self._changed(s)
+        self.recorder.emit(start, self.scopes[s], "outage", cause, outage)
 
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:
@@ -214,10 +219,6 @@ class Fleet:
                 old[q] = new[q]
 
     def close(self) -> None:
-        """Count outages still open at the end of the run into downtime by cause."""
-        now = self.env.now
-        for s in np.flatnonzero((self.reasons != 0) | self.booting):
-            cause = self.down_cause[s]
-            self.downtime_by_cause[cause] = (
-                self.downtime_by_cause.get(cause, 0.0) + float(now - self.down_since[s])
-            )
+        """Book the outages still open at the end of the run, up to the horizon."""
+        for s in np.flatnonzero((self.reasons != 0) | self.booting).tolist():
+            self._end_outage(s)

@@ -80,6 +80,12 @@ class SystemSpec(_Model):
     idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
     boot_time: Duration = _q("30 min")  # ASSUMPTION
 
+    @model_validator(mode="after")
+    def _idle_below_full(self) -> SystemSpec:
+        if self.idle_power > self.power:
+            raise _KeyedError("idle_power", f"at most power ({self.power} kW)")
+        return self
+
 
 class ComponentSpec(_Model):
     """A redundant component class in every system: `required` of `count` must run."""

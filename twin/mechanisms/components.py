@@ -36,10 +36,13 @@ class ComponentClass:
         fleet: Fleet,
         thermal: Thermal,
         shop: RepairShop,
+        *,
         rng: np.random.Generator,
+        repair_rng: np.random.Generator,
     ) -> None:
         self.env, self.name, self.spec = env, name, spec
         self.fleet, self.thermal, self.shop, self.rng = fleet, thermal, shop, rng
+        self.repair_rng = repair_rng  # repairs of this class draw here, lives from `rng`
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
@@ -61,7 +64,7 @@ class ComponentClass:
         return f"{self.fleet.scopes[s]}.{self.name}{u + 1}"
 
     def repair_hours(self) -> float:
-        return float(self.spec.repair.sample(self.rng))
+        return float(self.spec.repair.sample(self.repair_rng))
 
     # -- failure and restore -------------------------------------------------
     def _fail(self, unit: int) -> None:

@@ -63,6 +63,8 @@ class Repairable(Protocol):
     name: str
     count: int
     escalate_probability: float
+    up: np.ndarray  # per unit (flat index): working now
+    repair_rng: np.random.Generator  # this class's own repair stream
 
     def restore(self, unit: int, renewed: bool) -> None: ...
 
@@ -81,35 +83,43 @@ class RepairShop:
         spec: RepairSpec,
         crews: Crews,
         stock: dict[str, PartStock],
-        rng: np.random.Generator,
     ) -> None:
         self.env, self.fleet, self.spec, self.crews = env, fleet, spec, crews
-        self.stock, self.rng = stock, rng
+        self.stock = stock
         self.auto_fixed = 0
         self.escalated = 0
         self.wrong_unit = 0
         self.silent = 0
         self.restore_hours: dict[str, list[float]] = {}
 
-    def _draw(self, dist: Any) -> float:
-        return float(dist.sample(self.rng))
+    @staticmethod
+    def _draw(dist: Any, rng: np.random.Generator) -> float:
+        return float(dist.sample(rng))
+
+    @staticmethod
+    def _blame(target: Repairable, unit: int, rng: np.random.Generator) -> int:
+        """A healthy unit of the same system that a wrong diagnosis points at, or
+        `unit` itself when every other unit is down too."""
+        first = unit - unit % target.count
+        others = [u for u in range(first, first + target.count) if u != unit and target.up[u]]
+        return others[int(rng.integers(len(others)))] if others else unit
 
     def start(self, target: Repairable, part: str, system: int, unit: int) -> None:
         """Begin the repair of `unit` (flat index) of `target` in `system`."""
         self.env.process(self._pipeline(target, part, system, unit))
 
     def _pipeline(self, target: Repairable, part: str, s: int, unit: int):  # type: ignore[no-untyped-def]
-        env, spec, fleet, rng = self.env, self.spec, self.fleet, self.rng
+        env, spec, fleet, rng = self.env, self.spec, self.fleet, target.repair_rng
         generation = fleet.generation[s]
         failed_at = env.now
         first = True
         while True:
-            yield env.timeout(self._draw(spec.diagnosis))
+            yield env.timeout(self._draw(spec.diagnosis, rng))
             if fleet.generation[s] != generation:
                 return
             if first:
                 first = False
-                yield env.timeout(self._draw(spec.auto_fix))
+                yield env.timeout(self._draw(spec.auto_fix, rng))
                 if fleet.generation[s] != generation:
                     return
                 if rng.random() >= target.escalate_probability:
@@ -118,10 +128,8 @@ class RepairShop:
                     return
                 self.escalated += 1
             blamed = unit
-            if target.count > 1 and rng.random() < spec.wrong_unit_probability:
-                other = int(rng.integers(target.count - 1))
-                base = unit - unit % target.count
-                blamed = base + (other if other < unit - base else other + 1)
+            if rng.random() < spec.wrong_unit_probability:
+                blamed = self._blame(target, unit, rng)
             stock = self.stock[part]
             yield from stock.take()
             priority = 0 if fleet.reasons[s] else 1
@@ -139,7 +147,7 @@ class RepairShop:
             else:
                 self._restored(target, unit, failed_at, renewed=True)
                 return
-            yield env.timeout(self._draw(spec.detection_delay))
+            yield env.timeout(self._draw(spec.detection_delay, rng))
             if fleet.generation[s] != generation:
                 return
 

@@ -57,6 +57,10 @@ class Thermal:
         self.cause = [""] * n  # what last raised the resistance (for events)
         self._class_factor: dict[str, np.ndarray] = {}
         self.throttled = np.zeros(n, dtype=bool)
+        self._episode_start = np.zeros(n)  # current throttling episode: start,
+        self._episode_lost = np.zeros(n)  # capacity lost so far (system-hours),
+        self._episode_mark = np.zeros(n)  # and when the fraction last changed
+        self._episode_cause = [""] * n
         self.throttle_events = 0
         self.trips = 0
         self._pending = np.zeros(n, dtype=np.int64)
@@ -119,25 +123,50 @@ class Thermal:
         hold = (spec.throttle - self.inlet[s]) / (R * fleet.full_kw)
         if not self.throttled[s]:
             if T < spec.throttle or full_ss <= spec.throttle:
-                fleet.set_fraction(s, 1.0)
+                self._set_fraction(s, 1.0)
                 return
             self._engage(s)
         if full_ss <= spec.throttle - spec.release_margin:
             self._release(s)
         elif T <= spec.throttle + 1e-9:
-            fleet.set_fraction(s, max(spec.min_power_fraction, min(1.0, hold)))
+            self._set_fraction(s, max(spec.min_power_fraction, min(1.0, hold)))
         else:
-            fleet.set_fraction(s, spec.min_power_fraction)
+            self._set_fraction(s, spec.min_power_fraction)
+
+    def root_cause(self, s: int) -> str:
+        """What to blame for heat at `s`: the class raising its resistance, else thermal."""
+        return self.cause[s] if self.factor[s] > 1.0 else "thermal"
+
+    def _set_fraction(self, s: int, fraction: float) -> None:
+        """Set the governor's power fraction, booking the capacity a throttle costs."""
+        if self.throttled[s]:
+            now = self.env.now
+            self._episode_lost[s] += (1.0 - self.fleet.fraction[s]) * (now - self._episode_mark[s])
+            self._episode_mark[s] = now
+        self.fleet.set_fraction(s, fraction)
 
     def _engage(self, s: int) -> None:
+        now = self.env.now
         self.throttled[s] = True
         self.throttle_events += 1
-        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "throttle", self.cause[s])
+        self._episode_start[s] = self._episode_mark[s] = now
+        self._episode_lost[s] = 0.0
+        self._episode_cause[s] = self.root_cause(s)
 
     def _release(self, s: int) -> None:
+        """End the throttling episode: one ``throttle`` event at its start whose value
+        is the capacity it cost (system-hours at full power)."""
+        self._set_fraction(s, 1.0)
         self.throttled[s] = False
-        self.fleet.set_fraction(s, 1.0)
-        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "throttle_end", self.cause[s])
+        self.fleet.recorder.emit(
+            float(self._episode_start[s]), self.fleet.scopes[s], "throttle",
+            self._episode_cause[s], float(self._episode_lost[s]),
+        )
+
+    def close(self) -> None:
+        """Book the throttling episodes still open at the end of the run."""
+        for s in np.flatnonzero(self.throttled).tolist():
+            self._release(s)
 
     def _schedule(self, s: int, T: float) -> None:
         spec = self.spec
@@ -168,8 +197,9 @@ class Thermal:
         self.T0[s], self.t0[s] = level, self.env.now
         if kind == _TRIP:
             self.trips += 1
-            fleet.recorder.emit(self.env.now, fleet.scopes[s], "trip", self.cause[s])
-            fleet.add_reason(s, self._trip_bit, "thermal")  # calls update via the fleet
+            cause = self.root_cause(s)
+            fleet.recorder.emit(self.env.now, fleet.scopes[s], "trip", cause)
+            fleet.add_reason(s, self._trip_bit, cause)  # calls update via the fleet
         elif kind == _COOLED:
             fleet.clear_reason(s, self._trip_bit)  # boots, or stays down for other reasons
         else:

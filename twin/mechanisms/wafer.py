@@ -65,17 +65,18 @@ class Wafers:
         self.defect_cores = 0
         self.spare_cores_consumed = 0
         self.core_events = 0
-        self.failures: dict[str, int] = {"wafer": 0, "cores": 0}
+        self.failures = 0  # wafers failed, for any reason
+        self.failed_for_cores = 0  # of which: too few usable cores (dead on arrival included)
         self.swaps = 0
         self.rma_waits = 0
         self.swap_hours: list[float] = []
         self._bit = fleet.bit("wafer")
         self._remap_bit = fleet.bit("remap")
         self._cores = Agenda(env, self._core_failure)
-        self._fatal = Agenda(env, lambda s: self._fail(s, "wafer"))
+        self._fatal = Agenda(env, self._fail)
         self.accel[:] = np.where(rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
         for s in self._manufacture(np.arange(n)):
-            self._fail(s, "cores")
+            self._fail(s, cores=True)
 
     def _manufacture(self, systems: np.ndarray) -> list[int]:
         """New wafers in `systems`; returns those dead on arrival (too few cores)."""
@@ -107,26 +108,33 @@ class Wafers:
         self.spare_cores[s] -= from_spares
         self.spare_cores_consumed += from_spares
         self.usable[s] -= lost - from_spares
-        fleet.recorder.emit(now, fleet.scopes[s], "core_failure", "cores", float(lost))
+        fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
         fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
         life = spec.core_failures.sample(rng, self.accel[s])
         self._cores.schedule(s, now + float(life))
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
-            self._fail(s, "cores")
+            self._fail(s, cores=True)
         elif spec.remap_time > 0:
             fleet.hold(s, self._remap_bit, "cores", spec.remap_time)
 
     # -- wafer failure and swap ----------------------------------------------------
-    def _fail(self, s: int, cause: str) -> None:
+    def _fail(self, s: int, cores: bool = False) -> None:
+        """The wafer of `s` has failed (outright, or for too few cores): swap the system.
+        The ``failure`` event's value is the usable-core share for a core failure."""
         fleet = self.fleet
         if fleet.reasons[s] & self._bit:
             return
-        self.failures[cause] += 1
+        self._count_failure(s, cores)
         self._cores.cancel(s)
         self._fatal.cancel(s)
-        fleet.recorder.emit(self.env.now, fleet.scopes[s], "failure", cause)
-        fleet.add_reason(s, self._bit, cause)
+        fleet.add_reason(s, self._bit, "wafer")
         self.env.process(self._swap(s))
+
+    def _count_failure(self, s: int, cores: bool) -> None:
+        self.failures += 1
+        self.failed_for_cores += cores
+        share = self.usable[s] / self.spec.active_cores if cores else float("nan")
+        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "failure", "wafer", share)
 
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
         env, fleet, spec = self.env, self.fleet, self.swap_spec
@@ -143,8 +151,7 @@ class Wafers:
             fleet.recorder.emit(env.now, fleet.scopes[s], "system_swap", "wafer")
             if not self._manufacture(np.array([s])):
                 break
-            self.failures["cores"] += 1  # the replacement was dead on arrival
-            fleet.recorder.emit(env.now, fleet.scopes[s], "failure", "cores")
+            self._count_failure(s, cores=True)  # the replacement was dead on arrival
         self.swap_hours.append(env.now - started)
         for cls in self.classes:
             cls.renew_system(s)
