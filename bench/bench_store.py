@@ -1,9 +1,15 @@
 """Benchmark: the cost of recording one run through `RunWriter`.
 
-A default hall-year produces about 30k events and 60k metrics; writing them
-must stay a small part (at most ~20 %) of a ~3 s run. This times a synthetic
-run of that size written in engine-sized batches to a fresh SQLite file, and
-to PostgreSQL when TWIN_TEST_PG_URL is set (in a throwaway schema).
+A default hall-year produces about 16k events and, as metric series, 8760
+hourly hall values and 365 daily values per row for each of 5 metrics (20
+rows: ~80k buckets in 105 series). Recording it must stay a small part (at
+most ~20 %) of the ~0.3 s the simulation of that year takes. This times a
+synthetic run of that shape written as the engine writes it (events in
+batches, then every series at once) to a fresh SQLite file, and to
+PostgreSQL when TWIN_TEST_PG_URL is set (in a throwaway schema).
+
+Records are events plus metric values (one per bucket); rows are what the
+database stores: events plus one row per series.
 
     python -m bench.bench_store
 """
@@ -19,7 +25,14 @@ from pathlib import Path
 from storage import open_store
 from storage.testing import PG_URL_ENV, SyntheticRun, pg_test_schema, synthetic_run, write_run
 
-__all__ = ["bench_store"]
+__all__ = ["bench_store", "HALL_YEAR"]
+
+HALL_YEAR = {
+    "n_events": 16000,
+    "hours": 8760.0,
+    "rows": 20,
+    "names": ("power_kw", "it_load", "inlet_c", "cooling_kw", "throttled"),
+}
 
 
 def _time_write(url: str, run: SyntheticRun, repeat: int) -> float:
@@ -43,11 +56,17 @@ def _sqlite_time(run: SyntheticRun, repeat: int) -> float:
     return best
 
 
-def bench_store(n_events: int = 30000, n_metrics: int = 60000, repeat: int = 3) -> dict[str, float]:
-    """Best-of-`repeat` seconds to write one run of that size; rows per second too."""
-    run = synthetic_run(n_events, n_metrics)
-    rows = n_events + n_metrics
-    out: dict[str, float] = {"events": n_events, "metrics": n_metrics}
+def bench_store(repeat: int = 5, **shape: object) -> dict[str, float]:
+    """Best-of-`repeat` seconds to write one run of `shape` (default `HALL_YEAR`)."""
+    run = synthetic_run(**(HALL_YEAR | shape))  # type: ignore[arg-type]
+    values = sum(len(s.values) for s in run.series)
+    records = len(run.events) + values
+    rows = len(run.events) + len(run.series)
+    out: dict[str, float] = {
+        "events": len(run.events),
+        "series": len(run.series),
+        "metric_values": values,
+    }
     timings = {"sqlite": _sqlite_time(run, repeat)}
     pg_url = os.environ.get(PG_URL_ENV)
     if pg_url:
@@ -55,6 +74,7 @@ def bench_store(n_events: int = 30000, n_metrics: int = 60000, repeat: int = 3) 
             timings["postgresql"] = _time_write(url, run, repeat)
     for backend, seconds in timings.items():
         out[f"{backend}_s"] = round(seconds, 4)
+        out[f"{backend}_records_per_s"] = round(records / seconds)
         out[f"{backend}_rows_per_s"] = round(rows / seconds)
     return out
 
