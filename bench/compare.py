@@ -135,8 +135,10 @@ def compare(
 
 AGREEMENT_KPIS = (
     "availability", "capacity", "energy.it_mwh",
-    "failures.psu", "failures.pump", "failures.fan", "failures.wafer", "core_failure_events",
+    "failures.psu", "failures.pump", "failures.fan", "failures.wafer", "failures.cores",
     "thermal.throttle_events", "thermal.trips", "thermal.throttle_h", "thermal.trip_h",
+    "repair.escalated", "repair.wrong_unit", "spares.used.psu", "spares.used.pump",
+    "spares.stockouts.pump", "spare_systems.used", "wafer.defect_cores",
 )
 
 

@@ -22,15 +22,16 @@ engine's closed-form, event-only design avoids (DESIGN.md section 4).
 Where the engine's behaviour is ambiguous the reference takes the plain
 physical reading, and says so at the spot: a replacement unit or wafer draws
 its own membership of the bad subpopulation; a repair overtaken by a system
-swap stops at once (its part goes back, its crew is freed); a unit replaced
-by mistake while it is itself down stays down under its own repair;
-overlapping core remaps each hold the system; a system draws idle power
-while booting or while a remap is its only reason to be down.
+swap stops at once (its part goes back, its crew is freed); a unit blamed
+while healthy that has failed by the time it is replaced stays down under
+its own repair; overlapping core remaps each hold the system; a system draws
+idle power while booting or while a remap is its only reason to be down.
 
-Randomness: one seed per run; each mechanism (each component class, repair,
-wafer, logistics) draws from its own `numpy.random.SeedSequence` child, keyed
-by name under a root key the engine never uses, so the reference's draws are
-independent of the engine's for the same seed.
+Randomness: one seed per run; each mechanism (the units of each component
+class, the repair pipeline, the wafers) draws from its own
+`numpy.random.SeedSequence` child, keyed by name under a root key the engine
+never uses, so the reference's draws are independent of the engine's for the
+same seed.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ class _Tally:
     """Counters and step-summed integrals of one run."""
 
     def __init__(self, classes: list[str], parts: list[str]) -> None:
-        self.failures = dict.fromkeys([*classes, "wafer", "cores"], 0)
+        self.failures = dict.fromkeys(classes, 0)
+        self.wafer_failures = 0
+        self.failed_for_cores = 0
         self.repair_hours: dict[str, list[float]] = {c: [] for c in classes}
         self.parts_used = dict.fromkeys(parts, 0)
         self.core_events = 0
@@ -367,9 +370,10 @@ class _Reference:
                     return False  # reset in place: the unit keeps its age
                 self.tally.escalated += 1
             blamed = unit
-            if comp.count > 1 and rng.random() < spec.wrong_unit_probability:
-                others = [u for u in sys.units[unit.cls] if u is not unit]
-                blamed = others[int(rng.integers(len(others)))]
+            if rng.random() < spec.wrong_unit_probability:  # blames a healthy unit, if any
+                others = [u for u in sys.units[unit.cls] if u is not unit and u.up]
+                if others:
+                    blamed = others[int(rng.integers(len(others)))]
             yield from self.hands_on(sys, comp, self.unit_rng[unit.cls])
             if blamed is not unit:
                 self.tally.wrong_unit += 1
@@ -381,7 +385,8 @@ class _Reference:
             yield env.timeout(_draw(spec.detection_delay, rng))
 
     def replace_by_mistake(self, unit: _Unit) -> None:
-        """A unit replaced by a wrong diagnosis is new; a down one stays in its own repair."""
+        """A unit replaced by a wrong diagnosis is new. It was healthy when blamed; if it
+        has failed since, it stays down under its own repair (only its clock restarts)."""
         if unit.up:
             assert unit.process is not None
             unit.process.interrupt("replaced")
@@ -409,15 +414,20 @@ class _Reference:
             if cause is None:
                 cause = yield from self.wafer_life(sys)
             failed_at = self.env.now
-            self.tally.failures[cause] += 1
+            self.count_wafer_failure(cause)
             self.add_reason(sys, WAFER)
             yield from self.swap(sys)
             while not self.manufacture(sys):
-                self.tally.failures["cores"] += 1  # the replacement was dead on arrival
+                self.count_wafer_failure("cores")  # the replacement was dead on arrival
                 yield from self.swap(sys)
             self.tally.swap_hours.append(self.env.now - failed_at)
             self.renew(sys)
             cause = None
+
+    def count_wafer_failure(self, cause: str) -> None:
+        self.tally.wafer_failures += 1
+        if cause == "cores":
+            self.tally.failed_for_cores += 1
 
     def wafer_life(self, sys: _System) -> Proc:
         """Run until the wafer fails; returns the cause ("wafer" or "cores")."""
@@ -562,10 +572,9 @@ class _Reference:
             k[f"failures.{name}"] = float(t.failures[name])
             hours = t.repair_hours[name]
             k[f"mttr_h.{name}"] = float(np.mean(hours)) if hours else math.nan
-        k["failures.wafer"] = float(t.failures["wafer"])
-        k["failures.cores"] = float(t.failures["cores"])
+        k["failures.wafer"] = float(t.wafer_failures)
+        k["failures.cores"] = float(t.core_events)
         k["mttr_h.wafer"] = float(np.mean(t.swap_hours)) if t.swap_hours else math.nan
-        k["core_failure_events"] = float(t.core_events)
         k["thermal.throttle_events"] = float(t.throttle_events)
         k["thermal.throttle_h"] = t.throttled_h
         k["thermal.trips"] = float(t.trips)
@@ -577,6 +586,7 @@ class _Reference:
         k["spare_systems.used"] = float(t.swaps)
         k["spare_systems.stockouts"] = float(t.swap_waits)
         k["wafer.defect_cores"] = float(t.defect_cores)
+        k["wafer.failed_for_cores"] = float(t.failed_for_cores)
         k["repair.auto_fixed"] = float(t.auto_fixed)
         k["repair.escalated"] = float(t.escalated)
         k["repair.wrong_unit"] = float(t.wrong_unit)

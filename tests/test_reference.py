@@ -40,7 +40,7 @@ from twin.scenario import Scenario
 K = 3.0
 SEEDS = range(1, 17)
 CLASSES = ("psu", "pump", "fan")
-COUNTS = tuple(f"failures.{c}" for c in CLASSES) + ("core_failure_events",)
+COUNTS = tuple(f"failures.{c}" for c in CLASSES) + ("failures.cores",)
 THERMAL = ("thermal.throttle_events", "thermal.trips")
 KPIS = ("availability", "capacity", *COUNTS, *THERMAL)
 
