@@ -232,7 +232,8 @@ class Store:
                 result = _execute(conn, statement, params)
                 if not result.returns_rows:
                     return pd.DataFrame()
-                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                rows = [tuple(row) for row in result.fetchall()]  # see storage.read._frame
+                frame = pd.DataFrame(rows, columns=list(result.keys()))
         except SQLAlchemyError as exc:
             raise StoreError(_query_error(exc)) from exc
         return _plain_numbers(frame)
