@@ -32,7 +32,7 @@ SELECT m.run_id, m.scope,
        MAX(m.value) AS peak_kw
 FROM metrics m
 JOIN runs r ON r.id = m.run_id
-WHERE r.status = 'completed' AND m.name = 'power_kw'
+WHERE r.status = 'completed' AND m.name = 'it_power_kw'
 GROUP BY m.run_id, m.scope
 ORDER BY m.run_id, m.scope
 """,

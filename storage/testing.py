@@ -34,10 +34,10 @@ __all__ = [
 ]
 
 PG_URL_ENV = "TWIN_TEST_PG_URL"
-METRIC_NAMES = ("power_kw", "it_load", "inlet_c")
+METRIC_NAMES = ("it_power_kw", "capacity", "throttled")  # names the engine writes
 SYSTEMS_PER_ROW = 16
 _CAUSES = ("psu", "pump", "fan", "wafer", "feed", "chiller", "cores")
-_BASE = {"power_kw": (100.0, 5.0), "it_load": (0.8, 0.05), "inlet_c": (24.0, 1.5)}
+_BASE = {"it_power_kw": (100.0, 5.0), "capacity": (0.8, 0.05), "throttled": (0.02, 0.01)}
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def synthetic_run(
     indexes; a ``cores`` failure's value is the cores lost, NaN otherwise)
     with outages (value: hours down) and throttle episodes (value: system-hours
     lost). Metrics are one hourly series per name for ``hall`` and one daily
-    series per name and row; ``inlet_c`` has gaps (NaN): one per series, then ~1 %.
+    series per name and row; ``throttled`` has gaps (NaN): one per series, then ~1 %.
     """
     rng = np.random.default_rng(seed)
     until_h = float(hours)
@@ -129,7 +129,7 @@ def _series(
 ) -> MetricSeries:
     mean, sd = _BASE.get(name, (1.0, 0.1))
     values = rng.normal(mean, sd, math.ceil(until_h / bucket))
-    if name == "inlet_c":  # sensor gaps: one per series, then about 1 %
+    if name == "throttled":  # sensor gaps: one per series, then about 1 %
         values[rng.integers(len(values))] = math.nan
         values[rng.random(len(values)) < 0.01] = math.nan
     return MetricSeries(scope, name, 0.0, bucket, until_h, tuple(values.tolist()))

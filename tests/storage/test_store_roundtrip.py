@@ -106,9 +106,9 @@ def test_records_round_trip(
 
 def test_series_read_back_one_row_per_bucket(store: Store) -> None:
     series = [
-        MetricSeries("hall.row1", "power_kw", 0.0, 24.0, 60.0, (50.0, NAN, 52.5)),
-        MetricSeries("hall", "power_kw", 2.0, 1.5, 5.0, (100.0, 101.0)),
-        MetricSeries("hall", "it_load", 0.0, 1.0, 1.0, (0.8,)),
+        MetricSeries("hall.row1", "it_power_kw", 0.0, 24.0, 60.0, (50.0, NAN, 52.5)),
+        MetricSeries("hall", "it_power_kw", 2.0, 1.5, 5.0, (100.0, 101.0)),
+        MetricSeries("hall", "capacity", 0.0, 1.0, 1.0, (0.8,)),
         MetricSeries("hall", "empty", 0.0, 1.0, 0.0, ()),
     ]
     run = synthetic_run(0, 0)
@@ -117,20 +117,20 @@ def test_series_read_back_one_row_per_bucket(store: Store) -> None:
     writer.complete(run.result)
     expected = pd.DataFrame(
         [
-            (0.0, 1.0, "hall", "it_load", 0.8),
-            (2.0, 1.5, "hall", "power_kw", 100.0),
-            (3.5, 1.5, "hall", "power_kw", 101.0),
-            (0.0, 24.0, "hall.row1", "power_kw", 50.0),
-            (24.0, 24.0, "hall.row1", "power_kw", NAN),
-            (48.0, 12.0, "hall.row1", "power_kw", 52.5),  # the last bucket ends at t_end
+            (0.0, 1.0, "hall", "capacity", 0.8),
+            (2.0, 1.5, "hall", "it_power_kw", 100.0),
+            (3.5, 1.5, "hall", "it_power_kw", 101.0),
+            (0.0, 24.0, "hall.row1", "it_power_kw", 50.0),
+            (24.0, 24.0, "hall.row1", "it_power_kw", NAN),
+            (48.0, 12.0, "hall.row1", "it_power_kw", 52.5),  # the last bucket ends at t_end
         ],
         columns=METRIC_COLUMNS,
     )
     _same(read_metrics(store, writer.run_id), expected)
     stored = store.query("SELECT scope, name, n, series FROM metric_series ORDER BY id")
-    assert stored.values.tolist()[0] == ["hall.row1", "power_kw", 3, "[50.0, null, 52.5]"]
+    assert stored.values.tolist()[0] == ["hall.row1", "it_power_kw", 3, "[50.0, null, 52.5]"]
     assert stored["n"].tolist() == [3, 2, 1, 0]
-    assert read_metrics(store, writer.run_id, name="power_kw", scope="hall")["t"].tolist() == [
+    assert read_metrics(store, writer.run_id, name="it_power_kw", scope="hall")["t"].tolist() == [
         2.0,
         3.5,
     ]
@@ -145,7 +145,7 @@ def test_a_series_weighs_its_values_in_a_chunk(store: Store) -> None:
         return int(store.query("SELECT COUNT(*) AS n FROM metric_series")["n"][0])
 
     def series(n: int) -> MetricSeries:
-        return MetricSeries("hall", "power_kw", 0.0, 1.0, float(n), (1.0,) * n)
+        return MetricSeries("hall", "it_power_kw", 0.0, 1.0, float(n), (1.0,) * n)
 
     writer.write_series([series(250)])  # longer than a chunk: committed alone, whole
     assert (writer.pending, stored()) == (0, 1)

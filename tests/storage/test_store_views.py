@@ -55,12 +55,12 @@ NOISE = [
     Event(1.0, "hall.x", "throttle", "chiller", 99.0),
 ]
 A_SERIES = [
-    MetricSeries("hall", "power_kw", 0.0, 4.0, 10.0, (100.0, NAN, 130.0)),  # buckets 4, 4, 2
-    MetricSeries("hall.row0", "power_kw", 0.0, 24.0, 10.0, (50.0,)),
-    MetricSeries("hall", "it_load", 0.0, 4.0, 10.0, (0.5, 0.5, 0.5)),
+    MetricSeries("hall", "it_power_kw", 0.0, 4.0, 10.0, (100.0, NAN, 130.0)),  # buckets 4, 4, 2
+    MetricSeries("hall.row0", "it_power_kw", 0.0, 24.0, 10.0, (50.0,)),
+    MetricSeries("hall", "capacity", 0.0, 4.0, 10.0, (0.5, 0.5, 0.5)),
 ]
-B_SERIES = [MetricSeries("hall", "power_kw", 0.0, 5.0, 10.0, (90.0, 110.0))]
-NOISE_SERIES = [MetricSeries("hall", "power_kw", 0.0, 10.0, 10.0, (999.0,))]
+B_SERIES = [MetricSeries("hall", "it_power_kw", 0.0, 5.0, 10.0, (90.0, 110.0))]
+NOISE_SERIES = [MetricSeries("hall", "it_power_kw", 0.0, 10.0, 10.0, (999.0,))]
 
 
 @pytest.fixture
@@ -121,13 +121,13 @@ def test_the_metrics_view_unnests_the_series_of_every_run(
 ) -> None:
     frame = store.query(
         "SELECT run_id, t, bucket, scope, name, value FROM metrics"
-        f" WHERE run_id = {hall['a']} AND name = 'power_kw' ORDER BY scope, t"
+        f" WHERE run_id = {hall['a']} AND name = 'it_power_kw' ORDER BY scope, t"
     )
     assert frame.drop(columns="value").values.tolist() == [
-        [hall["a"], 0.0, 4.0, "hall", "power_kw"],
-        [hall["a"], 4.0, 4.0, "hall", "power_kw"],
-        [hall["a"], 8.0, 2.0, "hall", "power_kw"],  # the last bucket ends at t_end
-        [hall["a"], 0.0, 10.0, "hall.row0", "power_kw"],
+        [hall["a"], 0.0, 4.0, "hall", "it_power_kw"],
+        [hall["a"], 4.0, 4.0, "hall", "it_power_kw"],
+        [hall["a"], 8.0, 2.0, "hall", "it_power_kw"],  # the last bucket ends at t_end
+        [hall["a"], 0.0, 10.0, "hall.row0", "it_power_kw"],
     ]
     assert frame["value"].fillna(-1.0).tolist() == [100.0, -1.0, 130.0, 50.0]  # NaN as NULL
     per_run = _rows(store, "SELECT run_id, COUNT(*) FROM metrics GROUP BY run_id ORDER BY run_id")
