@@ -2,9 +2,9 @@
 
 Each system obeys ``C dT/dt = P - (T - T_in) / R``: between events,
 ``T(t) = T_ss + (T0 - T_ss) exp(-(t - t0) / (R C))`` with ``T_ss = T_in + P R``.
-Each wafer starts at its steady state. Nothing is stepped: when an input changes (power, thermal resistance, inlet)
-the state is advanced exactly to now and the next threshold crossing is
-solved for and put on the agenda.
+Each wafer starts at its steady state. Nothing is stepped: when an input
+changes (power, thermal resistance, inlet) the state is advanced exactly to
+now and the next threshold crossing is solved for and put on the agenda.
 
 The governor: when a running system reaches the throttle threshold it sets
 the power fraction that holds T at the threshold, ``(T_thr - T_in) / (R P)``,
