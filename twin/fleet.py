@@ -55,11 +55,8 @@ class Recorder:
         self._enabled = enabled and sink is not None
         self._chunk = chunk
         self._buffer: list[Event] = []
-        self.counts: dict[tuple[str, str], int] = {}
 
     def emit(self, t: float, scope: str, kind: str, cause: str, value: float = math.nan) -> None:
-        key = (kind, cause)
-        self.counts[key] = self.counts.get(key, 0) + 1
         if self._enabled:
             self._buffer.append(Event(t, scope, kind, cause, value))
             if len(self._buffer) >= self._chunk:
