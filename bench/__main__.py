@@ -110,7 +110,7 @@ def section_agreement(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
     for scenario in (accelerated(12, days, 30.0), thermal_stress(12, days, 30.0)):
         run = run_agreement(scenario, seeds)
         _print_agreement(run)
-        out[scenario.name] = run.as_dict()
+        out[scenario.name] = {**run.as_dict(), "verdict": _verdict(run), "z_tolerance": Z_TOLERANCE}
     return out
 
 
@@ -164,7 +164,23 @@ def _print_agreement(run: AgreementRun) -> None:
         eng = f"{_fmt(e.mean)} [{_fmt(e.lo)}, {_fmt(e.hi)}]"
         print(f"  {row.kpi:<24} {ref:>34} {eng:>34} {row.z:>6.2f}  "
               f"{_yes(row.engine_in_reference_ci):>13}  {_yes(row.reference_in_engine_ci):>13}")
+    verdict = _verdict(run)
+    print(f"  engine mean inside the reference's 95 % CI: {verdict['inside']} of {verdict['kpis']} "
+          f"KPIs (~86 % expected of two equal models: that CI leaves out the engine's noise)")
+    print(f"  |z| <= {Z_TOLERANCE:g} (the oracle tests' tolerance): "
+          f"{verdict['within_z']} of {verdict['kpis']} KPIs")
     print()
+
+
+Z_TOLERANCE = 3.0
+
+
+def _verdict(run: AgreementRun) -> dict[str, int]:
+    return {
+        "kpis": len(run.rows),
+        "inside": sum(row.engine_in_reference_ci for row in run.rows),
+        "within_z": sum(row.within(Z_TOLERANCE) for row in run.rows),
+    }
 
 
 # -- run ----------------------------------------------------------------------------------
