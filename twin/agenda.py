@@ -47,13 +47,22 @@ class Agenda:
             self._process.interrupt()
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
-        """Schedule many keys at once (the start of a run)."""
+        """Schedule many keys at once: one heapify for a big batch (the start of a
+        run), pushes for a small one (a swap), so cost never grows with the hall."""
+        entries = []
         for key, t in zip(keys, times, strict=True):
             seq = next(self._seq)
-            self._stamp[key] = seq
-            self._heap.append((float(t), seq, int(key)))
-        heapq.heapify(self._heap)
-        if self._wake_at > -math.inf:
+            self._stamp[int(key)] = seq
+            entries.append((float(t), seq, int(key)))
+        if not entries:
+            return
+        if len(entries) * 8 > len(self._heap):
+            self._heap.extend(entries)
+            heapq.heapify(self._heap)
+        else:
+            for entry in entries:
+                heapq.heappush(self._heap, entry)
+        if min(entries)[0] < self._wake_at:
             self._wake_at = -math.inf
             self._process.interrupt()
 

@@ -80,7 +80,8 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         for name, spec in scenario.components.items()
     ]
     wafers = Wafers(
-        env, scenario.wafer, scenario.spare_systems, fleet, crews, classes, streams["wafer"]
+        env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
+        streams["wafer"],
     )
     return Model(scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder)
 

@@ -171,11 +171,14 @@ class Fleet:
         """Power dissipated by system `s` now (what the thermal model sees)."""
         if self.running(s):
             return self.full_kw * self.fraction[s]
-        return self.idle_kw if (self.booting[s] or self.reasons[s] & self._soft_bits) else 0.0
+        reasons = int(self.reasons[s])
+        powered = self.booting[s] or (reasons & self._soft_bits and not reasons & ~self._soft_bits)
+        return self.idle_kw if powered else 0.0
 
     @property
     def _soft_bits(self) -> int:
-        """Reasons during which the system stays powered (idle): a remap."""
+        """Reasons during which the system stays powered (idle), if no other holds:
+        a remap."""
         return self._reason_bits.get("remap", 0)
 
     def set_fraction(self, s: int, fraction: float) -> None:

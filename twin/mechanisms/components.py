@@ -48,8 +48,7 @@ class ComponentClass:
         n_units = fleet.n * spec.count
         self.up = np.ones(n_units, dtype=bool)
         self.installed = np.zeros(n_units)
-        bad = rng.random(n_units) < spec.bad_fraction
-        self.accel = np.where(bad, spec.bad_factor, 1.0)
+        self.accel = self._lot(n_units)
         self.down = np.zeros(fleet.n, dtype=np.int64)  # units down per system
         self.in_failover = np.zeros(fleet.n, dtype=np.int64)
         self.failures = 0
@@ -58,6 +57,18 @@ class ComponentClass:
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
         self._agenda.schedule_many(range(n_units), spec.failure.sample(rng, self.accel))
+
+    def _lot(self, n: int) -> np.ndarray:
+        """Clock speed of `n` new units: `bad_factor` for those from the bad lot."""
+        spec = self.spec
+        return np.where(self.rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
+
+    def _install(self, units: np.ndarray) -> np.ndarray:
+        """New units go in at `units`: their clocks start now, their lot is drawn
+        afresh; returns their lives."""
+        self.installed[units] = self.env.now
+        self.accel[units] = self._lot(len(units))
+        return self.spec.failure.sample(self.rng, self.accel[units])
 
     def unit_scope(self, unit: int) -> str:
         s, u = divmod(unit, self.count)
@@ -96,8 +107,7 @@ class ComponentClass:
         s = unit // self.count
         now = self.env.now
         if renewed:
-            self.installed[unit] = now
-            life = self.spec.failure.sample(self.rng, self.accel[unit])
+            life = self._install(np.array([unit]))[0]
         else:
             age = now - self.installed[unit]
             life = self.spec.failure.residual(self.rng, np.asarray(age), self.accel[unit])
@@ -112,9 +122,7 @@ class ComponentClass:
     def replace_healthy(self, unit: int) -> None:
         """A healthy unit was replaced by mistake: it is new now."""
         self.replaced += 1
-        self.installed[unit] = self.env.now
-        life = self.spec.failure.sample(self.rng, self.accel[unit])
-        self._agenda.schedule(unit, self.env.now + float(life))
+        self._agenda.schedule(unit, self.env.now + float(self._install(np.array([unit]))[0]))
 
     def renew_system(self, s: int) -> None:
         """System `s` was swapped for a spare: all its units are new and up."""
@@ -122,10 +130,9 @@ class ComponentClass:
         units = np.arange(first, first + self.count)
         now = self.env.now
         self.up[units] = True
-        self.installed[units] = now
         self.down[s] = 0
         self.in_failover[s] = 0
-        lives = self.spec.failure.sample(self.rng, self.accel[units])
+        lives = self._install(units)
         for unit, life in zip(units.tolist(), lives.tolist(), strict=True):
             self._agenda.schedule(unit, now + life)
         self.fleet.clear_reason(s, self._bit)

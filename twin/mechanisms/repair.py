@@ -11,7 +11,8 @@ unit is replaced, the fault persists and is found again after
 `detection_delay`. A replacement may also silently fail
 (`silent_failure_probability`): the unit is back in place, still faulty, and
 the fault is found after `detection_delay`. A swap of the whole system
-overtakes every repair in flight on it.
+overtakes every repair in flight on it: they are interrupted, parts in hand
+go back on the shelf and crews are released.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class RepairShop:
     ) -> None:
         self.env, self.fleet, self.spec, self.crews = env, fleet, spec, crews
         self.stock = stock
+        self._in_flight: dict[int, set[simpy.Process]] = {}  # repairs by system
         self.auto_fixed = 0
         self.escalated = 0
         self.wrong_unit = 0
@@ -106,50 +108,59 @@ class RepairShop:
 
     def start(self, target: Repairable, part: str, system: int, unit: int) -> None:
         """Begin the repair of `unit` (flat index) of `target` in `system`."""
-        self.env.process(self._pipeline(target, part, system, unit))
+        process = self.env.process(self._pipeline(target, part, system, unit))
+        self._in_flight.setdefault(system, set()).add(process)
+
+    def abandon(self, system: int) -> None:
+        """The system was swapped out: stop every repair in flight on it (parts in
+        hand go back on the shelf, crews are released)."""
+        for process in self._in_flight.pop(system, set()):
+            if process.is_alive:
+                process.interrupt("system swapped")
 
     def _pipeline(self, target: Repairable, part: str, s: int, unit: int):  # type: ignore[no-untyped-def]
         env, spec, fleet, rng = self.env, self.spec, self.fleet, target.repair_rng
-        generation = fleet.generation[s]
+        stock = self.stock[part]
         failed_at = env.now
         first = True
-        while True:
-            yield env.timeout(self._draw(spec.diagnosis, rng))
-            if fleet.generation[s] != generation:
-                return
-            if first:
-                first = False
-                yield env.timeout(self._draw(spec.auto_fix, rng))
-                if fleet.generation[s] != generation:
-                    return
-                if rng.random() >= target.escalate_probability:
-                    self.auto_fixed += 1
-                    self._restored(target, unit, failed_at, renewed=False)
-                    return
-                self.escalated += 1
-            blamed = unit
-            if rng.random() < spec.wrong_unit_probability:
-                blamed = self._blame(target, unit, rng)
-            stock = self.stock[part]
-            yield from stock.take()
-            priority = 0 if fleet.reasons[s] else 1
-            yield from self.crews.work(target.repair_hours(), priority)
-            if fleet.generation[s] != generation:
+        in_hand = False
+        try:
+            while True:
+                yield env.timeout(self._draw(spec.diagnosis, rng))
+                if first:
+                    first = False
+                    yield env.timeout(self._draw(spec.auto_fix, rng))
+                    if rng.random() >= target.escalate_probability:
+                        self.auto_fixed += 1
+                        self._restored(target, unit, failed_at, renewed=False)
+                        return
+                    self.escalated += 1
+                blamed = unit
+                if rng.random() < spec.wrong_unit_probability:
+                    blamed = self._blame(target, unit, rng)
+                yield from stock.take()
+                in_hand = True
+                priority = 0 if fleet.reasons[s] else 1
+                yield from self.crews.work(target.repair_hours(), priority)
+                in_hand = False
+                if blamed == unit:
+                    if rng.random() >= spec.silent_failure_probability:
+                        self._restored(target, unit, failed_at, renewed=True)
+                        return
+                    self.silent += 1
+                    fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
+                elif target.up[blamed]:
+                    self.wrong_unit += 1
+                    target.replace_healthy(blamed)
+                    fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
+                else:  # the blamed unit failed meanwhile: its own repair sees to it
+                    stock.give_back()
+                yield env.timeout(self._draw(spec.detection_delay, rng))
+        except simpy.Interrupt:
+            if in_hand:
                 stock.give_back()
-                return
-            if blamed != unit:
-                self.wrong_unit += 1
-                target.replace_healthy(blamed)
-                fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
-            elif rng.random() < spec.silent_failure_probability:
-                self.silent += 1
-                fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
-            else:
-                self._restored(target, unit, failed_at, renewed=True)
-                return
-            yield env.timeout(self._draw(spec.detection_delay, rng))
-            if fleet.generation[s] != generation:
-                return
+        finally:
+            self._in_flight.get(s, set()).discard(env.active_process)
 
     def _restored(self, target: Repairable, unit: int, failed_at: float, renewed: bool) -> None:
         self.restore_hours.setdefault(target.name, []).append(self.env.now - failed_at)

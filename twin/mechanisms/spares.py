@@ -38,7 +38,14 @@ class PartStock:
             self.recorder.emit(self.env.now, self.scope, "stockout", self.name)
         request = self.shelf.get(1)
         self._review()
-        yield request
+        try:
+            yield request
+        except simpy.Interrupt:  # the repair was abandoned while waiting
+            if request.triggered:
+                self.shelf.put(1)
+            else:
+                request.cancel()
+            raise
         self.used += 1
 
     def give_back(self) -> None:

@@ -23,7 +23,7 @@ from twin.agenda import Agenda
 from twin.fleet import Fleet
 from twin.hall import ROOT
 from twin.mechanisms.components import ComponentClass
-from twin.mechanisms.repair import Crews
+from twin.mechanisms.repair import Crews, RepairShop
 from twin.scenario import SpareSystemsSpec, WaferSpec
 
 __all__ = ["Wafers", "manufacture_defects"]
@@ -51,11 +51,13 @@ class Wafers:
         swaps: SpareSystemsSpec,
         fleet: Fleet,
         crews: Crews,
+        shop: RepairShop,
         classes: list[ComponentClass],
         rng: np.random.Generator,
     ) -> None:
         self.env, self.spec, self.swap_spec = env, spec, swaps
         self.fleet, self.crews, self.classes, self.rng = fleet, crews, classes, rng
+        self.shop = shop
         n = fleet.n
         self.pool = simpy.Container(env, init=swaps.count)
         self.spare_cores = np.zeros(n, dtype=np.int64)  # left in the spare pool
@@ -74,9 +76,13 @@ class Wafers:
         self._remap_bit = fleet.bit("remap")
         self._cores = Agenda(env, self._core_failure)
         self._fatal = Agenda(env, self._fail)
-        self.accel[:] = np.where(rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
         for s in self._manufacture(np.arange(n)):
             self._fail(s, cores=True)
+
+    def _lot(self, n: int) -> np.ndarray:
+        """Clock speed of `n` new wafers: `bad_factor` for those from the bad lot."""
+        spec = self.spec
+        return np.where(self.rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
 
     def _manufacture(self, systems: np.ndarray) -> list[int]:
         """New wafers in `systems`; returns those dead on arrival (too few cores)."""
@@ -87,6 +93,7 @@ class Wafers:
         spares = spec.physical_cores - spec.active_cores - dead
         self.spare_cores[systems] = np.maximum(spares, 0)
         self.usable[systems] = spec.active_cores + np.minimum(spares, 0)
+        self.accel[systems] = self._lot(len(systems))
         accel = self.accel[systems]
         self._cores.schedule_many(systems, now + spec.core_failures.sample(rng, accel))
         self._fatal.schedule_many(systems, now + spec.failure.sample(rng, accel))
@@ -148,6 +155,7 @@ class Wafers:
             self.swaps += 1
             env.process(self._rma())
             fleet.generation[s] += 1
+            self.shop.abandon(s)
             fleet.recorder.emit(env.now, fleet.scopes[s], "system_swap", "wafer")
             if not self._manufacture(np.array([s])):
                 break
