@@ -73,19 +73,36 @@ def quiet_scenario(**overrides: Any) -> Scenario:
     return Scenario.model_validate(merge(_QUIET, overrides))
 
 
-def run_logged(scenario: Scenario, seed: int = 1, until: float | None = None) -> tuple[
+def run_logged(scenario: Scenario, seed: int | None = None, until: float | None = None) -> tuple[
     RunResult, list[Event]
 ]:
-    """Simulate and return the KPIs with every event, in emission order."""
+    """Simulate and return the KPIs with every event, in emission order (not time
+    order: an outage or a throttling episode is written when it ends). The seed and
+    horizon default to the scenario's own (`run.seed`, `run.until`)."""
     sink = ListSink()
     result = simulate(scenario, seed=seed, until=until, sink=sink)
     return result, sink.events
 
 
-def run_model(scenario: Scenario, until: float, seed: int = 1) -> tuple[Model, ListSink]:
-    """Build and run a model, keeping it (for its state) and its records."""
-    sink = ListSink()
+class ModelSink(ListSink):
+    """The records of a `run_model` run, and the lot (clock speed, `accel`) each
+    unit of each class was drawn from at the start: a new unit draws its lot
+    afresh, so the model's `accel` at the end is not the starting one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_lots: dict[str, np.ndarray] = {}
+
+
+def run_model(scenario: Scenario, until: float, seed: int = 1) -> tuple[Model, ModelSink]:
+    """Build and run a model, keeping it (for its state) and its records.
+
+    The state is the one at `until`: nothing is closed, so outages and
+    throttling episodes still open then have no event here (their events
+    are written when they end; `run_logged` runs to the end and has them)."""
+    sink = ModelSink()
     model = build(scenario, seed, sink)
+    sink.first_lots = {cls.name: cls.accel.copy() for cls in model.classes}
     model.env.run(until=until)
     model.recorder.flush()
     return model, sink
@@ -98,9 +115,21 @@ def of(events: list[Event], kind: str, scope_prefix: str = "") -> list[Event]:
 
 def same_kpis(a: dict[str, float], b: dict[str, float]) -> bool:
     """KPI dicts equal, NaN equal to NaN (an MTTR with no repair)."""
-    return a.keys() == b.keys() and all(
-        a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a
+    return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+
+
+def same_events(a: list[Event], b: list[Event]) -> bool:
+    """Event logs equal field by field and in the same order, NaN equal to NaN
+    (`Event ==` says NaN != NaN unless both are the very same NaN object)."""
+    return len(a) == len(b) and all(
+        (x.t, x.scope, x.kind, x.cause) == (y.t, y.scope, y.kind, y.cause)
+        and _same(x.value, y.value)
+        for x, y in zip(a, b, strict=True)
     )
+
+
+def _same(x: float, y: float) -> bool:
+    return x == y or (math.isnan(x) and math.isnan(y))
 
 
 # -- one unit failing at a known time ----------------------------------------------------
@@ -109,7 +138,9 @@ def same_kpis(a: dict[str, float], b: dict[str, float]) -> bool:
 # faster: with a life of 1e9 h, bad units (and only they) fail at exactly
 # FAILS_AT. With 1+1 units and half of them bad, some systems lose exactly one
 # unit at FAILS_AT while their other unit never fails: those "lone failures"
-# are fully deterministic cases for the repair pipeline.
+# are fully deterministic cases for the repair pipeline. A new unit (a crew's
+# replacement) draws its lot afresh: it fails FAILS_AT after it went in if bad,
+# else never; tests that replace units either end before that or read the lot.
 FAILS_AT = 10.0
 BAD_LOT = {"failure": NEVER, "bad_fraction": 0.5, "bad_factor": 1e8}
 
@@ -123,10 +154,10 @@ def lone_failure_scenario(systems: int = 8, psu: dict[str, Any] | None = None,
     )
 
 
-def lone_failures(model: Model) -> list[tuple[int, int, int]]:
-    """(system, failed unit, healthy unit) of each system with exactly one bad PSU."""
-    psu = next(c for c in model.classes if c.name == "psu")
-    bad = psu.accel.reshape(-1, 2) > 1.0
+def lone_failures(sink: ModelSink) -> list[tuple[int, int, int]]:
+    """(system, failed unit, healthy unit) of each system that started with exactly
+    one bad PSU of two."""
+    bad = sink.first_lots["psu"].reshape(-1, 2) > 1.0
     return [
         (s, 2 * s + int(np.argmax(row)), 2 * s + int(np.argmin(row)))
         for s, row in enumerate(bad) if row.sum() == 1
