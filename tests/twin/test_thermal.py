@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from twinkit import NEVER, of, quiet_scenario, run_model
+from twinkit import NEVER, of, quiet_scenario, run_logged, run_model
 
 from twin.engine import simulate
 from twin.mechanisms.thermal import crossing_time, temperature_at
@@ -145,39 +145,59 @@ def times(events, kind, scope):
 def test_a_failover_throttles_at_the_closed_form_time_and_releases_when_it_ends():
     # factor 2.5 for 1 h: full power would settle at 133.5 C; holding 85 C
     # needs 53 % power, above the 50 % floor, so no trip.
-    factor, failover_h = 2.5, 1.0
-    model, sink = run_model(pump_scenario(
-        failover={"dist": "deterministic", "value": "1 h"}, failover_factor=factor), until=20.0)
+    factor, failover_h, until = 2.5, 1.0, 20.0
+    scenario = pump_scenario(
+        failover={"dist": "deterministic", "value": "1 h"}, failover_factor=factor)
+    model, sink = run_model(scenario, until=until)
     singles = one_pump_lost(sink.events, model.fleet.scopes)
-    throttled = {e.scope for e in of(sink.events, "throttle")}
+    throttles = of(sink.events, "throttle")
+    throttled = {e.scope for e in throttles}
     # only a load-carrying pump (1 in 2 for 1+1) causes a failover: for this
     # seed both outcomes occur among the single losses
     assert throttled and throttled < {model.fleet.scopes[s] for s in singles}
     t_throttle = FAILED_AT + cross(steady(P, 1.0), steady(P, factor), THROTTLE, tau_of(factor))
+    t_release = FAILED_AT + failover_h  # factor 1 again: full power settles at 71.4 < 85 - 2 C
+    hold = (THROTTLE - INLET) / (R * factor * P)
+    assert 0.5 < hold < 1.0
     for scope in throttled:
-        assert times(sink.events, "throttle", scope) == [pytest.approx(t_throttle, abs=1e-9)]
-        # back to factor 1: full power settles at 71.4 C, below 85 - 2 K
-        assert times(sink.events, "throttle_end", scope) == [FAILED_AT + failover_h]
+        # one event per episode, at its start, blamed on the pump's failover; its
+        # value is the capacity lost: the hold fraction's shortfall until released
+        [episode] = [e for e in throttles if e.scope == scope]
+        assert (episode.t, episode.cause) == (pytest.approx(t_throttle, abs=1e-9), "pump")
+        assert episode.value == pytest.approx((1 - hold) * (t_release - t_throttle), rel=1e-9)
+    # released at 11 h: the episodes were written then, not at the end of the run
+    assert not model.thermal.throttled.any() and np.all(model.fleet.fraction == 1.0)
+    kpis = simulate(scenario, seed=1, until=until).kpis
+    assert kpis["thermal.throttle_h"] == pytest.approx(len(throttled) * (t_release - t_throttle))
+    assert kpis["thermal.throttle_events"] == len(throttled)
     assert not of(sink.events, "trip")
 
 
 def test_the_governor_holds_the_throttle_temperature_with_the_power_that_balances_it():
-    factor = 1.5  # full power would settle at 92.1 C > 85 C
-    model, sink = run_model(pump_scenario(thermal_factor=factor), until=30.0)
+    factor, until = 1.5, 30.0  # full power would settle at 92.1 C > 85 C
+    scenario = pump_scenario(thermal_factor=factor)
+    model, sink = run_model(scenario, until=until)
     hold = (THROTTLE - INLET) / (R * factor * P)
     assert 0.5 < hold < 1.0
     singles = one_pump_lost(sink.events, model.fleet.scopes)
     assert singles
     t_throttle = FAILED_AT + cross(steady(P, 1.0), steady(P, factor), THROTTLE, tau_of(factor))
+    assert not of(sink.events, "throttle")  # still throttled at 30 h: no episode has ended
     for s in singles:
-        scope = model.fleet.scopes[s]
-        assert times(sink.events, "throttle", scope) == [pytest.approx(t_throttle, abs=1e-9)]
+        assert model.thermal.throttled[s]
         assert model.thermal.temperature(s) == pytest.approx(THROTTLE, abs=1e-9)
         assert model.fleet.fraction[s] == pytest.approx(hold, rel=1e-12)
     untouched = [s for s in range(model.fleet.n) if not model.classes[1].down[s]]
     for s in untouched:
         assert model.thermal.temperature(s) == pytest.approx(steady(P, 1.0), abs=1e-9)
         assert model.fleet.fraction[s] == 1.0
+    # the run books the episodes still open at the end, up to the horizon
+    _, events = run_logged(scenario, until=until)
+    episodes = {e.scope: e for e in of(events, "throttle")}
+    assert episodes.keys() == {model.fleet.scopes[s] for s in singles}
+    for e in episodes.values():
+        assert (e.t, e.cause) == (pytest.approx(t_throttle, abs=1e-9), "pump")
+        assert e.value == pytest.approx((1 - hold) * (until - t_throttle), rel=1e-9)
 
 
 def test_throttle_hours_and_capacity_follow_from_the_throttle_time():
@@ -186,25 +206,35 @@ def test_throttle_hours_and_capacity_follow_from_the_throttle_time():
     model, sink = run_model(scenario, until=until)
     singles = one_pump_lost(sink.events, model.fleet.scopes)
     both = [s for s in range(model.fleet.n) if model.classes[1].down[s] == 2]
-    kpis = simulate(scenario, seed=1, until=until).kpis
+    result, events = run_logged(scenario, until=until)
+    kpis = result.kpis
     t_throttle = FAILED_AT + cross(steady(P, 1.0), steady(P, factor), THROTTLE, tau_of(factor))
     hold = (THROTTLE - INLET) / (R * factor * P)
     n = model.fleet.n
     assert kpis["thermal.throttle_h"] == pytest.approx(len(singles) * (until - t_throttle))
     # capacity: full until throttled (or down at 10 h), then the hold fraction
-    capacity_h = n * until - len(singles) * (until - t_throttle) * (1 - hold)
-    capacity_h -= len(both) * (until - FAILED_AT)
+    throttle_loss = len(singles) * (until - t_throttle) * (1 - hold)
+    capacity_h = n * until - throttle_loss - len(both) * (until - FAILED_AT)
     assert kpis["capacity"] == pytest.approx(capacity_h / (n * until), rel=1e-12)
+    # the throttle events' values add up to that loss: running, below full capacity
+    assert sum(e.value for e in of(events, "throttle")) == pytest.approx(throttle_loss, rel=1e-9)
+    assert (kpis["availability"] - kpis["capacity"]) * n * until == pytest.approx(throttle_loss)
+    # both pumps lost: down from 10 h to the end, blamed on the pump
+    assert both
+    assert kpis["downtime_h.pump"] == pytest.approx(len(both) * (until - FAILED_AT))
+    assert sorted((e.t, e.value, e.cause) for e in of(events, "outage")) == [
+        (FAILED_AT, until - FAILED_AT, "pump")] * len(both)
 
 
 def test_beyond_the_governor_a_system_trips_cools_to_restart_and_boots():
     # failover factor 4 for 5 h: even at the 50 % floor power settles at
     # 112.8 C > 95 C, so the system throttles, trips, cools below 45 C with
-    # no heat, boots for 30 min at idle power and heats up again.
-    factor, boot = 4.0, 0.5
-    model, sink = run_model(pump_scenario(
+    # no heat, boots for 30 min at idle power, heats up again, throttles and
+    # trips again (at 11.6 h), and is still cooling at the end (12 h).
+    factor, boot, until = 4.0, 0.5, 12.0
+    scenario = pump_scenario(
         boot_time="30 min", failover={"dist": "deterministic", "value": "5 h"},
-        failover_factor=factor), until=12.0)
+        failover_factor=factor)
     tau = tau_of(factor)
     t_throttle = FAILED_AT + cross(steady(P, 1.0), steady(P, factor), THROTTLE, tau)
     t_trip = t_throttle + cross(THROTTLE, steady(0.5 * P, factor), TRIP, tau)
@@ -212,17 +242,27 @@ def test_beyond_the_governor_a_system_trips_cools_to_restart_and_boots():
     t_up = t_cooled + boot
     T_booted = temperature_at(t_up, t_cooled, RESTART, steady(2.0, factor), tau)  # 2 kW idle
     t_throttle2 = t_up + cross(T_booted, steady(P, factor), THROTTLE, tau)
-    tripped = {e.scope for e in of(sink.events, "trip")}
+    t_trip2 = t_throttle2 + cross(THROTTLE, steady(0.5 * P, factor), TRIP, tau)
+    assert t_trip2 < until < t_trip2 + cross(TRIP, INLET, RESTART, tau)
+    _, events = run_logged(scenario, until=until)
+    tripped = {e.scope for e in of(events, "trip")}
     assert tripped
     for scope in tripped:
-        assert times(sink.events, "throttle", scope)[:2] == pytest.approx(
-            [t_throttle, t_throttle2], abs=1e-9)
-        assert times(sink.events, "trip", scope)[0] == pytest.approx(t_trip, abs=1e-9)
-        down = [e for e in sink.events if e.scope == scope and e.kind == "system_down"]
-        up = [e for e in sink.events if e.scope == scope and e.kind == "system_up"]
-        assert (down[0].t, down[0].cause) == (pytest.approx(t_trip, abs=1e-9), "thermal")
-        assert up[0].t == pytest.approx(t_up, abs=1e-9)
-        assert up[0].value == pytest.approx(t_up - t_trip, abs=1e-9)  # the outage
+        mine = [e for e in events if e.scope == scope]
+        # each episode at the 50 % floor from its start to its trip, blamed on the
+        # pump whose failover raised the resistance (not on 'thermal')
+        assert [(e.t, e.value, e.cause) for e in mine if e.kind == "throttle"] == [
+            (pytest.approx(t_throttle, abs=1e-9),
+             pytest.approx(0.5 * (t_trip - t_throttle), abs=1e-9), "pump"),
+            (pytest.approx(t_throttle2, abs=1e-9),
+             pytest.approx(0.5 * (t_trip2 - t_throttle2), abs=1e-9), "pump")]
+        assert [(e.t, e.cause) for e in mine if e.kind == "trip"] == [
+            (pytest.approx(t_trip, abs=1e-9), "pump"), (pytest.approx(t_trip2, abs=1e-9), "pump")]
+        # the outages: from the trip until booted (cooling and boot included), and
+        # the second one still open at the end, booked up to the horizon
+        assert [(e.t, e.value, e.cause) for e in mine if e.kind == "outage"] == [
+            (pytest.approx(t_trip, abs=1e-9), pytest.approx(t_up - t_trip, abs=1e-9), "pump"),
+            (pytest.approx(t_trip2, abs=1e-9), pytest.approx(until - t_trip2, abs=1e-9), "pump")]
 
 
 def test_a_trip_is_counted_and_its_hours_are_the_time_spent_tripped():
@@ -237,17 +277,57 @@ def test_a_trip_is_counted_and_its_hours_are_the_time_spent_tripped():
     trips = len(of(sink.events, "trip"))
     assert trips > 0 and kpis["thermal.trips"] == trips
     assert kpis["thermal.trip_h"] == pytest.approx(trips * (until - t_trip))
+    # a trip's downtime is the pump's (its failover raised the resistance), as is
+    # that of the systems that lost both pumps at 10 h
+    both = int(np.count_nonzero(model.classes[1].down == 2))
+    assert "downtime_h.thermal" not in kpis
+    assert kpis["downtime_h.pump"] == pytest.approx(
+        trips * (until - t_trip) + both * (until - FAILED_AT))
 
 
 def test_a_hall_too_hot_at_full_power_starts_throttled_and_held_at_the_threshold():
     # inlet 40 C, 2.5 K/kW: full power would settle at 97.5 C, above the trip; a hall
     # that has been running sits at the throttle threshold with the governor's fraction
+    until = 5.0
     scenario = quiet_scenario(thermal={"inlet": "40 C", "resistance": "2.5 K/kW"})
-    model, sink = run_model(scenario, until=5.0)
-    assert times(sink.events, "throttle", model.fleet.scopes[0]) == [0.0]
+    model, sink = run_model(scenario, until=until)
+    hold = (THROTTLE - 40.0) / (2.5 * P)
     assert not of(sink.events, "trip")
-    assert model.thermal.temperature(0) == pytest.approx(THROTTLE, abs=1e-9)
-    assert model.fleet.fraction[0] == pytest.approx((THROTTLE - 40.0) / (2.5 * P))
+    for s in range(model.fleet.n):
+        assert model.thermal.throttled[s]
+        assert model.thermal.temperature(s) == pytest.approx(THROTTLE, abs=1e-9)
+        assert model.fleet.fraction[s] == pytest.approx(hold)
+    # one episode per system from t = 0, open at the end; nothing raised the
+    # resistance, so the heat is blamed on 'thermal'
+    _, events = run_logged(scenario, until=until)
+    assert sorted((e.scope, e.t, e.cause) for e in of(events, "throttle")) == [
+        (scope, 0.0, "thermal") for scope in model.fleet.scopes]
+    for e in of(events, "throttle"):
+        assert e.value == pytest.approx((1 - hold) * until, rel=1e-12)
+
+
+def test_a_trip_that_no_class_caused_is_blamed_on_thermal():
+    # inlet 40 C, 4 K/kW and a 90 % floor: even throttled, power settles at 122.8 C.
+    # Each system starts at 85 C (its steady state capped at the threshold), trips
+    # at 95 C, cools to 45 C and boots at once: its trips and outages are 'thermal'.
+    until, floor, R_hot = 1.0, 0.9, 4.0
+    scenario = quiet_scenario(thermal={"inlet": "40 C", "resistance": f"{R_hot} K/kW",
+                                       "min_power_fraction": floor})
+    tau = R_hot * C / 3600.0
+    t_trip = cross(THROTTLE, 40.0 + floor * P * R_hot, TRIP, tau)
+    t_up = t_trip + cross(TRIP, 40.0, RESTART, tau)
+    assert t_up < until
+    result, events = run_logged(scenario, until=until)
+    n = scenario.systems
+    for scope in (f"hall.row1.rack1.sys{i}" for i in range(1, n + 1)):
+        assert [(e.t, e.cause) for e in events if e.scope == scope and e.kind == "trip"][0] == (
+            pytest.approx(t_trip, abs=1e-9), "thermal")
+        first = next(e for e in events if e.scope == scope and e.kind == "outage")
+        assert (first.t, first.value) == (
+            pytest.approx(t_trip, abs=1e-9), pytest.approx(t_up - t_trip, abs=1e-9))
+    assert {e.cause for e in of(events, "outage")} == {"thermal"}
+    assert {e.cause for e in of(events, "throttle")} == {"thermal"}
+    assert [k for k in result.kpis if k.startswith("downtime_h.")] == ["downtime_h.thermal"]
 
 
 def test_without_a_pump_loss_nothing_thermal_happens():
