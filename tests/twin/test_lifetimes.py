@@ -7,8 +7,10 @@ The closed forms: a residual life at age a has survival S(a + x) / S(a);
 a renewed unit fails at the long-run rate 1 / (mean life + mean repair)
 (renewal theorem, with the second-order term for the start of the run); a
 minimally repaired Weibull unit fails as a Poisson process with E N(t) =
-(t / scale)^shape; a class with bad fraction f and factor m fails
-N T / MTBF (1 - f + f m) times.
+(t / scale)^shape; a class with bad fraction f and factor m whose units
+keep their lot (automated fixes) fails N T / MTBF (1 - f + f m) times, and
+one whose units are replaced, each new unit drawn from the mix again, fails
+at the renewal rate 1 / E[life] = 1 / (MTBF (1 - f + f / m)) per slot.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 from twinkit import of, quiet_scenario, run_model
 
 from twin.distributions import Deterministic, Exponential, Lognormal, Weibull
 from twin.engine import build
+from twin.records import ListSink
 
 DRAWS = 20_000
 # A Kolmogorov-Smirnov test at this level fails a correct sampler once in
@@ -77,10 +82,28 @@ def test_an_exponential_residual_life_does_not_depend_on_age():
     assert stats.kstest(rest, lambda x: 1.0 - survival(dist)(x)).pvalue > KS_ALPHA
 
 
-def test_a_deterministic_residual_life_is_what_is_left():
+def test_a_deterministic_residual_life_is_what_is_left_of_the_current_life():
+    # a unit reset at or past its fixed life runs another full life: what is left
+    # is life - (age mod life), never zero
     dist = Deterministic(value="100 h")
-    rest = dist.residual(np.random.default_rng(4), np.array([0.0, 30.0, 100.0, 150.0]))
-    assert rest.tolist() == [100.0, 70.0, 0.0, 0.0]
+    rest = dist.residual(np.random.default_rng(4), np.array([0.0, 30.0, 100.0, 150.0, 300.0]))
+    assert rest.tolist() == [100.0, 70.0, 100.0, 50.0, 100.0]
+    fast = dist.residual(np.random.default_rng(4), np.array([0.0, 10.0, 25.0, 60.0]), 4.0)
+    assert fast.tolist() == [25.0, 15.0, 25.0, 15.0]  # a life of 100 h / 4
+    # a zero life stays zero (no division by it)
+    assert Deterministic(value="0 h").residual(np.random.default_rng(4), np.ones(2)).tolist() \
+        == [0.0, 0.0]
+
+
+@given(age=st.floats(0.0, 1e6), value=st.floats(1e-3, 1e4), accel=st.floats(1.0, 100.0))
+def test_a_deterministic_residual_life_is_positive_and_ends_on_a_multiple_of_the_life(
+        age, value, accel):
+    life = value / accel
+    [rest] = Deterministic(value=f"{value!r} h").residual(
+        np.random.default_rng(0), np.array([age]), accel).tolist()
+    assert 0.0 < rest <= life
+    lives = (age + rest) / life  # the failure falls at the end of a whole life
+    assert lives == pytest.approx(round(lives), rel=1e-9)
 
 
 def test_a_faster_clock_divides_lives_by_the_factor():
@@ -158,18 +181,20 @@ def test_an_exponential_class_fails_at_one_over_mtbf_however_it_is_repaired(esca
 
 # -- a bad subpopulation ------------------------------------------------------------
 
-def bad_lot(fraction: float, factor: float, systems: int = 40):
+def bad_lot(fraction: float, factor: float, systems: int = 40, escalate: float = 1.0):
     return quiet_scenario(hall={"systems_per_rack": systems}, components={"psu": {
-        "bad_fraction": fraction, "bad_factor": factor,
+        "bad_fraction": fraction, "bad_factor": factor, "escalate_probability": escalate,
         "failure": {"dist": "exponential", "mean": "1000 h"},
         "repair": {"dist": "deterministic", "value": "0 h"}}})
 
 
-def test_a_bad_lot_multiplies_failures_by_one_minus_f_plus_f_m():
+def test_a_bad_lot_kept_by_its_units_multiplies_failures_by_one_minus_f_plus_f_m():
+    # automated fixes only: every unit stays in place, and so does its lot
     f, m, until, systems = 0.2, 5.0, 5_000.0, 40
     units = 12 * systems
-    model, _ = run_model(bad_lot(f, m, systems), until=until)
+    model, sink = run_model(bad_lot(f, m, systems, escalate=0.0), until=until)
     psu = model.classes[0]
+    assert np.array_equal(psu.accel, sink.first_lots["psu"])
     per_unit = until / 1000.0
     expected = units * per_unit * (1 - f + f * m)
     # Poisson given the lot, plus the binomial spread of the number of bad units
@@ -183,6 +208,30 @@ def test_a_bad_lot_multiplies_failures_by_one_minus_f_plus_f_m():
     assert set(np.unique(psu.accel)) == {1.0, m}
 
 
+def test_replaced_units_draw_their_lot_afresh_and_fail_at_one_over_the_mean_life():
+    # crews replace every failed unit at once: each slot is an ordinary renewal
+    # process whose lives are exponential with mean 1000 h (good) or 1000/m h (bad)
+    f, m, until, systems = 0.2, 5.0, 5_000.0, 40
+    units = 12 * systems
+    model, sink = run_model(bad_lot(f, m, systems, escalate=1.0), until=until)
+    psu = model.classes[0]
+    mu = 1000.0 * (1 - f + f / m)  # E[life]: 840 h
+    second = 2 * 1000.0**2 * (1 - f + f / m**2)  # E[life^2]
+    # E N(t) = t/mu + E[L^2]/(2 mu^2) - 1 + o(1); Var N(t) ~ t Var(L) / mu^3
+    expected = units * (until / mu + second / (2 * mu**2) - 1)
+    sd = math.sqrt(units * until * (second - mu**2) / mu**3)
+    assert psu.failures == pytest.approx(expected, abs=4 * sd)
+    # the lot stayed with the slot instead, it would be N T (1 - f + f m) / MTBF: 4320
+    assert abs(units * until * (1 - f + f * m) / 1000.0 - psu.failures) > 20 * sd
+    # the units in place now: a bad one is replaced m times as often, so the
+    # share of bad units in place is length-biased, f (mu_bad / mu), not f
+    share = f * (1000.0 / m) / mu  # 4.8 %
+    n_bad = int(np.count_nonzero(psu.accel == m))
+    assert n_bad == pytest.approx(share * units, abs=4 * math.sqrt(units * share * (1 - share)))
+    assert abs(n_bad - f * units) > 4 * math.sqrt(units * share * (1 - share))
+    assert not np.array_equal(psu.accel, sink.first_lots["psu"])
+
+
 def test_without_a_bad_lot_every_clock_runs_at_the_nominal_rate():
     model, _ = run_model(bad_lot(0.0, 5.0), until=10.0)
     assert np.all(model.classes[0].accel == 1.0)
@@ -190,21 +239,44 @@ def test_without_a_bad_lot_every_clock_runs_at_the_nominal_rate():
     assert np.all(model.classes[0].accel == 5.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (hang): a deterministic life with an instant automated fix is a "
-    "zero-time loop: ComponentClass.restore(renewed=False) draws "
-    "Deterministic.residual = max(value - age, 0) = 0 (twin/distributions.py), the "
-    "unit fails again at the same instant, forever; simulate() never returns"))
 def test_an_instantly_reset_unit_past_a_deterministic_life_does_not_stop_the_clock():
+    # a fixed life of 10 h and an instant automated fix: the unit keeps its age and
+    # runs another full life each time, failing at 10, 20, 30 h (not forever at 10 h)
     data = {"hall": {"systems_per_rack": 1}, "components": {"psu": {
         "failure": {"dist": "deterministic", "value": "10 h"}, "escalate_probability": 0.0}}}
-    try:
-        scenario = quiet_scenario(**data)
-    except ValueError:  # refusing the scenario would be a fix too
-        return
-    model = build(scenario, seed=1)
-    for _ in range(10_000):  # bounded: the bug is an endless loop at t = 10 h
-        if model.env.now > 10.0:
+    scenario = quiet_scenario(**data)
+    sink = ListSink()
+    model = build(scenario, seed=1, sink=sink)
+    until = 35.0
+    for _ in range(10_000):  # bounded: the old bug was an endless loop at t = 10 h
+        if model.env.peek() > until:
             break
         model.env.step()
-    assert model.env.now > 10.0
+    assert model.env.peek() > until  # the clock got past 35 h
+    model.recorder.flush()
+    psu = model.classes[0]
+    for unit in range(psu.count):
+        scope = psu.unit_scope(unit)
+        mine = [(e.t, e.kind) for e in sink.events if e.scope == scope]
+        assert mine == [(t, kind) for t in (10.0, 20.0, 30.0) for kind in ("failure", "repaired")]
+    assert psu.failures == 3 * psu.count == model.shop.auto_fixed
+    assert not psu.installed.any()  # never renewed: the same units, older
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine bug (hang): Lognormal.residual (twin/distributions.py) caps the conditional "
+    "quantile at 1 - 1e-16, so once a unit's age passes the life at that quantile "
+    "(11.36 h for median 5 h, sigma 0.1) the residual is max(cap - age, 0) = 0; with an "
+    "instant automated fix the unit fails again at the same instant forever, the "
+    "zero-time loop fixed for Deterministic only (Weibull.residual rounds to 0 the same "
+    "way once (age/scale)**shape exceeds 2**53); simulate() never returns"))
+def test_an_instantly_reset_lognormal_unit_far_past_its_median_does_not_stop_the_clock():
+    scenario = quiet_scenario(hall={"systems_per_rack": 1}, components={"psu": {
+        "count": 1, "required": 1, "escalate_probability": 0.0,
+        "failure": {"dist": "lognormal", "median": "5 h", "sigma": 0.1}}})
+    model = build(scenario, seed=1)
+    for _ in range(10_000):  # bounded: the bug is an endless loop at t = 11.36 h
+        if model.env.peek() > 20.0:
+            break
+        model.env.step()
+    assert model.env.peek() > 20.0

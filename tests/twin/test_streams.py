@@ -2,7 +2,8 @@
 
 This is what makes scenario comparisons fair (common random numbers): the
 PSUs of a hall with an extra component class must see the same lives as
-without it.
+without it, and, since each class repairs from its own stream
+(``repair.<class>``), the same repairs.
 """
 
 from __future__ import annotations
@@ -25,18 +26,25 @@ VALVES = {
 }
 RANDOM_DIAGNOSIS = {"repair": {"diagnosis": {"dist": "lognormal", "median": "20 min",
                                              "sigma": 0.6}}}
+# every random step of the pipeline: diagnosis, automated fix and its outcome,
+# wrong units, silent failures, detection
+RANDOM_PIPELINE = merge(RANDOM_DIAGNOSIS, {
+    "components": {"psu": {"escalate_probability": 0.5}},
+    "repair": {"auto_fix": {"dist": "exponential", "mean": "15 min"},
+               "wrong_unit_probability": 0.1, "silent_failure_probability": 0.1,
+               "detection_delay": {"dist": "exponential", "mean": "2 h"}}})
 
 
 def psu_history(events):
-    return [(e.t, e.scope, e.kind) for e in events
-            if e.cause == "psu" and e.kind in ("failure", "repaired")]
+    return [(e.t, e.scope, e.kind) for e in events if e.cause == "psu" and e.kind in (
+        "failure", "repaired", "wrong_unit", "silent_repair_failure")]
 
 
 def test_a_stream_depends_on_its_name_and_the_seed_only():
     alone = Streams(7)["components.psu"].random(5)
     crowded = Streams(7)
     crowded["components.valve"].random(100)
-    crowded["repair"].random(3)
+    crowded["repair.valve"].random(3)
     assert crowded["components.psu"].random(5).tolist() == alone.tolist()
     assert Streams(8)["components.psu"].random(5).tolist() != alone.tolist()
     assert Streams(7)["components.fan"].random(5).tolist() != alone.tolist()
@@ -65,16 +73,24 @@ def test_adding_a_component_class_leaves_the_first_psu_lives_unchanged():
     assert first[0] == first[1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine design: RepairShop draws the diagnosis, automated-fix and escalation "
-    "outcomes of every class from one shared 'repair' stream "
-    "(twin/engine.py build, twin/mechanisms/repair.py), so another class's "
-    "faults shift the PSUs' repair times and, through them, every later PSU life"))
-def test_adding_a_component_class_leaves_the_psu_history_unchanged_with_random_diagnosis():
-    _, plain = run_logged(quiet_scenario(**merge(BUSY_PSU, RANDOM_DIAGNOSIS)), until=1_000.0)
-    _, extra = run_logged(quiet_scenario(**merge(merge(BUSY_PSU, VALVES), RANDOM_DIAGNOSIS)),
+@pytest.mark.parametrize("pipeline", [RANDOM_DIAGNOSIS, RANDOM_PIPELINE],
+                         ids=["random diagnosis", "random pipeline"])
+def test_adding_a_component_class_leaves_the_psu_history_unchanged_with_random_repairs(
+        pipeline):
+    # the valves' faults draw from repair.valve: the PSUs' repairs, and through them
+    # every later PSU life, stay the same
+    _, plain = run_logged(quiet_scenario(**merge(BUSY_PSU, pipeline)), until=1_000.0)
+    _, extra = run_logged(quiet_scenario(**merge(merge(BUSY_PSU, VALVES), pipeline)),
                           until=1_000.0)
+    assert len(psu_history(plain)) > 200
+    assert sum(e.cause == "valve" and e.kind == "failure" for e in extra) > 20
     assert psu_history(extra) == psu_history(plain)
+    if pipeline is RANDOM_PIPELINE:  # the random branches were taken, by both classes
+        for events in (plain, extra):
+            assert {"wrong_unit", "silent_repair_failure"} <= {
+                e.kind for e in events if e.cause == "psu"}
+        assert {"wrong_unit", "silent_repair_failure"} <= {
+            e.kind for e in extra if e.cause == "valve"}
 
 
 def test_the_wafer_stream_does_not_move_when_a_class_is_added():
