@@ -23,6 +23,10 @@ __all__ = ["Exponential", "Weibull", "Lognormal", "Deterministic", "Distribution
 
 Array = np.ndarray
 
+# The shortest residual life (hours): a reset unit never fails again at the very
+# instant it was reset, which would stop the clock.
+_TINY = 1e-9
+
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -73,11 +77,16 @@ class Weibull(_Dist):
         return rng.weibull(self.shape, _shape_of(accel)) * (self.scale / np.asarray(accel))
 
     def residual(self, rng: np.random.Generator, age: Array, accel: Array | float = 1.0) -> Array:
-        # S(a + x) / S(a) = U  =>  ((a + x)/s)^k = (a/s)^k - ln U
+        # S(a + x) / S(a) = U  =>  ((a + x)/s)^k = (a/s)^k + E, E = -ln U; written as
+        # x = a (exp(log1p(E (s/a)^k) / k) - 1) so it stays exact far into the tail
         scale = self.scale / np.asarray(accel)
         age = np.asarray(age, dtype=float)
         e = rng.exponential(1.0, age.shape)
-        return scale * ((age / scale) ** self.shape + e) ** (1.0 / self.shape) - age
+        k = self.shape
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            aged = age * np.expm1(np.log1p(e * (scale / age) ** k) / k)
+        fresh = scale * e ** (1.0 / k)
+        return np.maximum(np.where(age > 0, aged, fresh), _TINY)
 
     def mean(self) -> float:
         return self.scale * math.gamma(1.0 + 1.0 / self.shape)
@@ -95,13 +104,16 @@ class Lognormal(_Dist):
         return (self.median / np.asarray(accel)) * np.exp(self.sigma * z)
 
     def residual(self, rng: np.random.Generator, age: Array, accel: Array | float = 1.0) -> Array:
+        # Draw in survival space, S(life) = U S(age), which keeps its precision in
+        # the far tail where 1 - F(age) would round to zero.
         median = self.median / np.asarray(accel)
         age = np.asarray(age, dtype=float)
         with np.errstate(divide="ignore"):
-            f_age = ndtr(np.log(np.maximum(age, 1e-300) / median) / self.sigma)
-        u = f_age + rng.random(age.shape) * (1.0 - f_age)
-        life = median * np.exp(self.sigma * ndtri(np.minimum(u, 1.0 - 1e-16)))
-        return np.maximum(life - age, 0.0)
+            z_age = np.log(np.maximum(age, 1e-300) / median) / self.sigma
+        survival = ndtr(-z_age) * (1.0 - rng.random(age.shape))
+        with np.errstate(over="ignore"):
+            life = median * np.exp(-self.sigma * ndtri(survival))
+        return np.maximum(life - age, _TINY)
 
     def mean(self) -> float:
         return self.median * math.exp(self.sigma**2 / 2)

@@ -156,14 +156,16 @@ class Fleet:
         self._end_outage(s)
         self._changed(s)
 
-    def _end_outage(self, s: int) -> None:
-        """Book the outage of `s` that ends now: one ``outage`` event at its start,
-        its value the duration (boot included), its cause the root cause."""
+    def _end_outage(self, s: int, completed: bool = True) -> None:
+        """Book the outage of `s` up to now: one ``outage`` event at its start, its
+        value the duration (boot included), its cause the root cause. Only
+        completed outages count in `outages_by_cause`."""
         cause = self.down_cause[s]
         start = float(self.down_since[s])
         outage = self.env.now - start
         self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + outage
-        self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
+        if completed:
+            self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
         self.recorder.emit(start, self.scopes[s], "outage", cause, outage)
 
     # -- quantities --------------------------------------------------------
@@ -221,4 +223,4 @@ class Fleet:
     def close(self) -> None:
         """Book the outages still open at the end of the run, up to the horizon."""
         for s in np.flatnonzero((self.reasons != 0) | self.booting).tolist():
-            self._end_outage(s)
+            self._end_outage(s, completed=False)

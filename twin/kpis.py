@@ -20,10 +20,11 @@ def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> d
     """Every KPI of a finished run (``availability``, ``failures.psu``, ...)."""
     n = model.hall.n_systems
     system_hours = n * horizon
+    availability = max(integrals["up"] / system_hours, 0.0)
     k: dict[str, float] = {
-        # clipped: jumps that cancel can leave -1e-17 in a hall down all run
-        "availability": max(integrals["up"] / system_hours, 0.0),
-        "capacity": max(integrals["capacity"] / system_hours, 0.0),
+        # clipped: jumps that cancel can leave +-1e-17 in a hall down all run
+        "availability": availability,
+        "capacity": min(max(integrals["capacity"] / system_hours, 0.0), availability),
         "energy.it_mwh": integrals["power_kw"] / 1000.0,
         "power.it_mean_kw": integrals["power_kw"] / horizon,
     }

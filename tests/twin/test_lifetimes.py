@@ -263,13 +263,6 @@ def test_an_instantly_reset_unit_past_a_deterministic_life_does_not_stop_the_clo
     assert not psu.installed.any()  # never renewed: the same units, older
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (hang): Lognormal.residual (twin/distributions.py) caps the conditional "
-    "quantile at 1 - 1e-16, so once a unit's age passes the life at that quantile "
-    "(11.36 h for median 5 h, sigma 0.1) the residual is max(cap - age, 0) = 0; with an "
-    "instant automated fix the unit fails again at the same instant forever, the "
-    "zero-time loop fixed for Deterministic only (Weibull.residual rounds to 0 the same "
-    "way once (age/scale)**shape exceeds 2**53); simulate() never returns"))
 def test_an_instantly_reset_lognormal_unit_far_past_its_median_does_not_stop_the_clock():
     scenario = quiet_scenario(hall={"systems_per_rack": 1}, components={"psu": {
         "count": 1, "required": 1, "escalate_probability": 0.0,

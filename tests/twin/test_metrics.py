@@ -158,11 +158,6 @@ def test_a_hall_down_all_run_never_reads_below_zero():
     assert below_zero  # the rounding did go below zero for some seeds
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (rounding, minor): collect_kpis (twin/kpis.py) clips availability and "
-    "capacity only below zero; the same cancellation leaves +4e-17 in the capacity of "
-    "a hall down all run, a capacity above its availability of 0 (capacity <= "
-    "availability by definition)"))
 def test_a_hall_down_all_run_has_no_capacity_either():
     until = 10.0
     model, _ = run_model(DEAD_HALL, until=until, seed=3)

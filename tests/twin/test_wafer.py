@@ -208,11 +208,6 @@ def test_with_no_spare_systems_a_failed_wafer_stays_down():
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Wafers._count_failure (twin/mechanisms/wafer.py) writes "
-    "usable / active_cores unclipped; a core failure that loses more cores than are "
-    "left drives Wafers.usable below zero and the failure event's usable-core share "
-    "negative (-1.9 here), while Fleet.core_fraction is clipped at 0"))
 def test_a_wafer_failed_for_cores_reports_a_usable_share_between_zero_and_the_minimum():
     # 10 cores, no spares; a cluster of mean 20 cores dies at 10 h: the wafer fails
     # for too few cores (below 50 %), with a share of what is left in [0, 0.5)
