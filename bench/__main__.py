@@ -225,8 +225,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a fast subset of every section")
     parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                         help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
-    parser.add_argument("--seeds", type=int, default=20,
-                        help="seeds per model in the agreement section (default 20)")
+    parser.add_argument("--seeds", type=int, default=60,
+                        help="seeds per model in the agreement section (default 60: rare RMA waits "
+                        "make 20 seeds too few to read availability)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of the default hall-year in the speed section (default 3)")
     parser.add_argument("--out", type=Path, default=RESULTS,

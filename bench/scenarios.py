@@ -18,11 +18,10 @@ resolved `Scenario` (validated like any scenario file):
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, deep_merge, load_scenario
 
 __all__ = ["HALL_TOML", "default_hall", "scaled_hall", "accelerated", "thermal_stress", "changed"]
 
@@ -38,19 +37,9 @@ def default_hall() -> Scenario:
     return load_scenario(HALL_TOML)
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and "dist" not in value and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def changed(scenario: Scenario, changes: dict[str, Any], name: str | None = None) -> Scenario:
     """`scenario` with `changes` (nested, as in a scenario file) merged in and validated."""
-    doc = _merge(scenario.document(), changes)
+    doc = deep_merge(scenario.document(), changes)
     if name is not None:
         doc["name"] = name
     return Scenario.model_validate(doc)

@@ -39,6 +39,7 @@ from twin.quantities import (
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
+    "deep_merge",
 ]
 
 
@@ -234,11 +235,13 @@ _DEFAULT_SPARES: dict[str, dict[str, Any]] = {
 }
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Scenario data `top` over `base`, table by table; a distribution (a table with
+    ``dist``) is replaced whole. Neither input is changed."""
     out = copy.deepcopy(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict) and "dist" not in value:
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -268,7 +271,7 @@ class Scenario(_Model):
             for key, defaults in (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES)):
                 given = data.get(key, {})
                 if isinstance(given, dict):
-                    data[key] = _deep_merge(defaults, given)
+                    data[key] = deep_merge(defaults, given)
         return data
 
     @model_validator(mode="after")
@@ -351,7 +354,7 @@ def _read_toml(
     parent.pop("name", None)
     parent.pop("description", None)
     _note_origins(data, shown, origins)
-    return _deep_merge(parent, data)
+    return deep_merge(parent, data)
 
 
 def _origin_of(key: str, origins: Origins, default: str) -> str:

@@ -12,7 +12,6 @@ Overrides are nested dicts merged key by key; a distribution table
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from twin.engine import Model, build, simulate
 from twin.records import Event, ListSink, RunResult
-from twin.scenario import Scenario
+from twin.scenario import Scenario, deep_merge
 
 NEVER = {"dist": "deterministic", "value": "1e9 h"}
 INSTANT = {"dist": "deterministic", "value": "0 h"}
@@ -57,15 +56,7 @@ _QUIET: dict[str, Any] = {
 }
 
 
-def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of scenario data; a distribution (a dict with "dist") is a leaf."""
-    out = copy.deepcopy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and "dist" not in value and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+merge = deep_merge  # the builders below and the tests merge as scenario files do
 
 
 def quiet_scenario(**overrides: Any) -> Scenario:

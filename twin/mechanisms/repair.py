@@ -148,7 +148,9 @@ class RepairShop:
                         self._restored(target, unit, failed_at, renewed=True)
                         return
                     self.silent += 1
-                    fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
+                    fleet.recorder.emit(
+                        env.now, fleet.scopes[s], "silent_repair_failure", target.name
+                    )
                 elif target.up[blamed]:
                     self.wrong_unit += 1
                     target.replace_healthy(blamed)
