@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import schema
-from storage.bulk import insert_rows
+from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
 from twin.errors import StoreError
 from twin.records import Event, MetricSeries, RunResult
@@ -36,7 +36,6 @@ __all__ = ["RunWriter", "CHUNK_ROWS", "HEARTBEAT_S"]
 
 CHUNK_ROWS = 5000
 HEARTBEAT_S = 60.0  # a quiet run still flushes (and beats) this often
-EVENT_COLUMNS = ("run_id", "t", "scope", "kind", "cause", "value")
 SERIES_COLUMNS = ("run_id", "scope", "name", "t0", "bucket", "t_end", "n", "series")
 _log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class RunWriter:
         self.chunk_rows = chunk_rows
         self.status = "running"
         self.rows_written = 0  # records committed: events plus metric values
-        self._events: list[Row] = []
+        self._events: list[Event] = []
         self._series: list[Row] = []
         self._weights: list[int] = []  # records each buffered series counts for
         self._series_weight = 0
@@ -86,12 +85,7 @@ class RunWriter:
     def write_events(self, events: Sequence[Event]) -> None:
         """Buffer events; commit full chunks."""
         self._check_open()
-        run = self.run_id
-        # NaN -> NULL inline (v == v is False only for NaN): this loop is the hot path.
-        self._events.extend(
-            (run, float(e.t), e.scope, e.kind, e.cause, v if (v := float(e.value)) == v else None)
-            for e in events
-        )
+        self._events.extend(events)  # Event tuples go to the database as they are
         self._maybe_flush()
 
     def write_series(self, series: Sequence[MetricSeries]) -> None:
@@ -144,7 +138,7 @@ class RunWriter:
                 break
             used += weight
             taken += 1
-        insert_rows(conn, "events", EVENT_COLUMNS, events)
+        insert_events(conn, self.run_id, events)
         insert_rows(conn, "metric_series", SERIES_COLUMNS, self._series[:taken])
         return len(events), taken
 

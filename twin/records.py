@@ -10,21 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = ["Event", "Metric", "MetricSeries", "RunResult", "Sink", "ListSink", "nest_kpis"]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """Something that happened at one scope.
 
     t: simulated hours; scope: dotted name (``hall.row2.rack7.sys1.psu3``);
-    kind: what happened (``failure``, ``repaired``, ``system_down``,
-    ``system_up``, ``throttle``, ``trip``, ...); cause: the root cause
-    (component class or mechanism); value: a kind-specific number (outage
-    duration in hours for ``system_up``, cores lost for ``core_failure``),
-    NaN when the kind has none.
+    kind: what happened (``failure``, ``repaired``, ``outage``, ``throttle``,
+    ``trip``, ...); cause: the root cause (component class or mechanism);
+    value: a kind-specific number (an outage's length in hours, the cores a
+    core failure lost), NaN when the kind has none. A named tuple: the store
+    can insert a batch of events as they are, with no per-row conversion.
     """
 
     t: float
