@@ -71,12 +71,10 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    title = (
-        f"{result.scenario_name}: {result.systems} systems, {result.until_h / 24:g} days, "
-        f"seed {result.seed}, run {run_id if run_id is not None else '-'}, "
-        f"{result.wall_s:.2f} s"
-    )
-    table = Table(title=title)
+    title = f"{result.scenario_name}: {result.systems} systems, {result.until_h / 24:g} days"
+    stored = f"run {run_id}" if run_id is not None else "not stored"
+    caption = f"seed {result.seed}, {stored}, {result.wall_s:.2f} s"
+    table = Table(title=title, caption=caption)
     table.add_column("KPI")
     table.add_column("value", justify="right")
     for name, value in result.kpis.items():
