@@ -14,7 +14,7 @@ from twin import units
 from twin.engine import simulate
 from twin.errors import ScenarioError
 from twin.records import RunResult, nest_kpis
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import load_scenario
 
 __all__ = ["COMMANDS", "run", "check", "result_json"]
 
@@ -31,10 +31,6 @@ def scenario_argument(func):  # type: ignore[no-untyped-def]
         "scenario_path", metavar="[SCENARIO]", required=False, default=DEFAULT_SCENARIO,
         type=click.Path(dir_okay=False, path_type=Path),
     )(func)
-
-
-def _load(path: Path, overrides: tuple[str, ...]) -> Scenario:
-    return load_scenario(path, overrides)
 
 
 def _parse_until(value: str | None) -> float | None:
@@ -109,7 +105,7 @@ def run(
 
         twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
     """
-    scenario = _load(scenario_path, overrides)
+    scenario = load_scenario(scenario_path, overrides)
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
@@ -146,7 +142,7 @@ def check(scenario_path: Path, overrides: tuple[str, ...], resolved: bool) -> No
 
         twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
     """
-    scenario = _load(scenario_path, overrides)
+    scenario = load_scenario(scenario_path, overrides)
     if resolved:
         click.echo(json.dumps(scenario.document(), indent=2))
     else:

@@ -31,12 +31,6 @@ class Agenda:
         self._wake_at = -math.inf  # -inf: awake (firing) or about to sleep
         self._process = env.process(self._run())
 
-    def __len__(self) -> int:
-        return len(self._stamp)
-
-    def pending(self, key: int) -> bool:
-        return key in self._stamp
-
     def schedule(self, key: int, t: float) -> None:
         """Fire `handler(key)` at time `t`, replacing any pending time of `key`."""
         seq = next(self._seq)
