@@ -122,8 +122,7 @@ events = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("cause", sa.Text, nullable=False),
     sa.Column("value", sa.Double),
-    sa.Index("ix_events_run_kind", "run_id", "kind"),
-    sa.Index("ix_events_run_cause", "run_id", "cause"),
+    sa.Index("ix_events_run_id", "run_id"),  # one index: see migration 0003
 )
 
 metric_series = sa.Table(

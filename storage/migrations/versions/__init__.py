@@ -1,1 +1,2 @@
-"""Schema revisions, oldest first (0001 the first schema, 0002 sweeps, metrics, views)."""
+"""Schema revisions, oldest first (0001 the first schema, 0002 sweeps, metrics, views,
+0003 events indexed by run alone)."""
