@@ -33,6 +33,7 @@ class Agenda:
 
     def schedule(self, key: int, t: float) -> None:
         """Fire `handler(key)` at time `t`, replacing any pending time of `key`."""
+        t = float(t)  # a numpy scalar would make the clock, and every time after it, one
         seq = next(self._seq)
         self._stamp[key] = seq
         heapq.heappush(self._heap, (t, seq, key))

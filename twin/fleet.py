@@ -20,13 +20,17 @@ import simpy
 
 from twin.agenda import Agenda
 from twin.hall import Hall
-from twin.records import Event
+from twin.records import EventRow
 
-__all__ = ["Fleet", "QUANTITIES", "ChangeLog", "Recorder"]
+__all__ = ["Fleet", "QUANTITIES", "ChangeLog", "ChangeArrays", "Recorder"]
 
 # Quantities integrated over time, in the order of the change log's columns.
 QUANTITIES = ("up", "capacity", "power_kw", "throttled", "tripped")
 UP, CAPACITY, POWER, THROTTLED, TRIPPED = range(len(QUANTITIES))
+
+
+# (t, system, quantity, delta) of every change, as arrays
+ChangeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -38,7 +42,8 @@ class ChangeLog:
     quantity: list[int] = field(default_factory=list)
     delta: list[float] = field(default_factory=list)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def arrays(self) -> ChangeArrays:
+        """The log as arrays (t, system, quantity, delta), in the order of the changes."""
         return (
             np.asarray(self.t, dtype=float),
             np.asarray(self.system, dtype=np.int64),
@@ -54,11 +59,11 @@ class Recorder:
         self._sink = sink
         self._enabled = enabled and sink is not None
         self._chunk = chunk
-        self._buffer: list[Event] = []
+        self._buffer: list[EventRow] = []
 
     def emit(self, t: float, scope: str, kind: str, cause: str, value: float = math.nan) -> None:
         if self._enabled:
-            self._buffer.append(Event(t, scope, kind, cause, value))
+            self._buffer.append((t, scope, kind, cause, value))
             if len(self._buffer) >= self._chunk:
                 self.flush()
 

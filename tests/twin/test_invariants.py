@@ -216,6 +216,8 @@ def check_grammar(scenario: Scenario, events, kpis, units_alternate: bool) -> No
     tol = 1e-9 * max(until, 1.0)  # start + duration vs the clock: rounding only
     assert {e.kind for e in events} <= KINDS
     assert all(0.0 <= e.t <= until for e in events)
+    # plain Python types, as the store and JSON expect (a numpy scalar once leaked in)
+    assert {tuple(type(x) for x in e) for e in events} <= {(float, str, str, str, float)}
     check_emission_order(events, until, min_fraction, tol)
     check_outages(scenario, events, kpis, tol)
     check_throttles(scenario, events, kpis, tol)

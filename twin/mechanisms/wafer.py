@@ -140,7 +140,7 @@ class Wafers:
     def _count_failure(self, s: int, cores: bool) -> None:
         self.failures += 1
         self.failed_for_cores += cores
-        share = max(self.usable[s], 0) / self.spec.active_cores if cores else float("nan")
+        share = max(int(self.usable[s]), 0) / self.spec.active_cores if cores else float("nan")
         self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "failure", "wafer", share)
 
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
