@@ -1,20 +1,19 @@
 """`RunWriter`: the sink one run's records flow into, and the run's final status.
 
 The engine calls `write_events` / `write_series` with batches as it goes;
-the writer turns records into tuples at once and commits them in chunks of
-at most `chunk_rows` records, refreshing the run's heartbeat with each chunk,
-so rows land while the run is going and a crash loses at most one chunk. An
-event is one record; a metric series is one row (its values a JSON array)
-but weighs as many records as it has values, so a chunk stays bounded in
-size; a series longer than a chunk is committed alone, whole. The
-run ends with exactly one of `complete` (KPIs and status in one transaction),
-`fail` or `interrupt`; used as a context manager, an escaping exception marks
-the run failed (interrupted for Ctrl-C) and is re-raised.
+the writer turns records into rows at once (an event is one row, a metric
+series one row with its values as JSON text) and commits them in chunks of
+at most `chunk_rows` rows and `chunk_bytes` of series text, refreshing the
+run's heartbeat with each chunk, so rows land while the run is going and a
+crash loses at most one chunk. A series longer than a chunk's bytes is
+committed alone, whole. The run ends with exactly one of `complete` (KPIs
+and status in one transaction), `fail` or `interrupt`; used as a context
+manager, an escaping exception marks the run failed (interrupted for Ctrl-C)
+and is re-raised.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,16 +29,18 @@ from storage import schema
 from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
 from twin.errors import StoreError
-from twin.records import Event, MetricSeries, RunResult
+from twin.records import EventRow, MetricSeries, RunResult
 
-__all__ = ["RunWriter", "CHUNK_ROWS", "HEARTBEAT_S"]
+__all__ = ["RunWriter", "CHUNK_ROWS", "CHUNK_BYTES", "HEARTBEAT_S"]
 
 CHUNK_ROWS = 5000
+CHUNK_BYTES = 4 << 20  # of metric series text: a hall-year's series are ~0.7 MB
 HEARTBEAT_S = 60.0  # a quiet run still flushes (and beats) this often
 SERIES_COLUMNS = ("run_id", "scope", "name", "t0", "bucket", "t_end", "n", "series")
 _log = logging.getLogger(__name__)
 
 Row = tuple[object, ...]
+_ZERO = "0.0"  # the text of 0.0 (and, when its sign says so, -0.0) in a series
 
 
 def _num(value: float | None) -> float | None:
@@ -61,20 +62,22 @@ class RunWriter:
         scenario_hash: str,
         seed: int,
         chunk_rows: int = CHUNK_ROWS,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
-        if chunk_rows < 1:
-            raise ValueError("chunk_rows must be at least 1")
+        if chunk_rows < 1 or chunk_bytes < 1:
+            raise ValueError("chunk_rows and chunk_bytes must be at least 1")
         self.engine = engine
         self.run_id = run_id
         self.scenario_hash = scenario_hash
         self.seed = seed
         self.chunk_rows = chunk_rows
+        self.chunk_bytes = chunk_bytes
         self.status = "running"
-        self.rows_written = 0  # records committed: events plus metric values
-        self._events: list[Event] = []
+        self.rows_written = 0  # rows committed: events plus metric series
+        self._events: list[EventRow] = []
         self._series: list[Row] = []
-        self._weights: list[int] = []  # records each buffered series counts for
-        self._series_weight = 0
+        self._sizes: list[int] = []  # text length of each buffered series
+        self._series_bytes = 0
         self._last_flush = time.monotonic()
 
     def __repr__(self) -> str:
@@ -82,37 +85,43 @@ class RunWriter:
 
     # -- the Sink protocol ---------------------------------------------------
 
-    def write_events(self, events: Sequence[Event]) -> None:
+    def write_events(self, events: Sequence[EventRow]) -> None:
         """Buffer events; commit full chunks."""
         self._check_open()
-        self._events.extend(events)  # Event tuples go to the database as they are
+        if set(map(len, events)) - {5}:
+            raise StoreError("an event is a tuple of 5: t, scope, kind, cause, value")
+        self._events.extend(events)  # the tuples go to the database as they are
         self._maybe_flush()
 
     def write_series(self, series: Sequence[MetricSeries]) -> None:
         """Buffer metric series, one row each; commit full chunks."""
         self._check_open()
-        rows = [_series_row(self.run_id, s) for s in series]
+        texts = {0.0: _ZERO}  # shared by the batch: series repeat values a lot
+        rows = [_series_row(self.run_id, s, texts) for s in series]
+        sizes = [len(row[-1]) for row in rows]  # type: ignore[arg-type]
         self._series.extend(rows)
-        weights = [max(1, len(s.values)) for s in series]
-        self._weights.extend(weights)
-        self._series_weight += sum(weights)
+        self._sizes.extend(sizes)
+        self._series_bytes += sum(sizes)
         self._maybe_flush()
 
     # -- flushing ------------------------------------------------------------
 
     @property
     def pending(self) -> int:
-        """Records buffered but not yet committed (a series counts its values)."""
-        return len(self._events) + self._series_weight
+        """Rows buffered but not yet committed."""
+        return len(self._events) + len(self._series)
 
     def flush(self) -> None:
-        """Commit every buffered record now, in chunks of at most `chunk_rows`."""
+        """Commit every buffered row now, in chunks."""
         self._check_open()
         while self.pending:
             self._commit_chunk()
 
+    def _full(self) -> bool:
+        return self.pending >= self.chunk_rows or self._series_bytes >= self.chunk_bytes
+
     def _maybe_flush(self) -> None:
-        while self.pending >= self.chunk_rows:
+        while self._full():
             self._commit_chunk()
         if self.pending and time.monotonic() - self._last_flush > HEARTBEAT_S:
             self.flush()
@@ -120,36 +129,36 @@ class RunWriter:
     def _commit_chunk(self) -> None:
         with self._begin() as conn:
             _relax_durability(conn)
-            taken = self._insert_pending(conn, self.chunk_rows)
+            taken = self._insert_pending(conn, self.chunk_rows, self.chunk_bytes)
             self._beat(conn)
         self._forget(*taken)
 
-    def _insert_pending(self, conn: Connection, limit: int) -> tuple[int, int]:
-        """Insert up to `limit` buffered records, events first; the buffer is kept until commit.
+    def _insert_pending(self, conn: Connection, rows: int, size: int) -> tuple[int, int]:
+        """Insert up to `rows` buffered rows and `size` series bytes, events first.
 
-        Series are taken whole while they fit; the first of a chunk always is,
-        so a series longer than a chunk goes alone and every chunk makes progress.
+        The buffer is kept until commit. Series are taken whole while they
+        fit; the first of a chunk always is, so a series longer than a chunk
+        goes alone and every chunk makes progress.
         """
-        events = self._events[:limit]
-        room = limit - len(events)
+        events = self._events[:rows]
+        room = rows - len(events)
         taken = used = 0
-        for weight in self._weights:
-            if used + weight > room and (taken or events):
+        for length in self._sizes[:room]:
+            if used + length > size and (taken or events):
                 break
-            used += weight
+            used += length
             taken += 1
         insert_events(conn, self.run_id, events)
         insert_rows(conn, "metric_series", SERIES_COLUMNS, self._series[:taken])
         return len(events), taken
 
     def _forget(self, events: int, series: int) -> None:
-        """Drop records from the buffer once their transaction has committed."""
-        weight = sum(self._weights[:series])
+        """Drop rows from the buffer once their transaction has committed."""
+        self._series_bytes -= sum(self._sizes[:series])
         del self._events[:events]
         del self._series[:series]
-        del self._weights[:series]
-        self._series_weight -= weight
-        self.rows_written += events + weight
+        del self._sizes[:series]
+        self.rows_written += events + series
 
     def _beat(self, conn: Connection) -> None:
         runs = schema.runs
@@ -163,10 +172,10 @@ class RunWriter:
         self._check_open()
         self._check_same_run(result)
         kpi_rows = [(self.run_id, name, _kpi(name, value)) for name, value in result.kpis.items()]
-        while self.pending > self.chunk_rows:
+        while self.pending > self.chunk_rows or self._series_bytes > self.chunk_bytes:
             self._commit_chunk()
         with self._begin() as conn:
-            taken = self._insert_pending(conn, self.pending)
+            taken = self._insert_pending(conn, self.pending, self._series_bytes)
             insert_rows(conn, "kpis", ("run_id", "name", "value"), kpi_rows)
             self._set_status(conn, "completed", wall_s=float(result.wall_s), error=None)
         self._forget(*taken)
@@ -188,8 +197,8 @@ class RunWriter:
             _log.warning("run %s: dropping %s unwritten rows: %s", self.run_id, self.pending, exc)
             self._events.clear()
             self._series.clear()
-            self._weights.clear()
-            self._series_weight = 0
+            self._sizes.clear()
+            self._series_bytes = 0
         with self._begin() as conn:
             self._set_status(conn, status, wall_s=None, error=message)
         self.status = status
@@ -255,13 +264,14 @@ def _relax_durability(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
-def _series_row(run_id: int, series: MetricSeries) -> Row:
+def _series_row(run_id: int, series: MetricSeries, texts: dict[float, str]) -> Row:
     """The `metric_series` row of `series`: values as a JSON array, NaN as null.
 
-    ``json.dumps`` writes floats as their shortest exact repr, so both
-    backends read back the very same doubles; it spells NaN and infinities
-    outside JSON, so they become null and the JSON number 1e999 (infinity to
-    any reader, storage.views turns it back on PostgreSQL).
+    Each float is written as its shortest exact repr, so both backends read
+    back the very same doubles. Spelling a float is most of the cost of
+    recording metrics, and a year of hourly means holds far fewer distinct
+    values than buckets (a hall-year: ~10k in 80k), so `texts` remembers the
+    spelling of each value seen in the batch.
     """
     t0, bucket, t_end = float(series.t0), float(series.bucket), float(series.t_end)
     if not (bucket > 0.0 and math.isfinite(bucket) and math.isfinite(t0) and math.isfinite(t_end)):
@@ -269,11 +279,26 @@ def _series_row(run_id: int, series: MetricSeries) -> Row:
             f"metric series {series.name!r} at {series.scope!r}: t0, t_end must be finite and "
             f"bucket positive, got t0={t0!r}, bucket={bucket!r}, t_end={t_end!r}"
         )
-    values = list(map(float, series.values))
-    text = json.dumps(values)
-    if "N" in text or "I" in text:  # no finite float's repr has either letter
-        text = text.replace("NaN", "null").replace("Infinity", "1e999")
-    return (run_id, series.scope, series.name, t0, bucket, t_end, len(values), text)
+    parts = []
+    for value in series.values:
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = _json_number(float(value))
+        elif text is _ZERO and math.copysign(1.0, value) < 0.0:  # -0.0 == 0.0 as a key
+            text = "-0.0"
+        parts.append(text)
+    text = f"[{','.join(parts)}]"
+    return (run_id, series.scope, series.name, t0, bucket, t_end, len(parts), text)
+
+
+def _json_number(value: float) -> str:
+    """`value` as a JSON number: NaN is null, an infinity the number 1e999 (storage.views
+    turns it back on PostgreSQL; SQLite reads it as infinity itself)."""
+    if math.isfinite(value):
+        return repr(value)
+    if math.isnan(value):
+        return "null"
+    return "1e999" if value > 0 else "-1e999"
 
 
 def _kpi(name: str, value: object) -> float | None:

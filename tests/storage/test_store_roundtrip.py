@@ -128,7 +128,7 @@ def test_series_read_back_one_row_per_bucket(store: Store) -> None:
     )
     _same(read_metrics(store, writer.run_id), expected)
     stored = store.query("SELECT scope, name, n, series FROM metric_series ORDER BY id")
-    assert stored.values.tolist()[0] == ["hall.row1", "it_power_kw", 3, "[50.0, null, 52.5]"]
+    assert stored.values.tolist()[0] == ["hall.row1", "it_power_kw", 3, "[50.0,null,52.5]"]
     assert stored["n"].tolist() == [3, 2, 1, 0]
     assert read_metrics(store, writer.run_id, name="it_power_kw", scope="hall")["t"].tolist() == [
         2.0,
@@ -137,27 +137,66 @@ def test_series_read_back_one_row_per_bucket(store: Store) -> None:
     assert read_metrics(store, writer.run_id, name="nope").empty
 
 
-def test_a_series_weighs_its_values_in_a_chunk(store: Store) -> None:
+def test_a_chunk_is_bounded_by_rows_and_by_series_text(store: Store) -> None:
     run = synthetic_run(0, 0)
-    writer = store.begin_run(**run.header, chunk_rows=100)  # type: ignore[arg-type]
+    writer = store.begin_run(**run.header, chunk_rows=10, chunk_bytes=100)  # type: ignore[arg-type]
 
     def stored() -> int:
         return int(store.query("SELECT COUNT(*) AS n FROM metric_series")["n"][0])
 
-    def series(n: int) -> MetricSeries:
+    def series(n: int) -> MetricSeries:  # its text "[1.0,...,1.0]" is 4n + 1 characters
         return MetricSeries("hall", "it_power_kw", 0.0, 1.0, float(n), (1.0,) * n)
 
-    writer.write_series([series(250)])  # longer than a chunk: committed alone, whole
+    def failures(n: int) -> list[Event]:
+        return [Event(1.0, "hall", "failure", "psu", NAN)] * n
+
+    writer.write_series([series(30)])  # 121 characters, more than a chunk: alone, whole
     assert (writer.pending, stored()) == (0, 1)
-    writer.write_series([series(30)] * 3)
-    assert (writer.pending, stored()) == (90, 1)
-    writer.write_events([Event(1.0, "hall", "failure", "psu", NAN)] * 5)
-    assert (writer.pending, stored()) == (95, 1)
-    writer.write_series([series(30)])  # 125 buffered: a chunk of 5 events and 3 series
-    assert (writer.pending, stored()) == (30, 4)
-    assert writer.rows_written == 250 + 5 + 90
+    writer.write_series([series(10)] * 2)  # 82 characters in 2 rows: both fit
+    writer.write_events(failures(5))
+    assert (writer.pending, stored()) == (7, 1)
+    writer.write_series([series(10)])  # 123 characters: a chunk of the 5 events and 2 series
+    assert (writer.pending, stored()) == (1, 3)
+    writer.write_events(failures(9))  # 10 rows: a chunk
+    assert (writer.pending, stored()) == (0, 4)
+    assert writer.rows_written == 1 + 2 + 5 + 1 + 9
     writer.complete(run.result)
-    assert stored() == 5 and len(read_metrics(store, writer.run_id)) == 250 + 4 * 30
+    assert stored() == 4 and len(read_metrics(store, writer.run_id)) == 30 + 3 * 10
+    assert len(read_events(store, writer.run_id)) == 14
+
+
+def test_series_text_keeps_signed_zeros_and_spells_what_json_cannot(store: Store) -> None:
+    values = (0.0, -0.0, 1.5, -0.0, 1.5, NAN, math.inf, -math.inf, 0.0)
+    run = synthetic_run(0, 0)
+    writer = store.begin_run(**run.header)  # type: ignore[arg-type]
+    writer.write_series([MetricSeries("hall", name, 0.0, 1.0, 9.0, values) for name in "pq"])
+    writer.complete(run.result)
+    texts = store.query("SELECT series FROM metric_series")["series"].tolist()
+    assert texts == ["[0.0,-0.0,1.5,-0.0,1.5,null,1e999,-1e999,0.0]"] * 2
+    read = read_metrics(store, writer.run_id, name="q")["value"].tolist()
+    assert read[2:5:2] == [1.5, 1.5] and math.isnan(read[5]) and read[6:8] == [math.inf, -math.inf]
+
+
+def test_many_events_keep_their_order_and_values(store: Store) -> None:
+    # SQLite takes events a hundred to a statement: whole statements and a rest.
+    run = synthetic_run(345, 100.0, seed=8)
+    run_id = write_run(store, run)
+    expected = _expected(run.events, ["t", "scope", "kind", "cause", "value"])
+    _same(read_events(store, run_id), expected)
+    assert read_events(store, run_id)["value"].isna().any()
+
+
+@pytest.mark.parametrize("bad", [(1.0, "hall", "failure", "psu"), (1.0, "h", "a", "b", 1.0, 2.0)])
+def test_an_event_of_the_wrong_shape_is_refused_and_nothing_lands(
+    store: Store, bad: tuple[object, ...]
+) -> None:
+    run = synthetic_run(3, 10.0)
+    writer = store.begin_run(**run.header, chunk_rows=4)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="an event is a tuple of 5"):
+        writer.write_events([*run.events, bad])  # type: ignore[list-item]
+    assert writer.pending == 0
+    writer.complete(run.result)
+    assert read_events(store, writer.run_id).empty
 
 
 @pytest.mark.parametrize(
