@@ -114,15 +114,7 @@ def run(
     else:
         from storage import open_store
 
-        store = open_store(db_url)
-        with store.begin_run(
-            scenario_name=scenario.name, scenario_hash=scenario.digest(),
-            scenario=scenario.document(), seed=seed, until_h=horizon,
-            systems=scenario.systems,
-        ) as writer:
-            result = simulate(scenario, seed=seed, until=horizon, sink=writer)
-            writer.complete(result)
-            run_id = writer.run_id
+        result, run_id = open_store(db_url).record(scenario, seed=seed, until=horizon)
     if as_json:
         click.echo(json.dumps(result_json(result, run_id)))
     else:

@@ -6,11 +6,10 @@ with a status. The read helpers and `Store.query` serve the CLI and notebooks
 as pandas DataFrames. The schema is migrated with Alembic when a store opens.
 
     store = open_store("runs.db")
-    with store.begin_run(scenario_name=..., scenario_hash=..., scenario=doc,
-                         seed=7, until_h=8760, systems=64) as writer:
-        result = simulate(..., sink=writer)
-        writer.complete(result)
+    result, run_id = store.record(load_scenario("scenarios/hall.toml"), seed=7)
     read_runs(store, status="completed")
+
+`record` is `begin_run`, `simulate(..., sink=writer)` and `writer.complete`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 `open_store` is the entry: it normalizes the URL, migrates the schema to head,
 and marks runs whose process died without a word as interrupted. A `Store`
-hands out a `RunWriter` per run (see `storage.writer`) and runs ad-hoc SQL on
-a separate engine that cannot write.
+hands out a `RunWriter` per run (see `storage.writer`), simulates a scenario
+straight into one (`record`: the path `twin run`, the bench and sweeps take),
+and runs ad-hoc SQL on a separate engine that cannot write.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from storage.liveness import this_host, utcnow, why_dead
 from storage.migrate import upgrade
 from storage.readonly import check_read_only
 from storage.urls import display_url, normalize_url, sqlite_path
-from storage.writer import CHUNK_ROWS, RunWriter
+from storage.writer import CHUNK_BYTES, CHUNK_ROWS, RunWriter
 from twin.errors import StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from twin.records import RunResult
+    from twin.scenario import Scenario
 
 __all__ = ["Store", "open_store", "code_version", "STALE_AFTER_S"]
 
@@ -133,6 +137,7 @@ class Store:
         replication: int = 0,
         sweep_id: int | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> RunWriter:
         """Record a new run as running and return the sink its records go to."""
         row = _new_run_row(seed, until_h, systems, replication, sweep_id)
@@ -148,7 +153,41 @@ class Store:
             scenario_hash=scenario_hash,
             seed=int(seed),
             chunk_rows=chunk_rows,
+            chunk_bytes=chunk_bytes,
         )
+
+    def record(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        until: float | None = None,
+        replication: int = 0,
+        sweep_id: int | None = None,
+    ) -> tuple[RunResult, int]:
+        """Simulate `scenario` into this store; returns its result and run id.
+
+        The run's records are committed in chunks as it goes; it is marked
+        completed at the end, or failed (interrupted, for Ctrl-C) if the
+        simulation raises. `seed` and `until` default to the scenario's.
+        """
+        from twin.engine import simulate  # the store's readers need no engine
+
+        seed = scenario.run.seed if seed is None else seed
+        until = scenario.run.until if until is None else until
+        with self.begin_run(
+            scenario_name=scenario.name,
+            scenario_hash=scenario.digest(),
+            scenario=scenario.document(),
+            seed=seed,
+            until_h=until,
+            systems=scenario.systems,
+            replication=replication,
+            sweep_id=sweep_id,
+        ) as writer:
+            result = simulate(scenario, seed=seed, until=until, sink=writer)
+            writer.complete(result)
+        return result, writer.run_id
 
     def create_sweep(
         self,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from storage import Store, open_store, read_kpis, read_metrics
+import twin.engine
+from storage import Store, open_store, read_events, read_kpis, read_metrics, read_run
 from storage.examples import EXAMPLES
 from storage.testing import PG_URL_ENV, pg_test_schema
-from twin.engine import simulate
 from twin.records import RunResult
 from twin.scenario import load_scenario
 
@@ -23,15 +23,8 @@ HALL = Path(__file__).resolve().parents[1] / "scenarios" / "hall.toml"
 
 
 def _write_year(store: Store) -> tuple[int, RunResult]:
-    scenario = load_scenario(HALL)
-    with store.begin_run(
-        scenario_name=scenario.name, scenario_hash=scenario.digest(),
-        scenario=scenario.document(), seed=scenario.run.seed, until_h=scenario.run.until,
-        systems=scenario.systems,
-    ) as writer:
-        result = simulate(scenario, sink=writer)
-        writer.complete(result)
-    return writer.run_id, result
+    result, run_id = store.record(load_scenario(HALL))
+    return run_id, result
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +104,27 @@ def test_the_hall_metrics_average_to_the_kpis(sqlite_year: tuple[Store, int, Run
     assert len(hall) == 8760
     mean = (hall["value"] * hall["bucket"]).sum() / hall["bucket"].sum()
     assert mean == pytest.approx(result.kpis["availability"], rel=1e-12)
+
+
+def test_a_recorded_run_is_the_scenarios_run(sqlite_year: tuple[Store, int, RunResult]) -> None:
+    store, run_id, result = sqlite_year
+    header = read_run(store, run_id)
+    assert (header["status"], header["seed"], header["until_h"]) == ("completed", 1, 8760.0)
+    assert (header["systems"], header["scenario_hash"]) == (result.systems, result.scenario_hash)
+
+
+def test_a_run_whose_simulation_raises_is_recorded_failed_with_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(scenario: object, *, seed: int, until: float, sink: object) -> RunResult:
+        sink.write_events([(1.0, "hall.row1.rack1.sys1", "failure", "psu", math.nan)])  # type: ignore[attr-defined]
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(twin.engine, "simulate", broken)
+    with open_store(tmp_path / "t.db") as store:
+        with pytest.raises(RuntimeError, match="the engine broke"):
+            store.record(load_scenario(HALL), seed=3)
+        header = read_run(store, 1)
+        assert (header["status"], header["seed"]) == ("failed", 3)
+        assert "the engine broke" in header["error"]
+        assert read_events(store, 1)["cause"].tolist() == ["psu"]
