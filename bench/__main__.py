@@ -10,7 +10,10 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              vs the engine's on the hall-year, and the speedup;
 - agreement  engine vs reference over N seeds on small accelerated halls:
              means, t-based 95 % confidence intervals, who lies in whose;
-- store      the SQL store's write cost (bench/bench_store.py), if present.
+- store      the SQL store's write cost of a hall-year's records (bench/bench_store.py);
+- recording  the store issue's target end to end: the hall-year without a sink
+             and recorded to SQLite (and PostgreSQL if TWIN_TEST_PG_URL is set),
+             alternated; recording must add at most 20 %.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -41,7 +44,7 @@ from bench.scenarios import accelerated, thermal_stress
 from bench.speed import Timing, engine_speed, scaling
 from twin.scenario import load_scenario
 
-SECTIONS = ("speed", "scaling", "reference", "agreement", "store")
+SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
@@ -134,6 +137,24 @@ def section_store(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
         result["sqlite_share_of_hall_year"] = share
         print(f"  SQLite write = {100 * share:.0f} % of the engine's hall-year wall time")
     return result
+
+
+def section_recording(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.bench_store import TARGET_OVERHEAD, recording_overhead
+    from storage.testing import PG_URL_ENV
+
+    rounds = 5 if args.quick else args.rounds
+    out = {}
+    print(f"  default hall-year, {rounds} rounds of: run without a sink, run recorded")
+    print(f"  {'backend':<11} {'run s':>7} {'recorded s':>11} {'added ms':>9} "
+          f"{'best':>6} {'median':>7}  target <= {100 * TARGET_OVERHEAD:.0f} %")
+    for o in recording_overhead(rounds, os.environ.get(PG_URL_ENV)):
+        added = 1000 * (min(o.recorded) - min(o.plain))
+        print(f"  {o.backend:<11} {min(o.plain):>7.3f} {min(o.recorded):>11.3f} {added:>9.1f} "
+              f"{100 * o.best:>5.1f}% {100 * o.median:>6.1f}%  {_yes(o.best <= TARGET_OVERHEAD)}")
+        out[o.backend] = o.as_dict()
+    print("  (best: best recorded over best plain; median: of each round's ratio)")
+    return out
 
 
 # -- printing ---------------------------------------------------------------------------
@@ -230,6 +251,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "make 20 seeds too few to read availability)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of the default hall-year in the speed section (default 3)")
+    parser.add_argument("--rounds", type=int, default=15,
+                        help="pairs of runs in the recording section (default 15)")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help=f"where to write the JSON results (default {RESULTS.name})")
     parser.add_argument("--no-save", action="store_true", help="print only, write no JSON")
@@ -242,6 +265,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "reference": section_reference,
     "agreement": section_agreement,
     "store": section_store,
+    "recording": section_recording,
 }
 
 TITLES = {
@@ -249,7 +273,8 @@ TITLES = {
     "scaling": "Linear scaling: 1k, 4k, 16k systems",
     "reference": "Speedup vs the fixed-step reference",
     "agreement": "Agreement: engine vs reference over seeds",
-    "store": "Store overhead (bench_store)",
+    "store": "Store write cost (bench_store)",
+    "recording": "Recording overhead: the hall-year with and without the store",
 }
 
 
