@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -473,3 +474,23 @@ def test_invalid_toml_is_an_error_naming_the_file(tmp_path: Path) -> None:
 def test_a_missing_file_is_an_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
     assert str(error_of(path)) == f"{path}: expected an existing scenario file"
+
+
+def test_a_scenario_error_survives_being_rebuilt_from_its_args_and_pickled() -> None:
+    # SimPy re-raises a process's error as type(e)(*e.args); a worker pickles it
+    also = (ScenarioError("--set", "hall.rows", "an integer", "x"),)
+    error = ScenarioError("a.toml", "wafer.area", "an area", "3 m", also)
+    for rebuilt in (type(error)(*error.args), pickle.loads(pickle.dumps(error))):
+        assert str(rebuilt) == str(error) == (
+            "a.toml: wafer.area: expected an area, got '3 m'\n"
+            "--set: hall.rows: expected an integer, got 'x'"
+        )
+        fields = (rebuilt.source, rebuilt.key, rebuilt.expected, rebuilt.got)
+        assert fields == ("a.toml", "wafer.area", "an area", "3 m")
+
+
+def test_where_a_scenario_was_read_from_is_kept_but_not_part_of_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.toml", 'name = "s"\n')
+    loaded = load_scenario(path)
+    assert loaded.source == str(path) and Scenario(name="s").source == "scenario"
+    assert loaded == Scenario(name="s") and loaded.digest() == Scenario(name="s").digest()

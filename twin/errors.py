@@ -20,14 +20,27 @@ class ScenarioError(TwinError):
 
     exit_code = 2
 
-    def __init__(self, source: str, key: str, expected: str, got: object = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        key: str,
+        expected: str,
+        got: object = None,
+        also: tuple[ScenarioError, ...] = (),
+    ) -> None:
+        # the arguments, as they were, are the exception's args: SimPy (re-raising an
+        # error from a process) and pickle (from a worker) rebuild it from them
+        super().__init__(source, key, expected, got, also)
         self.source = source
         self.key = key
         self.expected = expected
         self.got = got
-        where = f"{source}: {key}" if key else source
-        tail = "" if got is None else f", got {got!r}"
-        super().__init__(f"{where}: expected {expected}{tail}")
+        self.also = also  # more problems of the same input, one line each
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.key}" if self.key else self.source
+        tail = "" if self.got is None else f", got {self.got!r}"
+        return "\n".join([f"{where}: expected {self.expected}{tail}", *map(str, self.also)])
 
 
 class StoreError(TwinError):

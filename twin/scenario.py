@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
@@ -260,6 +260,9 @@ class Scenario(_Model):
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
     spares: dict[str, SpareSpec] = Field(default_factory=dict)
+    # where it was read from, for errors found only while it runs; not part of the
+    # document or the hash
+    _source: str = PrivateAttr(default="scenario")
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
 
@@ -282,6 +285,17 @@ class Scenario(_Model):
                     f"components.{name}.part", f"a part named in [spares] ({sorted(self.spares)})"
                 )
         return self
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every key is: where each was read from does not count."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    @property
+    def source(self) -> str:
+        """The file it was loaded from ("scenario" when built in code)."""
+        return self._source
 
     @property
     def systems(self) -> int:
@@ -422,7 +436,7 @@ def parse_scenario(
     """Validate raw scenario data; each error names the dotted key and where it was set
     (`origins`: dotted key -> file or ``--set``; `source` when unknown)."""
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -435,10 +449,11 @@ def parse_scenario(
                 key, expected = _dotted(err["loc"]), _explain(err)
             origin = _origin_of(key, origins or {}, source)
             problems.append(ScenarioError(origin, key, expected, _shown(err.get("input"))))
-        first = problems[0]
-        if len(problems) > 1:
-            first.args = ("\n".join(str(p) for p in problems),)
-        raise first from None
+        first, *more = problems
+        error = ScenarioError(first.source, first.key, first.expected, first.got, tuple(more))
+        raise error from None
+    scenario._source = source
+    return scenario
 
 
 def _shown(value: Any) -> Any:

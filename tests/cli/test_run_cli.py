@@ -311,3 +311,25 @@ def test_every_command_has_a_docstring_with_an_example_and_h_works(
     result = invoke(twin, *path, "-h")
     assert result.exit_code == 0, result.output
     assert "Example:" in result.stdout and example in result.stdout
+
+
+def test_input_that_fails_only_while_running_exits_2_and_the_run_is_stored_failed(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    # one system whose new wafers all but never work, swapped and returned instantly
+    hopeless = [
+        "hall.rows=1", "hall.racks_per_row=1", "hall.systems_per_rack=1",
+        "wafer.physical_cores=100", "wafer.active_cores=100", "wafer.min_active_fraction=1.0",
+        'wafer.area="200 cm2"', 'wafer.defect_density="1 /cm2"', "spare_systems.count=1",
+        'spare_systems.swap_time={dist="deterministic", value="0 h"}',
+        'spare_systems.rma_time={dist="deterministic", value="0 h"}',
+    ]
+    args = [arg for change in hopeless for arg in ("--set", change)]
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, "--until", "10h", *args))
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"{SMALL}: wafer.defect_density: expected a density at which new wafers work"
+    )
+    [run] = read_runs(db).to_dict("records")
+    assert run["status"] == "failed"
+    assert "wafer.defect_density" in read_run(db, run["run_id"])["error"]

@@ -10,13 +10,15 @@ N (1 - exp(-D0 A / N)) and variance N p (1 - p) with p = 1 - exp(-D0 A / N).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 from twinkit import of, quiet_scenario, run_logged
 
 from twin.engine import simulate
-from twin.mechanisms.wafer import manufacture_defects
+from twin.errors import ScenarioError
+from twin.mechanisms.wafer import MAX_DEAD_AT_ONE_INSTANT, manufacture_defects
 from twin.scenario import WaferSpec
 
 WAFERS = 20_000
@@ -206,6 +208,36 @@ def test_with_no_spare_systems_a_failed_wafer_stays_down():
     assert [(e.t, e.value, e.cause) for e in of(events, "outage")] == [(10.0, 90.0, "wafer")]
     assert result.kpis["downtime_h.wafer"] == 90.0
 
+
+
+# New wafers all but never work (100 cores, none spare, ~200 defects), and a swap and
+# an RMA take no time: without a stop the swap would loop at t = 0 for ever.
+HOPELESS_INSTANT_SWAPS = quiet_scenario(
+    hall={"systems_per_rack": 1},
+    wafer={"physical_cores": 100, "active_cores": 100, "min_active_fraction": 1.0,
+           "area": "200 cm2", "defect_density": "1 /cm2"},
+    spare_systems={"count": 1, "swap_time": {"dist": "deterministic", "value": "0 h"},
+                   "rma_time": {"dist": "deterministic", "value": "0 h"}},
+)
+
+
+def test_replacements_dead_on_arrival_at_one_instant_stop_the_run_with_a_scenario_error():
+    wanted = (
+        "scenario: wafer.defect_density: expected a density at which new wafers "
+        f"work: {MAX_DEAD_AT_ONE_INSTANT:,} replacements in a row for hall.row1.rack1.sys1 "
+        "were dead on arrival at 0 h"
+    )
+    with pytest.raises(ScenarioError, match=re.escape(wanted)):
+        simulate(HOPELESS_INSTANT_SWAPS, until=10.0)
+
+
+def test_replacements_dead_on_arrival_while_time_passes_keep_the_run_going():
+    slow = HOPELESS_INSTANT_SWAPS.model_copy(update={"spare_systems": HOPELESS_INSTANT_SWAPS
+        .spare_systems.model_copy(update={"rma_time": HOPELESS_INSTANT_SWAPS.spare_systems
+                                          .rma_time.model_copy(update={"value": 1.0})})})
+    result, events = run_logged(slow, until=10.0)
+    assert result.kpis["availability"] == 0.0
+    assert len(of(events, "system_swap")) == 10  # one a time unit, each dead on arrival
 
 
 def test_a_wafer_failed_for_cores_reports_a_usable_share_between_zero_and_the_minimum():

@@ -20,13 +20,19 @@ import numpy as np
 import simpy
 
 from twin.agenda import Agenda
+from twin.errors import ScenarioError
 from twin.fleet import Fleet
 from twin.hall import ROOT
 from twin.mechanisms.components import ComponentClass
 from twin.mechanisms.repair import Crews, RepairShop
 from twin.scenario import SpareSystemsSpec, WaferSpec
 
-__all__ = ["Wafers", "manufacture_defects"]
+__all__ = ["Wafers", "manufacture_defects", "MAX_DEAD_AT_ONE_INSTANT"]
+
+# Replacements in a row found dead on arrival with no time passing between them
+# (zero swap and RMA times) before the run stops: new wafers then almost never work,
+# and the swap would loop at one instant for ever.
+MAX_DEAD_AT_ONE_INSTANT = 10_000
 
 
 def manufacture_defects(
@@ -54,8 +60,9 @@ class Wafers:
         shop: RepairShop,
         classes: list[ComponentClass],
         rng: np.random.Generator,
+        source: str = "scenario",
     ) -> None:
-        self.env, self.spec, self.swap_spec = env, spec, swaps
+        self.env, self.spec, self.swap_spec, self.source = env, spec, swaps, source
         self.fleet, self.crews, self.classes, self.rng = fleet, crews, classes, rng
         self.shop = shop
         n = fleet.n
@@ -146,6 +153,7 @@ class Wafers:
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
         env, fleet, spec = self.env, self.fleet, self.swap_spec
         started = env.now
+        dead_at, dead_in_a_row = -1.0, 0
         while True:
             if self.pool.level == 0:
                 self.rma_waits += 1
@@ -160,6 +168,17 @@ class Wafers:
             if not self._manufacture(np.array([s])):
                 break
             self._count_failure(s, cores=True)  # the replacement was dead on arrival
+            dead_in_a_row = dead_in_a_row + 1 if env.now == dead_at else 1
+            dead_at = env.now
+            if dead_in_a_row >= MAX_DEAD_AT_ONE_INSTANT:
+                raise ScenarioError(
+                    self.source, "wafer.defect_density",
+                    f"a density at which new wafers work: {dead_in_a_row:,} replacements in a "
+                    f"row for {fleet.scopes[s]} were dead on arrival at {env.now:g} h, with no "
+                    "time passing (spare_systems.swap_time and rma_time are zero); compare "
+                    "defect_density x area with physical_cores - min_active_fraction x "
+                    "active_cores",
+                )
         self.swap_hours.append(env.now - started)
         for cls in self.classes:
             cls.renew_system(s)
