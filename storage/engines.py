@@ -16,6 +16,7 @@ statements, which the server refuses to split into several commands.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,9 @@ def _sqlite_write_engine(url: URL) -> Engine:
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours (below).
         dbapi_conn.isolation_level = None
-        for pragma in (
-            "journal_mode=WAL",
-            "foreign_keys=ON",
-            f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
-            "synchronous=NORMAL",
-        ):
+        dbapi_conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        _enter_wal(dbapi_conn)
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
             dbapi_conn.execute(f"PRAGMA {pragma}")
 
     @sa.event.listens_for(engine, "begin")
@@ -66,6 +64,25 @@ def _sqlite_write_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enter_wal(dbapi_conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (a no-op once it is), waiting out other processes.
+
+    Two processes that open a new store at once race to switch its journal
+    mode, and SQLite can report the loser "database is locked" at once,
+    without calling the busy handler; so the switch is retried here, for as
+    long as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 _SQLITE_READ_ACTIONS = {

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ import sqlalchemy as sa
 
 import storage
 from storage import Store, open_store, read_events, read_metrics, read_run, read_runs, schema
+from storage.engines import _enter_wal
 from storage.liveness import utcnow
 from storage.testing import synthetic_run, write_run
 
@@ -119,3 +122,22 @@ def test_a_run_of_a_dead_local_process_is_interrupted(store: Store) -> None:
         conn.execute(sa.update(runs).where(runs.c.id == run_id).values(pid=int(gone.stdout)))
     assert store.recover_interrupted() == [run_id]
     assert store.recover_interrupted() == []
+
+
+def test_opening_a_new_store_waits_for_another_that_holds_it(tmp_path: Path) -> None:
+    # Two processes opening a new SQLite store race to switch it to WAL; the loser
+    # can be told "database is locked" without the busy handler being asked, so
+    # the switch is retried. Here a connection without a busy timeout meets a lock.
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        opener.execute("PRAGMA journal_mode=WAL")
+    release = threading.Timer(0.3, holder.execute, ["COMMIT"])
+    release.start()
+    _enter_wal(opener)
+    release.join()
+    assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+    opener.close()
