@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtri_exp
 
 from twin.quantities import Duration, PositiveDuration
 
@@ -104,15 +104,16 @@ class Lognormal(_Dist):
         return (self.median / np.asarray(accel)) * np.exp(self.sigma * z)
 
     def residual(self, rng: np.random.Generator, age: Array, accel: Array | float = 1.0) -> Array:
-        # Draw in survival space, S(life) = U S(age), which keeps its precision in
-        # the far tail where 1 - F(age) would round to zero.
+        # Draw in log-survival space, ln S(life) = ln U + ln S(age): it keeps its
+        # precision in the far tail, where 1 - F(age) rounds to zero and even
+        # S(age) underflows (past ~38 sigmas; the life would come out infinite).
         median = self.median / np.asarray(accel)
         age = np.asarray(age, dtype=float)
         with np.errstate(divide="ignore"):
             z_age = np.log(np.maximum(age, 1e-300) / median) / self.sigma
-        survival = ndtr(-z_age) * (1.0 - rng.random(age.shape))
+        log_survival = log_ndtr(-z_age) + np.log1p(-rng.random(age.shape))
         with np.errstate(over="ignore"):
-            life = median * np.exp(-self.sigma * ndtri(survival))
+            life = median * np.exp(-self.sigma * ndtri_exp(log_survival))
         return np.maximum(life - age, _TINY)
 
     def mean(self) -> float:

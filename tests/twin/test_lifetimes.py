@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 from twinkit import of, quiet_scenario, run_model
 
 from twin.distributions import Deterministic, Exponential, Lognormal, Weibull
@@ -74,6 +74,20 @@ def test_a_residual_life_follows_the_conditional_survival(dist, age_quantile, ac
     rest = dist.residual(rng, np.full(DRAWS, age), accel)
     assert np.all(rest >= 0)
     assert stats.kstest(rest, residual_cdf(dist, age, accel)).pvalue > KS_ALPHA
+
+
+@pytest.mark.parametrize("z_age", [40.0, 200.0])  # survival 4e-350 and 1e-8687 at that age
+def test_a_lognormal_residual_life_far_past_underflow_is_finite_and_conditional(z_age):
+    dist = Lognormal(median="100 h", sigma=0.8)
+    age = 100.0 * math.exp(0.8 * z_age)
+    rest = dist.residual(np.random.default_rng(5), np.full(DRAWS, age))
+    assert np.all(np.isfinite(rest)) and np.all(rest > 0)
+
+    def cdf(x):  # 1 - S(age + x) / S(age), the survivals as logs (they underflow)
+        z = np.log((age + np.asarray(x)) / 100.0) / 0.8
+        return -np.expm1(special.log_ndtr(-z) - special.log_ndtr(-z_age))
+
+    assert stats.kstest(rest, cdf).pvalue > KS_ALPHA
 
 
 def test_an_exponential_residual_life_does_not_depend_on_age():
