@@ -131,7 +131,9 @@ def _untouched_by_gc_of_the_run() -> Iterator[None]:
     with scenario validation, SQLAlchemy and pandas loaded that is ~100k,
     and one pass took 40-60 ms of a 0.3 s hall-year. The objects the run
     creates are collected as usual. A caller that froze objects itself, or
-    turned the collector off, is left alone.
+    turned the collector off, is left alone. The freeze is process-wide: runs
+    in several threads of one process (a Dask worker's) stay correct, and a
+    run that starts while another holds the freeze simply goes without it.
     """
     if gc.get_freeze_count() or not gc.isenabled():
         yield
