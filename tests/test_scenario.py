@@ -398,6 +398,9 @@ INVALID = [
     ("wafer.bad_fraction", "-0.1", "wafer.bad_fraction", "a probability between 0 and 1"),
     ("components.fan.required", "5", "components.fan.required", "at most count (4)"),
     ("wafer.active_cores", "980000", "wafer.active_cores", "at most physical_cores (970000)"),
+    ("wafer.defect_density", '"1000 /cm2"', "wafer.defect_density",
+     "a density at which a new wafer can work: 4.622e+05 defects kill about 367,704 "
+     "distinct cores, but a wafer fails once more than 97,000 are lost"),
     ("thermal.min_power_fraction", "0", "thermal.min_power_fraction", "a fraction above zero"),
     ("components.psu.part", '"widget"', "components.psu.part",
      "a part named in [spares] (['fan', 'psu', 'pump'])"),

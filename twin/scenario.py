@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -129,7 +130,48 @@ class WaferSpec(_Model):
     def _cores_fit(self) -> WaferSpec:
         if self.active_cores > self.physical_cores:
             raise _KeyedError("active_cores", f"at most physical_cores ({self.physical_cores})")
+        mean_defects = self.defect_density * self.area
+        if working_wafer_log_bound(self, mean_defects) < LOG_MIN_WAFER_YIELD:
+            hit = -self.physical_cores * math.expm1(-mean_defects / self.physical_cores)
+            raise _KeyedError(
+                "defect_density",
+                f"a density at which a new wafer can work: {mean_defects:.4g} defects kill "
+                f"about {hit:,.0f} distinct cores, but a wafer fails once more than "
+                f"{lost_cores_allowed(self):,} are lost (physical_cores - min_active_fraction x "
+                "active_cores), so no new wafer would ever work",
+            )
         return self
+
+
+# A new wafer that works less often than this (the smallest normal double) never will:
+# every one is dead on arrival. A likely cause is a slip in units ("1000 /cm2").
+LOG_MIN_WAFER_YIELD = math.log(2.2e-308)
+
+
+def lost_cores_allowed(spec: WaferSpec) -> int:
+    """Dead cores a new wafer can have and still work: usable cores (active, less
+    what the spare pool cannot cover) stay at or above min_active_fraction x active."""
+    return spec.physical_cores - math.ceil(spec.min_active_fraction * spec.active_cores)
+
+
+def working_wafer_log_bound(spec: WaferSpec, mean_defects: float) -> float:
+    """An upper bound on ln P(a new wafer works).
+
+    Poisson(`mean_defects`) defects at uniformly random cores hit each of the
+    n physical cores independently with q = 1 - exp(-mean_defects / n), so the
+    dead cores are Binomial(n, q). A wafer works while they are at most
+    a = `lost_cores_allowed`; for a < nq, Chernoff gives
+    P(dead <= a) <= exp(-n KL(a/n || q)), exact (exp(-mean_defects)) at a = 0.
+    """
+    n, allowed = spec.physical_cores, lost_cores_allowed(spec)
+    q = -math.expm1(-mean_defects / n)
+    if allowed >= n * q:
+        return 0.0
+    x = allowed / n
+    kl = (1.0 - x) * (mean_defects / n) - x * math.log(q)  # the terms in log(1 - q), log q
+    if x > 0.0:
+        kl += x * math.log(x) + (1.0 - x) * math.log1p(-x)
+    return -n * kl
 
 
 class ThermalSpec(_Model):

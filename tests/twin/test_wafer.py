@@ -19,7 +19,7 @@ from twinkit import of, quiet_scenario, run_logged
 from twin.engine import simulate
 from twin.errors import ScenarioError
 from twin.mechanisms.wafer import MAX_DEAD_AT_ONE_INSTANT, manufacture_defects
-from twin.scenario import WaferSpec
+from twin.scenario import WaferSpec, lost_cores_allowed, working_wafer_log_bound
 
 WAFERS = 20_000
 
@@ -208,6 +208,28 @@ def test_with_no_spare_systems_a_failed_wafer_stays_down():
     assert [(e.t, e.value, e.cause) for e in of(events, "outage")] == [(10.0, 90.0, "wafer")]
     assert result.kpis["downtime_h.wafer"] == 90.0
 
+
+
+@pytest.mark.parametrize(
+    ("physical", "active", "min_fraction", "defects"),
+    [(100, 100, 1.0, 3.0), (100, 90, 1.0, 20.0), (50, 40, 0.9, 30.0), (1000, 950, 0.99, 60.0)],
+)
+def test_the_bound_on_a_working_wafer_holds_and_is_exact_without_spares(
+    physical, active, min_fraction, defects
+):
+    # dead cores are Binomial(n, 1 - exp(-defects / n)); a wafer works while at most
+    # physical - ceil(min_fraction x active) are dead; Chernoff bounds that chance
+    spec = WaferSpec.model_validate({
+        "physical_cores": physical, "active_cores": active, "min_active_fraction": min_fraction,
+        "area": "1 cm2", "defect_density": f"{defects} /cm2"})
+    bound = math.exp(working_wafer_log_bound(spec, defects))
+    _, dead = manufacture_defects(np.random.default_rng(9), WAFERS, spec)
+    works = float(np.mean(dead <= lost_cores_allowed(spec)))
+    se = math.sqrt(max(works * (1 - works), 1 / WAFERS) / WAFERS)
+    assert works <= bound + 4 * se
+    if lost_cores_allowed(spec) == 0:  # no dead core allowed: exactly exp(-defects)
+        assert bound == pytest.approx(math.exp(-defects), rel=1e-12)
+        assert works == pytest.approx(bound, abs=4 * se)
 
 
 # New wafers all but never work (100 cores, none spare, ~200 defects), and a swap and
