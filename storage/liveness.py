@@ -2,7 +2,8 @@
 
 A run killed with SIGKILL cannot mark itself: its row stays ``running``.
 When a store is opened, such a run is declared ``interrupted`` if it was
-started on this host by a process that no longer exists, or if its heartbeat
+started on this host by a process that no longer exists (or, on Linux, whose
+pid now belongs to a process started after the run was), or if its heartbeat
 (refreshed by every flush) is older than the stale limit, which is the only
 evidence available for runs on other hosts.
 """
@@ -14,7 +15,12 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-__all__ = ["this_host", "pid_alive", "utcnow", "why_dead"]
+__all__ = ["this_host", "pid_alive", "process_started", "utcnow", "why_dead"]
+
+# A process records its run after it starts; /proc counts ticks from a boot time
+# in whole seconds, and the wall clock can be stepped. A pid taken by a process
+# that started more than this after the run did was reused.
+_START_SLACK = timedelta(seconds=60)
 
 
 def this_host() -> str:
@@ -49,16 +55,44 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def process_started(pid: int) -> datetime | None:
+    """When process `pid` of this host started (naive UTC), where /proc tells (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = int(stat.rsplit(")", 1)[-1].split()[19])  # field 22: starttime
+        seconds = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
 def why_dead(
     host: str | None,
     pid: int | None,
     last_seen: datetime,
     now: datetime,
     stale_after: timedelta,
+    started: datetime | None = None,
 ) -> str | None:
-    """Why a run marked running is gone, or None when it may still be running."""
-    if host == this_host() and pid is not None and not pid_alive(pid):
-        return f"process {pid} on {host} no longer exists"
+    """Why a run marked running is gone, or None when it may still be running.
+
+    `started`: when the run began; a live process with its pid that started
+    later is another process that was given the same pid.
+    """
+    if host == this_host() and pid is not None:
+        if not pid_alive(pid):
+            return f"process {pid} on {host} no longer exists"
+        began = process_started(pid) if started is not None else None
+        if began is not None and started is not None and began > started + _START_SLACK:
+            return (
+                f"process {pid} on {host} started at {began:%Y-%m-%d %H:%M:%S} UTC, after the "
+                "run did: the run's process is gone and its pid was reused"
+            )
     if now - last_seen > stale_after:
         return f"no heartbeat since {last_seen:%Y-%m-%d %H:%M:%S} UTC"
     return None

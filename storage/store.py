@@ -246,7 +246,8 @@ class Store:
             ).all()
             gone = {}
             for r in rows:
-                reason = why_dead(r.host, r.pid, r.heartbeat or r.started, now, self.stale_after)
+                last_seen = r.heartbeat or r.started
+                reason = why_dead(r.host, r.pid, last_seen, now, self.stale_after, r.started)
                 if reason is not None:
                     gone[r.id] = reason
             for run_id, reason in gone.items():

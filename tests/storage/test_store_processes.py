@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import storage
 from storage import Store, open_store, read_events, read_metrics, read_run, read_runs, schema
 from storage.engines import _enter_wal
-from storage.liveness import utcnow
+from storage.liveness import process_started, this_host, utcnow
 from storage.testing import synthetic_run, write_run
 
 WORKER = Path(__file__).with_name("writer_proc.py")
@@ -141,3 +141,33 @@ def test_opening_a_new_store_waits_for_another_that_holds_it(tmp_path: Path) -> 
     assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     holder.close()
     opener.close()
+
+
+def test_a_process_start_time_comes_from_proc_to_within_the_slack() -> None:
+    before = utcnow()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        began = process_started(child.pid)
+        if began is None:
+            pytest.skip("no /proc on this platform")
+        assert before - timedelta(seconds=2) <= began <= utcnow() + timedelta(seconds=2)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_run_whose_pid_now_belongs_to_a_later_process_is_interrupted(store: Store) -> None:
+    if process_started(os.getpid()) is None:
+        pytest.skip("no /proc on this platform")
+    reused = write_run(store, synthetic_run(5, 5, seed=1), complete=False)
+    ours = write_run(store, synthetic_run(5, 5, seed=2), complete=False)
+    runs = schema.runs
+    with store.engine.begin() as conn:  # this test process "took over" the first run's pid
+        conn.execute(
+            sa.update(runs).where(runs.c.id == reused).values(
+                host=this_host(), pid=os.getpid(), started=utcnow() - timedelta(days=30)
+            )
+        )
+    assert store.recover_interrupted() == [reused]
+    assert "pid was reused" in read_run(store, reused)["error"]
+    assert read_run(store, ours)["status"] == "running"  # our own, live and older than its run
