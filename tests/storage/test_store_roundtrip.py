@@ -84,12 +84,15 @@ def _assert_ordered_by_scope_name_t(frame: pd.DataFrame) -> None:
     evs=st.lists(events, max_size=30),
     series=st.lists(metric_series(), max_size=6),
     chunk=st.integers(1, 40),
+    chunk_bytes=st.integers(1, 300),  # series texts run to ~250 characters here
 )
 def test_records_round_trip(
-    store: Store, evs: list[Event], series: list[MetricSeries], chunk: int
+    store: Store, evs: list[Event], series: list[MetricSeries], chunk: int, chunk_bytes: int
 ) -> None:
     run = synthetic_run(0, 0)
-    writer = store.begin_run(**run.header, chunk_rows=chunk)  # type: ignore[arg-type]
+    writer = store.begin_run(  # type: ignore[arg-type]
+        **run.header, chunk_rows=chunk, chunk_bytes=chunk_bytes
+    )
     writer.write_events(evs[:10])
     writer.write_series(series[:2])
     writer.write_events(evs[10:])
