@@ -88,7 +88,11 @@ class RunWriter:
     def write_events(self, events: Sequence[EventRow]) -> None:
         """Buffer events; commit full chunks."""
         self._check_open()
-        if set(map(len, events)) - {5}:
+        try:
+            shapes = set(map(len, events))
+        except TypeError:
+            shapes = {0}
+        if shapes - {5}:
             raise StoreError("an event is a tuple of 5: t, scope, kind, cause, value")
         self._events.extend(events)  # the tuples go to the database as they are
         self._maybe_flush()

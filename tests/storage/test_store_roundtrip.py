@@ -189,7 +189,9 @@ def test_many_events_keep_their_order_and_values(store: Store) -> None:
     assert read_events(store, run_id)["value"].isna().any()
 
 
-@pytest.mark.parametrize("bad", [(1.0, "hall", "failure", "psu"), (1.0, "h", "a", "b", 1.0, 2.0)])
+@pytest.mark.parametrize(
+    "bad", [(1.0, "hall", "failure", "psu"), (1.0, "h", "a", "b", 1.0, 2.0), 1.0]
+)
 def test_an_event_of_the_wrong_shape_is_refused_and_nothing_lands(
     store: Store, bad: tuple[object, ...]
 ) -> None:
