@@ -127,15 +127,16 @@ def _timed(run: Callable[[], object]) -> float:
 
 
 def _pairs(scenario: Scenario, rounds: int, store_for: Callable[[int], Store]) -> Overhead:
-    plain, recorded = [], []
+    plain, recorded, backend = [], [], ""
     for i in range(rounds):  # alternate, so drift in the machine's speed hits both alike
         plain.append(_timed(lambda: simulate(scenario)))
         store = store_for(i)
+        backend = store.engine.dialect.name
         try:
             recorded.append(_timed(lambda: store.record(scenario)))  # noqa: B023
         finally:
             store.close()
-    return Overhead(store.engine.dialect.name, tuple(plain), tuple(recorded))
+    return Overhead(backend, tuple(plain), tuple(recorded))
 
 
 def recording_overhead(rounds: int = 15, pg_url: str | None = None) -> list[Overhead]:

@@ -77,7 +77,7 @@ def why_dead(
     last_seen: datetime,
     now: datetime,
     stale_after: timedelta,
-    started: datetime | None = None,
+    started: datetime,
 ) -> str | None:
     """Why a run marked running is gone, or None when it may still be running.
 
@@ -87,8 +87,8 @@ def why_dead(
     if host == this_host() and pid is not None:
         if not pid_alive(pid):
             return f"process {pid} on {host} no longer exists"
-        began = process_started(pid) if started is not None else None
-        if began is not None and started is not None and began > started + _START_SLACK:
+        began = process_started(pid)
+        if began is not None and began > started + _START_SLACK:
             return (
                 f"process {pid} on {host} started at {began:%Y-%m-%d %H:%M:%S} UTC, after the "
                 "run did: the run's process is gone and its pid was reused"

@@ -1,9 +1,9 @@
 """Flat, frozen records that flow out of a simulation, and the sink protocol.
 
 The engine never talks to a database: it hands batches of events (as
-`EventRow` tuples) and `MetricSeries` to a `Sink` while it runs and returns a
-`RunResult` at the end. `storage` implements a sink on SQL; tests use `ListSink`. Times are
-simulated hours since the start of the run.
+`EventRow` tuples) and `MetricSeries` to a `Sink` while it runs and returns
+a `RunResult` at the end. `storage` implements a sink on SQL; tests use
+`ListSink`. Times are simulated hours since the start of the run.
 """
 
 from __future__ import annotations

@@ -130,13 +130,12 @@ class WaferSpec(_Model):
     def _cores_fit(self) -> WaferSpec:
         if self.active_cores > self.physical_cores:
             raise _KeyedError("active_cores", f"at most physical_cores ({self.physical_cores})")
-        mean_defects = self.defect_density * self.area
-        if working_wafer_log_bound(self, mean_defects) < LOG_MIN_WAFER_YIELD:
-            hit = -self.physical_cores * math.expm1(-mean_defects / self.physical_cores)
+        if working_wafer_log_bound(self) < LOG_MIN_WAFER_YIELD:
+            hit = self.physical_cores * dead_core_chance(self)
             raise _KeyedError(
                 "defect_density",
-                f"a density at which a new wafer can work: {mean_defects:.4g} defects kill "
-                f"about {hit:,.0f} distinct cores, but a wafer fails once more than "
+                f"a density at which a new wafer can work: {self.defect_density * self.area:.4g} "
+                f"defects kill about {hit:,.0f} distinct cores, but a wafer fails once more than "
                 f"{lost_cores_allowed(self):,} are lost (physical_cores - min_active_fraction x "
                 "active_cores), so no new wafer would ever work",
             )
@@ -154,21 +153,26 @@ def lost_cores_allowed(spec: WaferSpec) -> int:
     return spec.physical_cores - math.ceil(spec.min_active_fraction * spec.active_cores)
 
 
-def working_wafer_log_bound(spec: WaferSpec, mean_defects: float) -> float:
+def dead_core_chance(spec: WaferSpec) -> float:
+    """The chance q that a core of a new wafer is dead: Poisson(D0 x area) defects at
+    uniformly random cores hit each of the n cores with 1 - exp(-D0 x area / n)."""
+    return -math.expm1(-spec.defect_density * spec.area / spec.physical_cores)
+
+
+def working_wafer_log_bound(spec: WaferSpec) -> float:
     """An upper bound on ln P(a new wafer works).
 
-    Poisson(`mean_defects`) defects at uniformly random cores hit each of the
-    n physical cores independently with q = 1 - exp(-mean_defects / n), so the
-    dead cores are Binomial(n, q). A wafer works while they are at most
+    The n cores die independently with q = `dead_core_chance`, so the dead
+    cores are Binomial(n, q). A wafer works while they are at most
     a = `lost_cores_allowed`; for a < nq, Chernoff gives
-    P(dead <= a) <= exp(-n KL(a/n || q)), exact (exp(-mean_defects)) at a = 0.
+    P(dead <= a) <= exp(-n KL(a/n || q)), exact (exp(-D0 x area)) at a = 0.
     """
-    n, allowed = spec.physical_cores, lost_cores_allowed(spec)
-    q = -math.expm1(-mean_defects / n)
+    n, allowed, q = spec.physical_cores, lost_cores_allowed(spec), dead_core_chance(spec)
     if allowed >= n * q:
         return 0.0
     x = allowed / n
-    kl = (1.0 - x) * (mean_defects / n) - x * math.log(q)  # the terms in log(1 - q), log q
+    # ln(1 - q) = -D0 x area / n exactly, where 1 - q itself may round to 0
+    kl = (1.0 - x) * (spec.defect_density * spec.area / n) - x * math.log(q)
     if x > 0.0:
         kl += x * math.log(x) + (1.0 - x) * math.log1p(-x)
     return -n * kl
@@ -302,11 +306,11 @@ class Scenario(_Model):
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
     spares: dict[str, SpareSpec] = Field(default_factory=dict)
+    spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
+    recording: RecordingSpec = Field(default_factory=RecordingSpec)
     # where it was read from, for errors found only while it runs; not part of the
     # document or the hash
     _source: str = PrivateAttr(default="scenario")
-    spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
-    recording: RecordingSpec = Field(default_factory=RecordingSpec)
 
     @model_validator(mode="before")
     @classmethod

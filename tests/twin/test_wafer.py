@@ -222,11 +222,12 @@ def test_the_bound_on_a_working_wafer_holds_and_is_exact_without_spares(
     spec = WaferSpec.model_validate({
         "physical_cores": physical, "active_cores": active, "min_active_fraction": min_fraction,
         "area": "1 cm2", "defect_density": f"{defects} /cm2"})
-    bound = math.exp(working_wafer_log_bound(spec, defects))
+    bound = math.exp(working_wafer_log_bound(spec))
     _, dead = manufacture_defects(np.random.default_rng(9), WAFERS, spec)
     works = float(np.mean(dead <= lost_cores_allowed(spec)))
     se = math.sqrt(max(works * (1 - works), 1 / WAFERS) / WAFERS)
     assert works <= bound + 4 * se
+    assert bound <= 10 * works  # and no looser than Chernoff's factor of order sqrt(n)
     if lost_cores_allowed(spec) == 0:  # no dead core allowed: exactly exp(-defects)
         assert bound == pytest.approx(math.exp(-defects), rel=1e-12)
         assert works == pytest.approx(bound, abs=4 * se)

@@ -4,10 +4,10 @@ Revision ID: 0003
 Revises: 0002
 
 0002 indexed events by (run, kind) and by (run, cause). Keeping both up to
-date was a third of the cost of inserting a run's events, the largest part
-of recording one, while the questions asked of events are per run (or over
-whole runs), where a run's ~10k events are read in about a millisecond once
-the index has found them. One index on `run_id` serves them all: a run's
+date was over a third of the cost of inserting a run's events, the largest
+part of recording one, while the questions asked of events are per run (or
+over whole runs), where a run's ~10k events are read in a few milliseconds
+once the index has found them. One index on `run_id` serves them all: a run's
 entries go in at the end of it, which costs little.
 """
 
