@@ -84,7 +84,7 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
     ]
     wafers = Wafers(
         env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
-        streams["wafer"], source=scenario.source,
+        streams, source=scenario.source,
     )
     return Model(scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder)
 

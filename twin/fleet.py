@@ -2,7 +2,11 @@
 
 A system is down while any *reason* holds (a component class below its
 k-of-n, the wafer, a thermal trip, a core remap, ...). When the last reason
-clears it boots for `boot_time` and then runs. Every change of a tracked
+clears it boots for `boot_time` and then runs, unless it stayed powered the
+whole outage (only a remap held it): then it runs at once. Downtime is
+charged, moment by moment, to the most severe reason holding (`SEVERITY`),
+a boot to the last reason that powered the system off; an outage is counted
+once, under its *trigger* (the reason that began it). Every change of a tracked
 quantity (running, capacity, IT power, throttled, tripped) is appended to a
 change log of (t, system, quantity, delta); time-weighted KPIs and bucketed
 metrics are integrated exactly from that log after the run (`twin.metrics`),
@@ -22,11 +26,22 @@ from twin.agenda import Agenda
 from twin.hall import Hall
 from twin.records import EventRow
 
-__all__ = ["Fleet", "QUANTITIES", "ChangeLog", "ChangeArrays", "Recorder"]
+__all__ = ["Fleet", "QUANTITIES", "ChangeLog", "ChangeArrays", "Recorder", "SEVERITY", "SOFT"]
 
 # Quantities integrated over time, in the order of the change log's columns.
 QUANTITIES = ("up", "capacity", "power_kw", "throttled", "tripped")
 UP, CAPACITY, POWER, THROTTLED, TRIPPED = range(len(QUANTITIES))
+
+# When several reasons hold, downtime is charged to the most severe: the one the
+# system would still be down for if the others cleared first. A failed wafer (a
+# swap renews everything) before a component class below its k of n (0: any class,
+# the first allocated wins a tie) before a thermal trip (minutes of cooling) before
+# a remap (minutes, powered).
+SEVERITY = {"wafer": 3, "thermal": 1, "remap": 0}
+CLASS_SEVERITY = 2
+# Reasons during which the system stays powered (idle): an outage held only by
+# these ends without a boot.
+SOFT = ("remap",)
 
 
 # (t, system, quantity, delta) of every change, as arrays
@@ -95,13 +110,20 @@ class Fleet:
         self.generation = np.zeros(n, dtype=np.int64)  # bumped when a system is swapped
         self.fraction = np.ones(n)  # power fraction set by the thermal governor
         self.core_fraction = np.ones(n)  # usable cores / nominal active cores
-        self.down_since = np.zeros(n)
-        self.down_cause: list[str] = [""] * n
+        self.cold = np.zeros(n, dtype=bool)  # powered off during this outage: boots
+        self.down_cause: list[str] = [""] * n  # the trigger of the outage in progress
+        self.charged: list[str] = [""] * n  # cause its downtime is charged to now
+        self.charged_since = np.zeros(n)
+        self._boot_cause: list[str] = [""] * n  # the last reason that powered it off
+        self._held: dict[tuple[int, int], str] = {}  # cause of each reason holding
+        self._hold_until: dict[tuple[int, int], float] = {}  # end of each `hold`
         self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
         self._value = np.zeros((n, len(QUANTITIES)))
         self._reason_bits: dict[str, int] = {}
+        self._by_severity: list[int] = []  # allocated bits, most severe first
+        self._soft_bits = 0
         self._boot = Agenda(env, self._boot_done)
         self.on_heat_change: Callable[[int], None] = lambda s: None
         self.scopes = [hall.system_scope(s) for s in range(n)]
@@ -114,43 +136,62 @@ class Fleet:
         bit = self._reason_bits.get(reason)
         if bit is None:
             bit = self._reason_bits[reason] = 1 << len(self._reason_bits)
+            severity = {b: SEVERITY.get(r, CLASS_SEVERITY) for r, b in self._reason_bits.items()}
+            self._by_severity = sorted(severity, key=lambda b: (-severity[b], b))
+            if reason in SOFT:
+                self._soft_bits |= bit
         return bit
 
     def running(self, s: int) -> bool:
         return self.reasons[s] == 0 and not self.booting[s]
 
     def add_reason(self, s: int, bit: int, cause: str) -> None:
-        """Take system `s` down for `bit`; a boot in progress is abandoned and the
-        outage it was ending goes on (its root cause stays the first one)."""
+        """Take system `s` down for `bit`, blaming `cause`; a boot in progress is
+        abandoned and the outage it was ending goes on (its trigger stays the first)."""
         if self.reasons[s] & bit:
             return
         if self.running(s):
-            self.down_since[s] = self.env.now
             self.down_cause[s] = cause
+            self.cold[s] = False
         elif self.booting[s]:
             self.booting[s] = False
             self._boot.cancel(s)
         self.reasons[s] |= bit
+        self._held[(s, bit)] = cause
+        if bit & ~self._soft_bits:
+            self.cold[s] = True
         self._changed(s)
+        self._charge(s)
 
     def clear_reason(self, s: int, bit: int) -> None:
-        """Lift reason `bit`; when none is left the system boots."""
+        """Lift reason `bit`; when none is left the system boots, or runs at once if
+        it stayed powered throughout."""
         if not self.reasons[s] & bit:
             return
         self.reasons[s] &= ~bit
+        del self._held[(s, bit)]
         if self.reasons[s] == 0:
-            self.booting[s] = True
-            self._boot.schedule(s, self.env.now + self.boot_h)
+            if self.cold[s]:
+                self.booting[s] = True
+                self._boot.schedule(s, self.env.now + self.boot_h)
+            else:
+                self._end_outage(s)
         self._changed(s)
+        self._charge(s)
 
     def hold(self, s: int, bit: int, cause: str, hours: float) -> None:
-        """Hold system `s` down for `hours` for reason `bit` (a swap cancels it)."""
-        if self.reasons[s] & bit:
-            return
+        """Hold system `s` down for reason `bit` until `hours` from now; a hold
+        already running is extended to then (a swap cancels it)."""
+        key = (s, bit)
+        until = self.env.now + hours
+        self._hold_until[key] = until
         self.add_reason(s, bit, cause)
         generation = self.generation[s]
 
         def lift(_event: object) -> None:
+            if self._hold_until.get(key) != until:
+                return  # extended by a later hold
+            del self._hold_until[key]
             if self.generation[s] == generation:
                 self.clear_reason(s, bit)
 
@@ -160,18 +201,41 @@ class Fleet:
         self.booting[s] = False
         self._end_outage(s)
         self._changed(s)
+        self._charge(s)
 
-    def _end_outage(self, s: int, completed: bool = True) -> None:
-        """Book the outage of `s` up to now: one ``outage`` event at its start, its
-        value the duration (boot included), its cause the root cause. Only
-        completed outages count in `outages_by_cause`."""
+    def _end_outage(self, s: int) -> None:
+        """A completed outage counts once, under its trigger."""
         cause = self.down_cause[s]
-        start = float(self.down_since[s])
-        outage = self.env.now - start
-        self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + outage
-        if completed:
-            self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
-        self.recorder.emit(start, self.scopes[s], "outage", cause, outage)
+        self.outages_by_cause[cause] = self.outages_by_cause.get(cause, 0) + 1
+
+    def _charge(self, s: int) -> None:
+        """Charge the downtime of `s` to the most severe reason holding now (while
+        booting: the last reason that powered it off). A stretch charged to one
+        cause ends as one ``outage`` event: at its start, its length as value."""
+        reasons = int(self.reasons[s])
+        cause = ""
+        if reasons:
+            for bit in self._by_severity:
+                if reasons & bit:
+                    cause = self._held[(s, bit)]
+                    if bit & ~self._soft_bits:
+                        self._boot_cause[s] = cause
+                    break
+        elif self.booting[s]:
+            cause = self._boot_cause[s]
+        if cause != self.charged[s]:
+            self._book(s)
+            self.charged[s] = cause
+            self.charged_since[s] = self.env.now
+
+    def _book(self, s: int) -> None:
+        """Book the stretch of downtime of `s` charged to one cause, up to now."""
+        cause = self.charged[s]
+        if cause:
+            start = float(self.charged_since[s])
+            hours = self.env.now - start
+            self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + hours
+            self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
 
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:
@@ -181,12 +245,6 @@ class Fleet:
         reasons = int(self.reasons[s])
         powered = self.booting[s] or (reasons & self._soft_bits and not reasons & ~self._soft_bits)
         return self.idle_kw if powered else 0.0
-
-    @property
-    def _soft_bits(self) -> int:
-        """Reasons during which the system stays powered (idle), if no other holds:
-        a remap."""
-        return self._reason_bits.get("remap", 0)
 
     def set_fraction(self, s: int, fraction: float) -> None:
         """Power fraction chosen by the thermal governor (1 = full power)."""
@@ -226,6 +284,7 @@ class Fleet:
                 old[q] = new[q]
 
     def close(self) -> None:
-        """Book the outages still open at the end of the run, up to the horizon."""
+        """Book the downtime of outages still open at the end of the run, up to the
+        horizon (they are not counted in `outages_by_cause`)."""
         for s in np.flatnonzero((self.reasons != 0) | self.booting).tolist():
-            self._end_outage(s, completed=False)
+            self._book(s)

@@ -1,11 +1,16 @@
 """The KPIs of one run, as a flat dict of dotted names (see docs/kpis.md).
 
 Time-weighted quantities come from the exact integrals of the fleet's change
-log; counts and repair times from the mechanisms' own tallies.
+log; counts and repair times from the mechanisms' own tallies. Every KPI a
+scenario can have is present in every run of it, zeros included (a cause
+that never struck has `downtime_h` and `outages` 0; a mean with nothing to
+average is NaN).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +18,20 @@ import numpy as np
 if TYPE_CHECKING:
     from twin.engine import Model
 
-__all__ = ["collect_kpis"]
+__all__ = ["collect_kpis", "causes"]
+
+# Causes of downtime besides the component classes: a failed wafer, a core remap,
+# a thermal trip that no class's factor explains.
+MECHANISM_CAUSES = ("wafer", "cores", "thermal")
+
+
+def causes(classes: Sequence[str]) -> list[str]:
+    """Every cause an outage of a hall with component `classes` can have."""
+    return [*classes, *MECHANISM_CAUSES]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
 
 
 def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> dict[str, float]:
@@ -29,16 +47,29 @@ def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> d
         "power.it_mean_kw": integrals["power_kw"] / horizon,
     }
     shop, wafers, fleet = model.shop, model.wafers, model.fleet
+    names = [cls.name for cls in model.classes]
     for cls in model.classes:
         k[f"failures.{cls.name}"] = float(cls.failures)
-        k[f"mttr_h.{cls.name}"] = shop.mttr(cls.name)
     k["failures.wafer"] = float(wafers.failures)
     k["failures.cores"] = float(wafers.core_events)
-    k["mttr_h.wafer"] = float(np.mean(wafers.swap_hours)) if wafers.swap_hours else float("nan")
-    for cause, hours in sorted(fleet.downtime_by_cause.items()):
-        k[f"downtime_h.{cause}"] = hours
-    for cause, count in sorted(fleet.outages_by_cause.items()):
-        k[f"outages.{cause}"] = float(count)
+    # restores: completed means; those still open at the end, their count and mean age
+    for name in names:
+        k[f"mttr_h.{name}"] = shop.mttr(name)
+        k[f"mttr_auto_h.{name}"] = shop.mttr(name, manual=False)
+        k[f"mttr_manual_h.{name}"] = shop.mttr(name, manual=True)
+    k["mttr_h.wafer"] = _mean(wafers.swap_hours)
+    for name in names:
+        ages = shop.open_ages(name)
+        k[f"open_restores.{name}"] = float(len(ages))
+        k[f"open_age_h.{name}"] = _mean(ages)
+    swap_ages = [horizon - t for t in wafers.swap_started.values()]
+    k["open_restores.wafer"] = float(len(swap_ages))
+    k["open_age_h.wafer"] = _mean(swap_ages)
+    every = sorted({*causes(names), *fleet.downtime_by_cause, *fleet.outages_by_cause})
+    for cause in every:
+        k[f"downtime_h.{cause}"] = fleet.downtime_by_cause.get(cause, 0.0)
+    for cause in every:
+        k[f"outages.{cause}"] = float(fleet.outages_by_cause.get(cause, 0))
     thermal = model.thermal
     k["thermal.throttle_events"] = float(thermal.throttle_events)
     k["thermal.throttle_h"] = integrals["throttled"]

@@ -123,8 +123,9 @@ class WaferSpec(_Model):
     min_active_fraction: Probability = 0.97  # ASSUMPTION: below this the wafer is failed
     remap_time: Duration = _q("15 min")  # ASSUMPTION: re-route around lost cores, restart
     failure: Distribution = _dist(dist="exponential", mean="200000 h")  # ASSUMPTION
-    bad_fraction: Probability = 0.0
-    bad_factor: float = Field(default=1.0, ge=1.0)
+    bad_fraction: Probability = 0.0  # share of wafers from a bad lot
+    bad_factor: float = Field(default=1.0, ge=1.0)  # a bad wafer's core-failure clock speed
+    bad_failure_factor: float = Field(default=1.0, ge=1.0)  # its outright-failure clock speed
 
     @model_validator(mode="after")
     def _cores_fit(self) -> WaferSpec:

@@ -251,31 +251,42 @@ def check_emission_order(events, until: float, min_fraction: float, tol: float) 
 
 def check_outages(scenario: Scenario, events, kpis, tol: float) -> None:
     """Each system's outages are disjoint, in order, the last one maybe open at the
-    end; they add up to the downtime KPIs (the completed ones to the outage counts:
-    test_any_run_counts_only_completed_outages)."""
+    end; an outage is one or more ``outage`` stretches back to back, each charged
+    to one cause, and they add up to the downtime KPIs, which name every cause (the
+    completed outages to the outage counts: test_any_run_counts_only_completed_outages)."""
     until = scenario.run.until
     systems = set(Hall.from_spec(scenario.hall).scopes("system"))
-    outages = of(events, "outage")
-    by_scope = defaultdict(list)
-    for e in outages:
-        assert e.scope in systems and e.value >= 0.0, e
-        by_scope[e.scope].append(e)
-    for scope, evs in by_scope.items():
-        for before, after in zip(evs, evs[1:], strict=False):
-            assert before.t + before.value <= after.t + tol, scope  # disjoint, in order
-            assert before.t + before.value < until - tol, scope  # only the last one open
+    stretches = of(events, "outage")
+    for scope, outages in outages_of(stretches).items():
+        assert scope in systems
+        for before, after in zip(outages, outages[1:], strict=False):
+            assert before[-1].t + before[-1].value < after[0].t - tol, scope  # disjoint
+            assert before[-1].t + before[-1].value < until - tol, scope  # only the last open
     causes = {*scenario.components, "cores", "wafer", "thermal"}
-    assert {e.cause for e in outages} <= causes
     downtime = by_kpi_suffix(kpis, "downtime_h.")
-    assert downtime.keys() == {e.cause for e in outages}  # open ones included
+    assert downtime.keys() == causes == by_kpi_suffix(kpis, "outages.").keys()  # zeros too
     for cause, hours in downtime.items():
-        mine = [e.value for e in outages if e.cause == cause]
+        mine = [e.value for e in stretches if e.cause == cause]
         assert hours == pytest.approx(sum(mine), rel=1e-12, abs=tol)
-    assert by_kpi_suffix(kpis, "outages.").keys() <= downtime.keys()
     # a trip takes a running system down: its outage starts then, with its cause
-    starts = {(e.scope, e.t, e.cause) for e in outages}
+    starts = {(e.scope, e.t, e.cause) for e in stretches}
     for trip in of(events, "trip"):
         assert (trip.scope, trip.t, trip.cause) in starts, trip
+
+
+def outages_of(stretches) -> dict[str, list[list]]:
+    """The outages of each system: its ``outage`` stretches in time order, those that
+    follow each other without a gap grouped (rounding aside) into one outage."""
+    by_scope = defaultdict(list)
+    for e in sorted(stretches, key=lambda e: (e.scope, e.t)):
+        assert e.value >= 0.0, e
+        outages = by_scope[e.scope]
+        if outages and math.isclose(outages[-1][-1].t + outages[-1][-1].value, e.t,
+                                    rel_tol=1e-12, abs_tol=1e-9):
+            outages[-1].append(e)
+        else:
+            outages.append([e])
+    return by_scope
 
 
 def by_kpi_suffix(kpis, prefix: str) -> dict[str, float]:
@@ -283,13 +294,14 @@ def by_kpi_suffix(kpis, prefix: str) -> dict[str, float]:
 
 
 def completed_outages(events, until: float) -> dict[str, int]:
-    """Outages by cause that ended before the end of the run (the one at the
-    horizon of a system down at the end is open: it ends at the horizon)."""
+    """Outages by trigger (the cause of their first stretch) that ended before the
+    end of the run (the one at the horizon of a system down at the end is open)."""
     tol = 1e-9 * max(until, 1.0)
     counts: dict[str, int] = defaultdict(int)
-    for e in of(events, "outage"):
-        if e.t + e.value < until - tol:
-            counts[e.cause] += 1
+    for outages in outages_of(of(events, "outage")).values():
+        for outage in outages:
+            if outage[-1].t + outage[-1].value < until - tol:
+                counts[outage[0].cause] += 1
     return dict(counts)
 
 

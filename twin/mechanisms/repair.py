@@ -92,7 +92,11 @@ class RepairShop:
         self.escalated = 0
         self.wrong_unit = 0
         self.silent = 0
+        # hours from failure to restore of each completed restore, by class, and
+        # whether it was manual (a crew's replacement) or the automated fix
         self.restore_hours: dict[str, list[float]] = {}
+        self.restore_manual: dict[str, list[bool]] = {}
+        self.open_since: dict[str, dict[simpy.Process, float]] = {}  # restores under way
 
     @staticmethod
     def _draw(dist: Any, rng: np.random.Generator) -> float:
@@ -110,6 +114,7 @@ class RepairShop:
         """Begin the repair of `unit` (flat index) of `target` in `system`."""
         process = self.env.process(self._pipeline(target, part, system, unit))
         self._in_flight.setdefault(system, set()).add(process)
+        self.open_since.setdefault(target.name, {})[process] = self.env.now
 
     def abandon(self, system: int) -> None:
         """The system was swapped out: stop every repair in flight on it (parts in
@@ -163,11 +168,24 @@ class RepairShop:
                 stock.give_back()
         finally:
             self._in_flight.get(s, set()).discard(env.active_process)
+            self.open_since[target.name].pop(env.active_process, None)
 
     def _restored(self, target: Repairable, unit: int, failed_at: float, renewed: bool) -> None:
         self.restore_hours.setdefault(target.name, []).append(self.env.now - failed_at)
+        self.restore_manual.setdefault(target.name, []).append(renewed)
         target.restore(unit, renewed)
 
-    def mttr(self, name: str) -> float:
+    def mttr(self, name: str, manual: bool | None = None) -> float:
+        """Mean hours from failure to restore of the completed restores of class
+        `name`: all, or only the manual (True) or automated (False) ones; NaN when
+        there were none."""
         hours = self.restore_hours.get(name, [])
+        if manual is not None:
+            ways = self.restore_manual[name] if hours else []
+            hours = [h for h, way in zip(hours, ways, strict=True) if way == manual]
         return float(np.mean(hours)) if hours else math.nan
+
+    def open_ages(self, name: str) -> list[float]:
+        """Ages (hours since the failure) of the restores of class `name` under way."""
+        now = self.env.now
+        return [now - t for t in self.open_since.get(name, {}).values()]

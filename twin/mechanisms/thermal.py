@@ -11,7 +11,9 @@ the power fraction that holds T at the threshold, ``(T_thr - T_in) / (R P)``,
 but not below `min_power_fraction`; at that floor T may keep rising to the
 trip threshold, which shuts the system down until it has cooled below the
 restart threshold (then it boots). Throttling ends when an input change lets
-full power settle `release_margin` below the threshold.
+full power settle `release_margin` below the threshold. A throttle or trip
+is blamed on the component class whose factor on the resistance is the
+largest at that moment, or on `thermal` when none holds.
 """
 
 from __future__ import annotations
@@ -54,8 +56,7 @@ class Thermal:
         self.inlet = np.full(n, spec.inlet)
         self.heat = np.array([fleet.heat_kw(i) for i in range(n)])  # P since t0
         self.factor = np.ones(n)  # multiplier on the base thermal resistance
-        self.cause = [""] * n  # what last raised the resistance (for events)
-        self._class_factor: dict[str, np.ndarray] = {}
+        self._class_factor: dict[str, np.ndarray] = {}  # each class's multiplier
         self.throttled = np.zeros(n, dtype=bool)
         self._episode_start = np.zeros(n)  # current throttling episode: start,
         self._episode_lost = np.zeros(n)  # capacity lost so far (system-hours),
@@ -90,12 +91,9 @@ class Thermal:
         factors = self._class_factor.setdefault(name, np.ones(self.fleet.n))
         if factors[s] == factor:
             return
-        raised = factor > factors[s]
         factors[s] = factor
         self._advance(s)
         self.factor[s] = math.prod(f[s] for f in self._class_factor.values())
-        if raised:
-            self.cause[s] = name
         self.update(s, advanced=True)
 
     def _advance(self, s: int) -> float:
@@ -134,8 +132,15 @@ class Thermal:
             self._set_fraction(s, spec.min_power_fraction)
 
     def root_cause(self, s: int) -> str:
-        """What to blame for heat at `s`: the class raising its resistance, else thermal."""
-        return self.cause[s] if self.factor[s] > 1.0 else "thermal"
+        """What to blame for heat at `s` now: the class whose factor on its resistance
+        is the largest (on a tie, the class that set a factor first in the run), else
+        thermal."""
+        cause, largest = "thermal", 1.0
+        if self.factor[s] > 1.0:
+            for name, factors in self._class_factor.items():
+                if factors[s] > largest:
+                    cause, largest = name, float(factors[s])
+        return cause
 
     def _set_fraction(self, s: int, fraction: float) -> None:
         """Set the governor's power fraction, booking the capacity a throttle costs."""

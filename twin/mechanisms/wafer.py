@@ -8,13 +8,24 @@ from `core_failures`) kill a geometric number of cores (mean
 them. Lost cores come out of the spare pool first; once it is empty the
 wafer runs degraded (usable cores / active cores < 1, and capacity with
 it); below `min_active_fraction` the wafer has failed. A wafer also fails
-outright (package, cold plate) by `failure`. A failed wafer means a swap
-of the whole system: a crew installs a spare system from the pool and the
-failed one goes to RMA, back in the pool after `rma_time`; with the pool
-empty the system waits for the next one back from RMA.
+outright (package, cold plate) by `failure`. A fraction `bad_fraction` of
+wafers comes from a bad lot: its core-failure clock runs `bad_factor` times
+faster, its outright-failure clock `bad_failure_factor` times. A failed
+wafer means a swap of the whole system: a crew installs a spare system from
+the pool and the failed one goes to RMA, back in the pool after `rma_time`;
+with the pool empty the system waits for the next one back from RMA.
+
+Every independent draw has its own stream (`WaferDraws`), and the wafers the
+hall starts with draw from other streams than the replacements swapped in:
+the draws of a replacement are made when logistics (swap and RMA times,
+spare systems) put it in, and would otherwise shift every later draw of the
+first wafers. So the history of a first wafer, up to its failure, does not
+depend on logistics.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -25,9 +36,10 @@ from twin.fleet import Fleet
 from twin.hall import ROOT
 from twin.mechanisms.components import ComponentClass
 from twin.mechanisms.repair import Crews, RepairShop
+from twin.rng import Streams
 from twin.scenario import SpareSystemsSpec, WaferSpec
 
-__all__ = ["Wafers", "manufacture_defects", "MAX_DEAD_AT_ONE_INSTANT"]
+__all__ = ["Wafers", "WaferDraws", "manufacture_defects", "MAX_DEAD_AT_ONE_INSTANT"]
 
 # Replacements in a row found dead on arrival with no time passing between them
 # (zero swap and RMA times) before the run stops: new wafers then almost never work,
@@ -47,6 +59,21 @@ def manufacture_defects(
     return defects, dead
 
 
+class WaferDraws(NamedTuple):
+    """The streams of one family of wafers (``wafer.<what>`` for the first wafers,
+    ``wafer.replacement.<what>`` for those swapped in)."""
+
+    lot: np.random.Generator  # membership of the bad lot
+    defects: np.random.Generator  # defects at manufacture and the cores they hit
+    life: np.random.Generator  # outright failure
+    core_failures: np.random.Generator  # times of run-time core failures
+    cores_lost: np.random.Generator  # cores lost per core failure
+
+    @classmethod
+    def named(cls, streams: Streams, prefix: str) -> WaferDraws:
+        return cls(*(streams[f"{prefix}.{what}"] for what in cls._fields))
+
+
 class Wafers:
     """Core pools of every wafer, their failures, and system swaps."""
 
@@ -59,17 +86,21 @@ class Wafers:
         crews: Crews,
         shop: RepairShop,
         classes: list[ComponentClass],
-        rng: np.random.Generator,
+        streams: Streams,
         source: str = "scenario",
     ) -> None:
         self.env, self.spec, self.swap_spec, self.source = env, spec, swaps, source
-        self.fleet, self.crews, self.classes, self.rng = fleet, crews, classes, rng
+        self.fleet, self.crews, self.classes = fleet, crews, classes
         self.shop = shop
+        self._first = WaferDraws.named(streams, "wafer")
+        self._replacement = WaferDraws.named(streams, "wafer.replacement")
+        self._swap_rng, self._rma_rng = streams["wafer.swap"], streams["wafer.rma"]
         n = fleet.n
         self.pool = simpy.Container(env, init=swaps.count)
         self.spare_cores = np.zeros(n, dtype=np.int64)  # left in the spare pool
         self.usable = np.zeros(n, dtype=np.int64)  # active cores that work
-        self.accel = np.ones(n)
+        self.replaced = np.zeros(n, dtype=bool)  # carries a swapped-in wafer
+        self.accel = np.ones(n)  # core-failure clock speed (bad lot)
         self.defects = np.zeros(n, dtype=np.int64)
         self.defect_cores = 0
         self.spare_cores_consumed = 0
@@ -78,32 +109,29 @@ class Wafers:
         self.failed_for_cores = 0  # of which: too few usable cores (dead on arrival included)
         self.swaps = 0
         self.rma_waits = 0
-        self.swap_hours: list[float] = []
+        self.swap_hours: list[float] = []  # completed swaps: failure to swap done
+        self.swap_started: dict[int, float] = {}  # swaps still open: system -> failed at
         self._bit = fleet.bit("wafer")
         self._remap_bit = fleet.bit("remap")
         self._cores = Agenda(env, self._core_failure)
         self._fatal = Agenda(env, self._fail)
-        for s in self._manufacture(np.arange(n)):
+        for s in self._manufacture(np.arange(n), self._first):
             self._fail(s, cores=True)
 
-    def _lot(self, n: int) -> np.ndarray:
-        """Clock speed of `n` new wafers: `bad_factor` for those from the bad lot."""
-        spec = self.spec
-        return np.where(self.rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
-
-    def _manufacture(self, systems: np.ndarray) -> list[int]:
+    def _manufacture(self, systems: np.ndarray, draws: WaferDraws) -> list[int]:
         """New wafers in `systems`; returns those dead on arrival (too few cores)."""
-        spec, rng, now = self.spec, self.rng, self.env.now
-        defects, dead = manufacture_defects(rng, len(systems), spec)
+        spec, now = self.spec, self.env.now
+        defects, dead = manufacture_defects(draws.defects, len(systems), spec)
         self.defects[systems] = defects
         self.defect_cores += int(dead.sum())
         spares = spec.physical_cores - spec.active_cores - dead
         self.spare_cores[systems] = np.maximum(spares, 0)
         self.usable[systems] = spec.active_cores + np.minimum(spares, 0)
-        self.accel[systems] = self._lot(len(systems))
-        accel = self.accel[systems]
-        self._cores.schedule_many(systems, now + spec.core_failures.sample(rng, accel))
-        self._fatal.schedule_many(systems, now + spec.failure.sample(rng, accel))
+        bad = draws.lot.random(len(systems)) < spec.bad_fraction
+        self.accel[systems] = accel = np.where(bad, spec.bad_factor, 1.0)
+        lives = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
+        self._cores.schedule_many(systems, now + spec.core_failures.sample(draws.core_failures, accel))
+        self._fatal.schedule_many(systems, now + lives)
         dead_on_arrival = []
         for s in systems.tolist():
             self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
@@ -115,8 +143,9 @@ class Wafers:
 
     # -- run-time core loss ----------------------------------------------------
     def _core_failure(self, s: int) -> None:
-        spec, rng, fleet, now = self.spec, self.rng, self.fleet, self.env.now
-        lost = int(rng.geometric(1.0 / spec.cores_per_failure))
+        spec, fleet, now = self.spec, self.fleet, self.env.now
+        draws = self._replacement if self.replaced[s] else self._first
+        lost = int(draws.cores_lost.geometric(1.0 / spec.cores_per_failure))
         self.core_events += 1
         from_spares = min(lost, int(self.spare_cores[s]))
         self.spare_cores[s] -= from_spares
@@ -124,7 +153,7 @@ class Wafers:
         self.usable[s] -= lost - from_spares
         fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
         fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
-        life = spec.core_failures.sample(rng, self.accel[s])
+        life = spec.core_failures.sample(draws.core_failures, self.accel[s])
         self._cores.schedule(s, now + float(life))
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
             self._fail(s, cores=True)
@@ -139,6 +168,7 @@ class Wafers:
         if fleet.reasons[s] & self._bit:
             return
         self._count_failure(s, cores)
+        self.swap_started[s] = self.env.now
         self._cores.cancel(s)
         self._fatal.cancel(s)
         fleet.add_reason(s, self._bit, "wafer")
@@ -152,20 +182,20 @@ class Wafers:
 
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
         env, fleet, spec = self.env, self.fleet, self.swap_spec
-        started = env.now
         dead_at, dead_in_a_row = -1.0, 0
         while True:
             if self.pool.level == 0:
                 self.rma_waits += 1
                 fleet.recorder.emit(env.now, f"{ROOT}.spare_systems", "stockout", "system")
             yield self.pool.get(1)
-            yield from self.crews.work(float(spec.swap_time.sample(self.rng)), priority=0)
+            yield from self.crews.work(float(spec.swap_time.sample(self._swap_rng)), priority=0)
             self.swaps += 1
             env.process(self._rma())
             fleet.generation[s] += 1
             self.shop.abandon(s)
             fleet.recorder.emit(env.now, fleet.scopes[s], "system_swap", "wafer")
-            if not self._manufacture(np.array([s])):
+            self.replaced[s] = True
+            if not self._manufacture(np.array([s]), self._replacement):
                 break
             self._count_failure(s, cores=True)  # the replacement was dead on arrival
             dead_in_a_row = dead_in_a_row + 1 if env.now == dead_at else 1
@@ -179,12 +209,12 @@ class Wafers:
                     "defect_density x area with physical_cores - min_active_fraction x "
                     "active_cores",
                 )
-        self.swap_hours.append(env.now - started)
+        self.swap_hours.append(env.now - self.swap_started.pop(s))
         for cls in self.classes:
             cls.renew_system(s)
         fleet.clear_reason(s, self._remap_bit)
         fleet.clear_reason(s, self._bit)
 
     def _rma(self):  # type: ignore[no-untyped-def]
-        yield self.env.timeout(float(self.swap_spec.rma_time.sample(self.rng)))
+        yield self.env.timeout(float(self.swap_spec.rma_time.sample(self._rma_rng)))
         yield self.pool.put(1)
