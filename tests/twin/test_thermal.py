@@ -335,3 +335,32 @@ def test_without_a_pump_loss_nothing_thermal_happens():
     model, sink = run_model(pump_scenario(bad_fraction=0.0, thermal_factor=2.0), until=30.0)
     assert not sink.events
     assert np.allclose([model.thermal.temperature(s) for s in range(model.fleet.n)], 71.4)
+
+
+def test_heat_is_blamed_on_the_class_whose_factor_holds_now_not_the_last_to_rise():
+    # Fans 3+1 raise the resistance 1.5x while one is down: enough to throttle
+    # (full power would settle at 92.1 C), ~0.16 h after the loss. A pump lost a hair
+    # later raises it 1.01x until its crew repair ends 0.001 h on. The throttle then
+    # comes with only the fan's factor holding: it is the fan's.
+    lot = {"failure": NEVER, "bad_fraction": 0.5, "bad_factor": 1e8}  # bad: fail at 10 h
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 40},
+        components={
+            "fan": {**lot, "thermal_factor": 1.5},
+            "pump": {**lot, "bad_factor": 1e8 / 1.0001, "thermal_factor": 1.01,
+                     "failover": None,
+                     "repair": {"dist": "deterministic", "value": "0.001 h"}},
+        },
+    )
+    _, events = run_logged(scenario, until=10.5)
+    lost: dict[tuple[str, str], int] = {}
+    for e in of(events, "failure"):
+        system = e.scope.rsplit(".", 1)[0]
+        lost[system, e.cause] = lost.get((system, e.cause), 0) + 1
+    throttled = {e.scope: e for e in of(events, "throttle")}
+    both = [s for (s, cause), n in lost.items()
+            if cause == "fan" and n == 1 and lost.get((s, "pump")) == 1]
+    assert both  # (for this seed) systems that lost one fan, then one pump
+    for system in both:
+        assert throttled[system].t > FAILED_AT + 0.002  # after the pump was back
+        assert throttled[system].cause == "fan"
