@@ -25,7 +25,9 @@ its own membership of the bad subpopulation; a repair overtaken by a system
 swap stops at once (its part goes back, its crew is freed); a unit blamed
 while healthy that has failed by the time it is replaced stays down under
 its own repair; overlapping core remaps each hold the system; a system draws
-idle power while booting or while a remap is its only reason to be down.
+idle power while booting or while a remap is its only reason to be down, and
+an outage during which it was never powered off (only remaps held it) ends
+without a boot.
 
 Randomness: one seed per run; each mechanism (the units of each component
 class, the repair pipeline, the wafers) draws from its own
@@ -134,8 +136,8 @@ class _System:
 
     __slots__ = (
         "index", "reasons", "booting", "boot_token", "generation", "fraction", "throttled",
-        "down", "failover", "r_factor", "remaps", "units", "wafer_accel", "spare_cores",
-        "usable", "core_share",
+        "down", "failover", "r_factor", "remaps", "units", "wafer_accel", "wafer_life_accel",
+        "spare_cores", "usable", "core_share", "cold",
     )
 
     def __init__(self, index: int, classes: dict[str, ComponentSpec]) -> None:
@@ -154,7 +156,9 @@ class _System:
             name: [_Unit(self, name, spec, u) for u in range(spec.count)]
             for name, spec in classes.items()
         }
-        self.wafer_accel = 1.0
+        self.wafer_accel = 1.0  # core-failure clock speed (bad lot)
+        self.wafer_life_accel = 1.0  # outright-failure clock speed (bad lot)
+        self.cold = False  # powered off during the outage in progress: boots after it
         self.spare_cores = 0
         self.usable = 0
         self.core_share = 1.0
@@ -218,6 +222,10 @@ class _Reference:
     def add_reason(self, sys: _System, reason: str) -> None:
         if reason in sys.reasons:
             return
+        if sys.running:
+            sys.cold = False
+        if reason != REMAP:
+            sys.cold = True
         if sys.booting:  # the boot is abandoned
             sys.booting = False
             sys.boot_token += 1
@@ -227,7 +235,7 @@ class _Reference:
         if reason not in sys.reasons:
             return
         sys.reasons.discard(reason)
-        if not sys.reasons:
+        if not sys.reasons and sys.cold:
             sys.booting = True
             sys.boot_token += 1
             self.env.process(self._boot(sys, sys.boot_token))
@@ -397,7 +405,9 @@ class _Reference:
     def manufacture(self, sys: _System) -> bool:
         """A new wafer: defects at random cores take spares; False if dead on arrival."""
         spec, rng = self.sc.wafer, self.wafer_rng
-        sys.wafer_accel = spec.bad_factor if rng.random() < spec.bad_fraction else 1.0
+        bad = rng.random() < spec.bad_fraction
+        sys.wafer_accel = spec.bad_factor if bad else 1.0
+        sys.wafer_life_accel = spec.bad_failure_factor if bad else 1.0
         defects = int(rng.poisson(spec.defect_density * spec.area))
         dead = len(np.unique(rng.integers(0, spec.physical_cores, defects)))
         self.tally.defect_cores += dead
@@ -432,7 +442,7 @@ class _Reference:
     def wafer_life(self, sys: _System) -> Proc:
         """Run until the wafer fails; returns the cause ("wafer" or "cores")."""
         env, spec, rng = self.env, self.sc.wafer, self.wafer_rng
-        fails_at = env.now + _draw(spec.failure, rng, sys.wafer_accel)
+        fails_at = env.now + _draw(spec.failure, rng, sys.wafer_life_accel)
         while True:
             next_core = env.now + _draw(spec.core_failures, rng, sys.wafer_accel)
             if fails_at <= next_core:

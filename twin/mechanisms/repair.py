@@ -96,7 +96,8 @@ class RepairShop:
         # whether it was manual (a crew's replacement) or the automated fix
         self.restore_hours: dict[str, list[float]] = {}
         self.restore_manual: dict[str, list[bool]] = {}
-        self.open_since: dict[str, dict[simpy.Process, float]] = {}  # restores under way
+        # restores under way: class -> the pipeline's process -> failed at
+        self.open_since: dict[str, dict[object, float]] = {}
 
     @staticmethod
     def _draw(dist: Any, rng: np.random.Generator) -> float:

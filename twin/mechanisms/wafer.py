@@ -129,9 +129,10 @@ class Wafers:
         self.usable[systems] = spec.active_cores + np.minimum(spares, 0)
         bad = draws.lot.random(len(systems)) < spec.bad_fraction
         self.accel[systems] = accel = np.where(bad, spec.bad_factor, 1.0)
-        lives = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
-        self._cores.schedule_many(systems, now + spec.core_failures.sample(draws.core_failures, accel))
-        self._fatal.schedule_many(systems, now + lives)
+        first_core = spec.core_failures.sample(draws.core_failures, accel)
+        life = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
+        self._cores.schedule_many(systems, now + first_core)
+        self._fatal.schedule_many(systems, now + life)
         dead_on_arrival = []
         for s in systems.tolist():
             self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
