@@ -33,12 +33,12 @@ QUANTITIES = ("up", "capacity", "power_kw", "throttled", "tripped")
 UP, CAPACITY, POWER, THROTTLED, TRIPPED = range(len(QUANTITIES))
 
 # When several reasons hold, downtime is charged to the most severe: the one the
-# system would still be down for if the others cleared first. A failed wafer (a
-# swap renews everything) before a component class below its k of n (0: any class,
-# the first allocated wins a tie) before a thermal trip (minutes of cooling) before
-# a remap (minutes, powered).
+# system would still be down for if the others cleared first. A failed wafer (3: a
+# swap renews everything), then a component class below its k of n (2: a crew and
+# a part; between classes the first named in the scenario, whose bit comes first),
+# then a thermal trip (1: minutes of cooling), then a remap (0: minutes, powered).
 SEVERITY = {"wafer": 3, "thermal": 1, "remap": 0}
-CLASS_SEVERITY = 2
+CLASS_SEVERITY = 2  # any other reason: a component class
 # Reasons during which the system stays powered (idle): an outage held only by
 # these ends without a boot.
 SOFT = ("remap",)
@@ -181,9 +181,11 @@ class Fleet:
 
     def hold(self, s: int, bit: int, cause: str, hours: float) -> None:
         """Hold system `s` down for reason `bit` until `hours` from now; a hold
-        already running is extended to then (a swap cancels it)."""
+        already running is extended to then, never shortened (a swap cancels it)."""
         key = (s, bit)
         until = self.env.now + hours
+        if self.reasons[s] & bit and until <= self._hold_until.get(key, -math.inf):
+            return
         self._hold_until[key] = until
         self.add_reason(s, bit, cause)
         generation = self.generation[s]
