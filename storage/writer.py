@@ -25,7 +25,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -90,8 +90,9 @@ class RunWriter:
         self._series_bytes = 0
         self._last_flush = time.monotonic()
         self._store_failed = False  # a write failed in the database: do not retry rows
-        self._stop_beating = _start_heartbeat(engine, run_id, HEARTBEAT_S)
-        weakref.finalize(self, self._stop_beating)  # a writer dropped unended stops too
+        self._heartbeat = _Heartbeat(engine, run_id, HEARTBEAT_S)
+        # a writer dropped unended stops beating too (without waiting: it may be the GC)
+        weakref.finalize(self, self._heartbeat.stopping.set)
 
     def __repr__(self) -> str:
         return f"RunWriter(run_id={self.run_id}, status={self.status!r})"
@@ -210,7 +211,7 @@ class RunWriter:
             self._set_status(conn, "completed", wall_s=float(result.wall_s), error=None)
         self._forget(*taken)
         self.status = "completed"
-        self._stop_beating()
+        self._heartbeat.stop()
 
     def fail(self, message: str) -> None:
         """Keep what was written and mark the run failed with `message`."""
@@ -238,7 +239,7 @@ class RunWriter:
             with self._writing("recording its end"), self._begin() as conn:
                 self._set_status(conn, status, wall_s=None, error=message)
         finally:
-            self._stop_beating()
+            self._heartbeat.stop()
         self.status = status
 
     def _set_status(
@@ -305,18 +306,24 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _start_heartbeat(engine: Engine, run_id: int, every_s: float) -> Callable[[], None]:
-    """Refresh run `run_id`'s heartbeat every `every_s` seconds in a daemon thread.
+class _Heartbeat:
+    """Refreshes a run's heartbeat every `every_s` seconds in a daemon thread.
 
-    Returns the function that stops it (and waits for it). A beat that fails (the database is
-    busy or away) is logged and tried again at the next one: the run itself
-    finds out when it next writes.
+    A beat that fails (the database is busy or away) is logged and tried
+    again at the next one: the run itself finds out when it next writes.
     """
-    stop = threading.Event()
-    runs = schema.runs
 
-    def beat() -> None:
-        while not stop.wait(every_s):
+    def __init__(self, engine: Engine, run_id: int, every_s: float) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(engine, run_id, every_s), name=f"heartbeat-run-{run_id}",
+            daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+
+    def _beat(self, engine: Engine, run_id: int, every_s: float) -> None:
+        runs = schema.runs
+        while not self.stopping.wait(every_s):
             try:
                 with engine.begin() as conn:
                     conn.execute(
@@ -327,15 +334,10 @@ def _start_heartbeat(engine: Engine, run_id: int, every_s: float) -> Callable[[]
             except SQLAlchemyError as exc:
                 _log.info("run %s: heartbeat failed: %s", run_id, exc)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-run-{run_id}", daemon=True)
-    thread.start()
-
-    def halt() -> None:
-        stop.set()
-        if thread is not threading.current_thread():
-            thread.join()
-
-    return halt
+    def stop(self) -> None:
+        """Stop beating, and wait for a beat under way to end."""
+        self.stopping.set()
+        self._thread.join()
 
 
 def _relax_durability(conn: Connection) -> None:
