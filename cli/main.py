@@ -1,8 +1,8 @@
 """Entry point of the `twin` console script: the click group and error policy.
 
 Exit codes: 0 success, 2 bad input (`ScenarioError`, `StoreError`, click usage
-errors), 1 internal error. Each command lives in a small module and is
-registered here.
+errors), 1 internal error, 130 Ctrl-C, 143 SIGTERM (see `cli.terminal`). Each
+command lives in a small module and is registered here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from cli import run_commands, store_commands
+from cli.terminal import handle_sigterm, interrupted, printable
 from twin.errors import TwinError
 
 __all__ = ["cli", "main"]
@@ -32,7 +33,9 @@ class TwinGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TwinError as exc:
-            raise _Failure(str(exc), exc.exit_code) from exc
+            raise _Failure(printable(str(exc), keep_newlines=True), exc.exit_code) from exc
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as `Terminated`
+            raise _Failure(*interrupted(exc)) from exc
 
 
 @click.group(cls=TwinGroup, context_settings=CONTEXT_SETTINGS)
@@ -52,4 +55,5 @@ for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS):
 
 def main() -> None:
     """Run the CLI (console script `twin`)."""
+    handle_sigterm()
     cli(prog_name="twin")

@@ -85,6 +85,10 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
 @click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not write the run to the store.")
+@click.option(
+    "--label", metavar="TEXT",
+    help="Name the run goes by in the store (default: the scenario's name, marked if --set).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def run(
     scenario_path: Path,
@@ -93,13 +97,17 @@ def run(
     until: str | None,
     db_url: str,
     no_store: bool,
+    label: str | None,
     as_json: bool,
 ) -> None:
     """Simulate a scenario, store the run and print its KPIs.
 
     The scenario is validated completely before anything is written; the
     run's events and metrics are written in chunks while it runs, and the run
-    is marked completed only at the end.
+    is marked completed only at the end. A run made with --set is stored
+    under its --label, or else under the scenario's name followed by + and
+    the first 8 digits of its hash, so that it is never counted as the
+    scenario it was derived from.
 
     Example:
 
@@ -114,7 +122,10 @@ def run(
     else:
         from storage import open_store
 
-        result, run_id = open_store(db_url).record(scenario, seed=seed, until=horizon)
+        store = open_store(db_url)
+        result, run_id = store.record(
+            scenario, seed=seed, until=horizon, label=label, overrides=overrides
+        )
     if as_json:
         click.echo(json.dumps(result_json(result, run_id)))
     else:

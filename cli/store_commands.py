@@ -1,16 +1,25 @@
-"""`twin runs`, `twin show`, `twin query`, `twin export`: look into the store.
+"""`twin runs`, `show`, `query`, `export`, `rm`: look into the store, and tidy it.
 
 Each command parses its options, calls one `storage` function and prints;
 store errors are `StoreError`, which the group turns into exit code 2.
+`runs` and `show` print a table (for people), CSV or JSON (for programs);
+timestamps are ISO 8601 in UTC to the second, ``2026-12-01T14:00:00Z``, on
+every backend. Text read from the store reaches the terminal with its
+control characters escaped (`cli.terminal.printable`) in tables and CSV; JSON
+escapes them itself.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,40 +27,82 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.options import db_option
+from cli.terminal import printable
 from twin.records import nest_kpis
 
 if TYPE_CHECKING:  # pandas is imported by storage when a command reads; `twin run` never pays
     import pandas as pd
 
-__all__ = ["COMMANDS", "runs", "show", "query", "export"]
+__all__ = ["COMMANDS", "runs", "show", "query", "export", "rm"]
 
 _RUN_COLUMNS = {
     "run_id": "run",
     "started": "started",
     "status": "status",
     "scenario": "scenario",
+    "hash": "hash",
+    "label": "label",
     "seed": "seed",
     "days": "days",
     "systems": "systems",
     "wall_s": "wall s",
 }
+_FORMATS = ("table", "csv", "json")
+
+
+def format_option(func):  # type: ignore[no-untyped-def]
+    """``--format table|csv|json``."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(_FORMATS), default="table", show_default=True,
+        help="Output format: a table, or CSV / JSON for programs.",
+    )(func)  # fmt: skip
+
+
+class _OutputError(click.ClickException):
+    """A file that cannot be written where the user asked (exit code 2)."""
+
+    exit_code = 2
 
 
 # -- formatting --------------------------------------------------------------
 
 
+def _timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC to the second: the store keeps naive UTC times."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready Python value: NaN, NaT and infinities -> None, timestamps -> ISO text."""
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
     if value is None or value != value:  # only missing values differ from themselves
         return None
     if isinstance(value, float | Decimal) and not math.isfinite(value):
         return None
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return _timestamp(value)
+    if isinstance(value, date):
         return value.isoformat()
+    to_pydatetime = getattr(value, "to_pydatetime", None)  # pandas timestamps
+    if callable(to_pydatetime):
+        return _timestamp(to_pydatetime())
     item = getattr(value, "item", None)  # numpy scalars
     return _plain(item()) if callable(item) else value
+
+
+def _text(value: Any) -> str:
+    """A value as CSV text: lists as JSON, missing as empty, control characters escaped."""
+    value = _plain(value)
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return printable(json.dumps(value))
+    return printable(str(value))
 
 
 def _cell(value: Any) -> str:
@@ -60,9 +111,9 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:,.6g}"
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        return value[:19].replace("T", " ")  # timestamps to the second
-    return str(value)
+    if isinstance(value, list):
+        return printable(" ".join(map(str, value))) or "-"
+    return printable(str(value))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -77,15 +128,33 @@ def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     from pandas.api.types import is_numeric_dtype
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left")
     for name in frame.columns:
         numeric = is_numeric_dtype(frame[name])
-        table.add_column(str(name), justify="right" if numeric else "left")
+        table.add_column(Text(printable(str(name))), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False, name=None):
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))  # Text: no rich markup in data
     width = None if sys.stdout.isatty() else 200
     Console(width=width).print(table)
+
+
+def _print_csv(columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([printable(c) for c in columns])
+    writer.writerows([_text(value) for value in row] for row in rows)
+    click.echo(out.getvalue(), nl=False)
+
+
+def _print_frame(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(_records(frame)))
+    elif fmt == "csv":
+        _print_csv([str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
+    else:
+        _print_table(frame, title=title)
 
 
 def _echo_lines(lines: Iterable[str]) -> None:
@@ -97,7 +166,7 @@ def _echo_lines(lines: Iterable[str]) -> None:
 
 
 @click.command()
-@click.option("--scenario", metavar="NAME", help="Only runs of this scenario name.")
+@click.option("--scenario", metavar="NAME", help="Only runs that go by this name.")
 @click.option(
     "--status",
     type=click.Choice(["running", "completed", "failed", "interrupted"]),
@@ -111,14 +180,23 @@ def _echo_lines(lines: Iterable[str]) -> None:
     "--limit", type=click.IntRange(min=1), default=50, show_default=True,
     help="Show at most N runs.",
 )  # fmt: skip
+@format_option
 @db_option
 def runs(
-    scenario: str | None, status: str | None, since: datetime | None, limit: int, db_url: str
+    scenario: str | None,
+    status: str | None,
+    since: datetime | None,
+    limit: int,
+    fmt: str,
+    db_url: str,
 ) -> None:
     """List stored runs, latest first.
 
     Failed and interrupted runs are listed too (filter with --status); only
-    completed runs count in the views and reports.
+    completed runs count in the views and reports. A run goes by its
+    --label, or its scenario's name (followed by + and 8 digits of the
+    scenario's hash when --set changed it); the table shows the scenario's
+    hash, CSV and JSON every column, --set overrides included.
 
     Example:
 
@@ -128,7 +206,11 @@ def runs(
     from storage import read_runs
 
     frame = read_runs(db_url, scenario=scenario, status=status, since=since, limit=limit)
+    if fmt != "table":
+        _print_frame(frame, fmt)
+        return
     frame["days"] = frame["until_h"] / 24.0
+    frame["hash"] = frame["scenario_hash"].str[:12]
     shown = frame[list(_RUN_COLUMNS)].rename(columns=_RUN_COLUMNS)
     _print_table(shown, title=f"{len(shown)} run(s)")
 
@@ -136,14 +218,26 @@ def runs(
 @click.command()
 @click.argument("run_id", metavar="RUN", type=int)
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def show(run_id: int, db_url: str, as_json: bool) -> None:
+@format_option
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option(
+    "--scenario", "as_scenario", is_flag=True,
+    help="Print the scenario the run ran as a TOML file, which `twin run` reproduces it from.",
+)  # fmt: skip
+def show(run_id: int, db_url: str, fmt: str, as_json: bool, as_scenario: bool) -> None:
     """Show one run: status, KPIs, events by kind and cause, resolved scenario.
+
+    The scenario is shown with this run's own seed and horizon. --format
+    json prints one object; --format csv one row: the run's columns, then
+    one column per KPI. --scenario prints the scenario as TOML instead:
+    `twin run` on that file (no --set needed) repeats the run exactly; its
+    name is the name the run goes by, so a re-run is listed with it.
 
     Example:
 
     \b
-        twin show 12 --db runs.db --json
+        twin show 12 --db runs.db --format json
+        twin show 12 --scenario > rerun.toml && twin run rerun.toml
     """
     from storage import event_summary, open_store, read_kpis, read_run
 
@@ -152,8 +246,12 @@ def show(run_id: int, db_url: str, as_json: bool) -> None:
         kpis = read_kpis(store, run_id)
         summary = event_summary(store, run_id)
     document = header.pop("scenario_document")
-    if as_json:
-        flat = dict(zip(kpis["name"], kpis["value"], strict=True))
+    if as_scenario:
+        click.echo(_scenario_file(header, document), nl=False)
+        return
+    flat = dict(zip(kpis["name"], kpis["value"], strict=True))
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         out = {
             "run": {key: _plain(value) for key, value in header.items()},
             "kpis": nest_kpis(flat, clean=_plain),
@@ -161,12 +259,30 @@ def show(run_id: int, db_url: str, as_json: bool) -> None:
             "scenario": document,
         }
         click.echo(json.dumps(out))
-        return
-    _echo_lines(f"{key:>13}: {_cell(value)}" for key, value in header.items())
-    _print_table(kpis.rename(columns={"name": "KPI"}), title="KPIs")
-    _print_table(summary, title="Events by kind and cause")
-    click.echo("Resolved scenario:")
-    click.echo(json.dumps(document, indent=2, sort_keys=True))
+    elif fmt == "csv":
+        _print_csv([*header, *flat], [[*header.values(), *flat.values()]])
+    else:
+        _echo_lines(f"{key:>13}: {_cell(value)}" for key, value in header.items())
+        _print_table(kpis.rename(columns={"name": "KPI"}), title="KPIs")
+        _print_table(summary, title="Events by kind and cause")
+        click.echo("Resolved scenario:")
+        click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def _scenario_file(header: dict[str, Any], document: dict[str, Any]) -> str:
+    """The TOML file that reruns a run: named as the run goes, its provenance in comments."""
+    from cli.scenario_toml import scenario_toml
+
+    comments = [
+        f"run {header['run_id']} ({header['status']}, wafertwin {header['code_version']}), "
+        f"started {_plain(header['started'])}",
+        f"scenario {header['scenario_name']}, hash {header['scenario_hash']}",
+    ]
+    if header["overrides"]:
+        comments.append("made with " + " ".join(f"--set {o}" for o in header["overrides"]))
+    if header["label"]:
+        comments.append(f"label {header['label']}")
+    return scenario_toml({**document, "name": header["scenario"]}, comments)
 
 
 @click.command()
@@ -218,7 +334,10 @@ def export(run_id: int, fmt: str, out_dir: Path, db_url: str) -> None:
     """Write a run's events, metrics and KPIs to files, one per table.
 
     Files are named run-RUN-events, run-RUN-metrics and run-RUN-kpis with
-    the format's extension; existing files are replaced.
+    the format's extension, each row starting with its run_id; existing
+    files are replaced. The files appear together once all are written: a
+    folder that cannot be written is an error (exit code 2) that leaves no
+    file behind.
 
     Example:
 
@@ -233,14 +352,65 @@ def export(run_id: int, fmt: str, out_dir: Path, db_url: str) -> None:
             "metrics": read_metrics(store, run_id),
             "kpis": read_kpis(store, run_id),
         }
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {}
     for name, frame in tables.items():
-        path = out_dir / f"run-{run_id}-{name}.{fmt}"
-        if fmt == "parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
-        click.echo(f"{path} ({len(frame)} rows)")
+        frame.insert(0, "run_id", run_id)
+        files[out_dir / f"run-{run_id}-{name}.{fmt}"] = frame
+    _write_together(files, fmt, out_dir)
+    for path, frame in files.items():
+        click.echo(f"{printable(str(path))} ({len(frame)} rows)")
 
 
-COMMANDS = [runs, show, query, export]
+def _write_together(files: dict[Path, pd.DataFrame], fmt: str, out_dir: Path) -> None:
+    """Write every frame to a hidden file beside its path, then rename them all into
+    place; on any error remove what was written and raise `_OutputError`."""
+    temporary = {path: path.with_name(f".{path.name}.{os.getpid()}.part") for path in files}
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for path, frame in files.items():
+            if fmt == "parquet":
+                frame.to_parquet(temporary[path], index=False)
+            else:
+                frame.to_csv(temporary[path], index=False)
+        for path, part in temporary.items():
+            os.replace(part, path)
+    except OSError as exc:
+        for part in temporary.values():
+            with contextlib.suppress(OSError):  # never written, or its folder is not one
+                part.unlink()
+        where = printable(str(out_dir))
+        raise _OutputError(f"--out {where}: cannot write there ({exc.strerror or exc})") from exc
+
+
+@click.command()
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@db_option
+def rm(run_id: int, yes: bool, db_url: str) -> None:
+    """Delete a run with its events, metrics and KPIs.
+
+    Asks first, unless --yes is given (with no terminal to ask, say --yes).
+    A run that is still running is refused (exit code 2); one whose process
+    is gone is marked interrupted when the store opens and can be deleted.
+
+    Example:
+
+    \b
+        twin rm 12 --yes
+    """
+    from storage import open_store, read_run
+    from storage.remove import delete_run
+
+    with open_store(db_url, create=False) as store:
+        run = read_run(store, run_id)
+        if not yes:
+            question = (
+                f"Delete run {run_id} ({_cell(run['scenario'])}, {run['status']}, started "
+                f"{_plain(run['started'])}) with its events, metrics and KPIs?"
+            )
+            click.confirm(question, abort=True)
+        delete_run(store, run_id)
+    click.echo(f"deleted run {run_id}")
+
+
+COMMANDS = [runs, show, query, export, rm]

@@ -4,7 +4,8 @@ A run killed with SIGKILL cannot mark itself: its row stays ``running``.
 When a store is opened, such a run is declared ``interrupted`` if it was
 started on this host by a process that no longer exists (or, on Linux, whose
 pid now belongs to a process started after the run was), or if its heartbeat
-(refreshed by every flush) is older than the stale limit, which is the only
+(refreshed every minute by the run's heartbeat thread, see `storage.writer`,
+and by every flush) is older than the stale limit, which is the only
 evidence available for runs on other hosts.
 """
 

@@ -1,8 +1,11 @@
 """Read helpers: runs, records and KPIs as pandas DataFrames, through the read-only engine.
 
 Each helper takes an open `Store` or a store URL (opened for the call, never
-created). An unknown run id is a `StoreError`, so a CLI typo gets a clear
-message rather than an empty table.
+created). An unknown run id (any whole number, however large) is a
+`StoreError`, so a CLI typo gets a clear message rather than an empty table
+or a driver's overflow. A run is listed under its `name` (its label, or its
+scenario's name marked when ``--set`` changed it) and read with the
+``[run]`` values it ran with, whichever run stored its scenario first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.engine import Connection
 from storage import schema
 from storage.store import Store, open_store
 from twin.errors import StoreError
+from twin.units import format_quantity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +34,7 @@ __all__ = [
     "read_metrics",
     "read_kpis",
     "event_summary",
+    "check_run_id",
     "StoreLike",
 ]
 
@@ -37,8 +42,10 @@ StoreLike = Store | str
 
 _RUN_COLUMNS = (
     "status", "seed", "replication", "sweep_id", "started", "finished", "wall_s",
-    "until_h", "systems", "code_version", "host", "pid", "heartbeat", "error",
+    "until_h", "systems", "code_version", "host", "pid", "heartbeat", "error", "label",
+    "overrides",
 )  # fmt: skip
+_LARGEST_ID = 2**63 - 1  # no run id is larger (SQLite cannot even compare with one)
 
 
 @contextmanager
@@ -70,10 +77,15 @@ def _runs_select() -> sa.Select[Any]:
     runs, scenarios = schema.runs, schema.scenarios
     return sa.select(
         runs.c.id.label("run_id"),
-        scenarios.c.name.label("scenario"),
+        runs.c.name.label("scenario"),
         scenarios.c.hash.label("scenario_hash"),
         *(runs.c[name] for name in _RUN_COLUMNS),
     ).join_from(runs, scenarios, runs.c.scenario_id == scenarios.c.id)
+
+
+def _with_overrides_as_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["overrides"] = [json.loads(text) for text in frame["overrides"]]
+    return frame
 
 
 def read_runs(
@@ -83,11 +95,15 @@ def read_runs(
     since: date | datetime | str | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """Runs, latest first, optionally of one scenario name, one status, since a date."""
-    runs, scenarios = schema.runs, schema.scenarios
+    """Runs, latest first, optionally under one name, of one status, since a date.
+
+    `scenario` matches the name a run goes by (the ``scenario`` column); each
+    run's ``overrides`` is the list of its ``--set`` assignments.
+    """
+    runs = schema.runs
     statement = _runs_select().order_by(runs.c.started.desc(), runs.c.id.desc())
     if scenario is not None:
-        statement = statement.where(scenarios.c.name == scenario)
+        statement = statement.where(runs.c.name == scenario)
     if status is not None:
         statement = statement.where(runs.c.status == _status(status))
     if since is not None:
@@ -95,7 +111,7 @@ def read_runs(
     if limit is not None:
         statement = statement.limit(_limit(limit))
     with _opened(store) as opened, opened.reading() as conn:
-        return _frame(conn, statement, floats=("wall_s", "until_h"))
+        return _with_overrides_as_lists(_frame(conn, statement, floats=("wall_s", "until_h")))
 
 
 def _status(status: str) -> str:
@@ -122,22 +138,41 @@ def _limit(limit: int) -> int:
     return limit
 
 
+def check_run_id(store: Store, run_id: int) -> None:
+    """Refuse a run id that no run can have (below 1, or too large for the database)."""
+    if not 0 < run_id <= _LARGEST_ID:
+        raise StoreError(f"no run {run_id} in {store.url}")
+
+
 def _check_run(conn: Connection, store: Store, run_id: int) -> None:
     runs = schema.runs
+    check_run_id(store, run_id)
     if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
         raise StoreError(f"no run {run_id} in {store.url}")
 
 
 def read_run(store: StoreLike, run_id: int) -> dict[str, Any]:
-    """One run's row with its scenario name, hash and resolved document (a dict)."""
-    runs = schema.runs
-    statement = _runs_select().add_columns(schema.scenarios.c.document).where(runs.c.id == run_id)
+    """One run's row: its name, scenario hash, label, overrides (a list) and the
+    resolved scenario it ran (``scenario_document``, a dict, with this run's own
+    ``[run]`` seed and horizon; ``scenario_name`` is the name written in it)."""
+    runs, scenarios = schema.runs, schema.scenarios
+    statement = (
+        _runs_select()
+        .add_columns(scenarios.c.name.label("scenario_name"), scenarios.c.document)
+        .where(runs.c.id == run_id)
+    )
     with _opened(store) as opened, opened.reading() as conn:
+        check_run_id(opened, run_id)
         row = conn.execute(statement).mappings().first()
     if row is None:
         raise StoreError(f"no run {run_id} in {opened.url}")
     header = dict(row)
-    header["scenario_document"] = json.loads(header.pop("document"))
+    header["overrides"] = json.loads(header["overrides"])
+    document = json.loads(header.pop("document"))
+    if "run" in document and header["until_h"] is not None:  # the [run] of the row's first run
+        until = format_quantity(header["until_h"], "time")
+        document["run"] = {"until": until, "seed": header["seed"]}
+    header["scenario_document"] = document
     return header
 
 

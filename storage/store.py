@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -136,11 +136,24 @@ class Store:
         systems: int,
         replication: int = 0,
         sweep_id: int | None = None,
+        label: str | None = None,
+        overrides: Sequence[str] = (),
         chunk_rows: int = CHUNK_ROWS,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> RunWriter:
-        """Record a new run as running and return the sink its records go to."""
+        """Record a new run as running and return the sink its records go to.
+
+        `label` and `overrides` (the ``--set`` assignments that changed the
+        scenario) are kept with the run and decide the name it goes by
+        (`schema.run_name`). `scenario` is stored once per hash; the run keeps
+        its own `seed` and `until_h`.
+        """
         row = _new_run_row(seed, until_h, systems, replication, sweep_id)
+        row.update(
+            label=_label(label),
+            overrides=json.dumps(list(overrides)),
+            name=schema.run_name(scenario_name, scenario_hash, label, bool(overrides)),
+        )
         try:
             with self.engine.begin() as conn:
                 row["scenario_id"] = self._scenario_id(conn, scenario_name, scenario_hash, scenario)
@@ -164,12 +177,16 @@ class Store:
         until: float | None = None,
         replication: int = 0,
         sweep_id: int | None = None,
+        label: str | None = None,
+        overrides: Sequence[str] = (),
     ) -> tuple[RunResult, int]:
         """Simulate `scenario` into this store; returns its result and run id.
 
         The run's records are committed in chunks as it goes; it is marked
         completed at the end, or failed (interrupted, for Ctrl-C) if the
-        simulation raises. `seed` and `until` default to the scenario's.
+        simulation raises. `seed` and `until` default to the scenario's;
+        `label` and `overrides` (the ``--set`` assignments `scenario` was
+        loaded with) are kept with the run (see `begin_run`).
         """
         from twin.engine import simulate  # the store's readers need no engine
 
@@ -184,6 +201,8 @@ class Store:
             systems=scenario.systems,
             replication=replication,
             sweep_id=sweep_id,
+            label=label,
+            overrides=overrides,
         ) as writer:
             result = simulate(scenario, seed=seed, until=until, sink=writer)
             writer.complete(result)
@@ -306,6 +325,18 @@ def _query_error(exc: SQLAlchemyError) -> str:
     if any(marker in message.lower() for marker in _READ_ONLY_MARKERS):
         return f"refused: queries are read-only ({message})"
     return f"query failed: {message}"
+
+
+LABEL_CHARS = 200
+
+
+def _label(label: str | None) -> str | None:
+    """A run's label: printable text of 1 to `LABEL_CHARS` characters, or None."""
+    if label is not None and not (0 < len(label) <= LABEL_CHARS and label.isprintable()):
+        raise StoreError(
+            f"--label: expected printable text of 1 to {LABEL_CHARS} characters, got {label!r}"
+        )
+    return label
 
 
 def _new_run_row(

@@ -7,7 +7,8 @@ inspection but never enters an aggregate. The `v_` SQL is shared by both
 backends except the one expression that differs (the calendar date of a
 timestamp); unnesting a JSON array differs more, so `metrics` has one text
 per dialect. Migrations create the views from `view_sql`, and a revision that
-changes a view drops and recreates it.
+changes a view replaces it (PostgreSQL) or drops and recreates it (SQLite).
+A run is named in the views by `runs.name` from revision 0004 on.
 
 Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
 duration in hours, the whole system lost) and ``throttle`` (value = capacity
@@ -82,6 +83,16 @@ WHERE r.status = 'completed' AND e.kind IN ('outage', 'throttle')
 GROUP BY e.run_id, e.cause
 """
 
+# From 0004 a run is named by `runs.name` (its label, or its scenario's name,
+# marked when `--set` changed it), so a what-if run is not averaged as its base.
+_AVAILABILITY_0004 = """
+SELECT r.id AS run_id, r.name AS scenario, r.seed AS seed, r.started AS started,
+       k.value AS availability
+FROM runs r
+JOIN kpis k ON k.run_id = r.id AND k.name = 'availability'
+WHERE r.status = 'completed'
+"""
+
 _KPI_TREND = """
 SELECT {night} AS night, s.name AS scenario, k.name AS kpi,
        AVG(k.value) AS mean_value, COUNT(k.value) AS runs
@@ -100,8 +111,23 @@ _BODIES_0002: dict[str, str | dict[str, str]] = {
     "v_kpi_trend": _KPI_TREND,
 }
 
-_BY_REVISION = {"0002": _BODIES_0002}
-CURRENT = "0002"
+_KPI_TREND_0004 = """
+SELECT {night} AS night, r.name AS scenario, k.name AS kpi,
+       AVG(k.value) AS mean_value, COUNT(k.value) AS runs
+FROM runs r
+JOIN kpis k ON k.run_id = r.id
+WHERE r.status = 'completed'
+GROUP BY {night}, r.name, k.name
+"""
+
+_BODIES_0004 = {
+    **_BODIES_0002,
+    "v_availability": _AVAILABILITY_0004,
+    "v_kpi_trend": _KPI_TREND_0004,
+}
+
+_BY_REVISION = {"0002": _BODIES_0002, "0004": _BODIES_0004}
+CURRENT = "0004"
 
 VIEW_NAMES = tuple(_BY_REVISION[CURRENT])
 
@@ -117,9 +143,14 @@ def view_sql(dialect: str, revision: str = CURRENT) -> dict[str, str]:
     return out
 
 
-def create_views_sql(dialect: str, revision: str = CURRENT) -> list[str]:
-    """CREATE VIEW statements for the views of `revision` (none depends on another)."""
-    return [f"CREATE VIEW {name} AS\n{body}" for name, body in view_sql(dialect, revision).items()]
+def create_views_sql(dialect: str, revision: str = CURRENT, *, replace: bool = False) -> list[str]:
+    """CREATE VIEW statements for the views of `revision` (none depends on another).
+
+    `replace` (PostgreSQL): CREATE OR REPLACE, which keeps the grants on a view
+    whose columns keep their names and types.
+    """
+    verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
+    return [f"{verb} {name} AS\n{body}" for name, body in view_sql(dialect, revision).items()]
 
 
 def drop_views_sql(revision: str = CURRENT) -> list[str]:

@@ -6,18 +6,27 @@ series one row with its values as JSON text) and commits them in chunks of
 at most `chunk_rows` rows and `chunk_bytes` of series text, refreshing the
 run's heartbeat with each chunk, so rows land while the run is going and a
 crash loses at most one chunk. A series longer than a chunk's bytes is
-committed alone, whole. The run ends with exactly one of `complete` (KPIs
-and status in one transaction), `fail` or `interrupt`; used as a context
-manager, an escaping exception marks the run failed (interrupted for Ctrl-C)
-and is re-raised.
+committed alone, whole. A background thread refreshes the heartbeat every
+`HEARTBEAT_S` while the run is open, so a live run that writes nothing for
+hours (events off) is never taken for a dead one. The run ends with exactly
+one of `complete` (KPIs and status in one transaction), `fail` or
+`interrupt`; used as a context manager, an escaping exception marks the run
+failed (interrupted for Ctrl-C and SIGTERM) and is re-raised.
+
+A database error while writing becomes a `StoreError` carrying the database's
+own one-line message: unlike SQLAlchemy's errors it can be rebuilt from its
+arguments, which SimPy does when an exception leaves a process.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -28,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from storage import schema
 from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
+from storage.urls import display_url
 from twin.errors import StoreError
 from twin.records import EventRow, MetricSeries, RunResult
 
@@ -35,7 +45,7 @@ __all__ = ["RunWriter", "CHUNK_ROWS", "CHUNK_BYTES", "HEARTBEAT_S"]
 
 CHUNK_ROWS = 5000
 CHUNK_BYTES = 4 << 20  # of metric series text: a hall-year's series are ~0.7 MB
-HEARTBEAT_S = 60.0  # a quiet run still flushes (and beats) this often
+HEARTBEAT_S = 60.0  # a live run beats (and a quiet one flushes) this often
 SERIES_COLUMNS = ("run_id", "scope", "name", "t0", "bucket", "t_end", "n", "series")
 _log = logging.getLogger(__name__)
 
@@ -79,6 +89,10 @@ class RunWriter:
         self._sizes: list[int] = []  # text length of each buffered series
         self._series_bytes = 0
         self._last_flush = time.monotonic()
+        self._store_failed = False  # a write failed in the database: do not retry rows
+        self._heartbeat = _Heartbeat(engine, run_id, HEARTBEAT_S)
+        # a writer dropped unended stops beating too (without waiting: it may be the GC)
+        weakref.finalize(self, self._heartbeat.stopping.set)
 
     def __repr__(self) -> str:
         return f"RunWriter(run_id={self.run_id}, status={self.status!r})"
@@ -131,11 +145,24 @@ class RunWriter:
             self.flush()
 
     def _commit_chunk(self) -> None:
-        with self._begin() as conn:
+        with self._writing("writing its records"), self._begin() as conn:
             _relax_durability(conn)
             taken = self._insert_pending(conn, self.chunk_rows, self.chunk_bytes)
             self._beat(conn)
         self._forget(*taken)
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn a database error into a `StoreError` that says what was being written."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            from storage.store import db_message  # storage.store imports this module
+
+            self._store_failed = True
+            url = display_url(self.engine.url)
+            message = f"run {self.run_id}: {what} in {url} failed: {db_message(exc)}"
+            raise StoreError(message) from exc
 
     def _insert_pending(self, conn: Connection, rows: int, size: int) -> tuple[int, int]:
         """Insert up to `rows` buffered rows and `size` series bytes, events first.
@@ -178,12 +205,13 @@ class RunWriter:
         kpi_rows = [(self.run_id, name, _kpi(name, value)) for name, value in result.kpis.items()]
         while self.pending > self.chunk_rows or self._series_bytes > self.chunk_bytes:
             self._commit_chunk()
-        with self._begin() as conn:
+        with self._writing("completing it"), self._begin() as conn:
             taken = self._insert_pending(conn, self.pending, self._series_bytes)
             insert_rows(conn, "kpis", ("run_id", "name", "value"), kpi_rows)
             self._set_status(conn, "completed", wall_s=float(result.wall_s), error=None)
         self._forget(*taken)
         self.status = "completed"
+        self._heartbeat.stop()
 
     def fail(self, message: str) -> None:
         """Keep what was written and mark the run failed with `message`."""
@@ -196,15 +224,22 @@ class RunWriter:
     def _end(self, status: str, message: str) -> None:
         self._check_open()
         try:
+            if self._store_failed:  # the store itself failed: write only the status
+                raise StoreError("the store failed earlier in the run")
             self.flush()
-        except SQLAlchemyError as exc:  # the store itself may be what failed
-            _log.warning("run %s: dropping %s unwritten rows: %s", self.run_id, self.pending, exc)
+        except StoreError as exc:
+            if self.pending:
+                lost = self.pending
+                _log.info("run %s: dropping %s unwritten rows: %s", self.run_id, lost, exc)
             self._events.clear()
             self._series.clear()
             self._sizes.clear()
             self._series_bytes = 0
-        with self._begin() as conn:
-            self._set_status(conn, status, wall_s=None, error=message)
+        try:
+            with self._writing("recording its end"), self._begin() as conn:
+                self._set_status(conn, status, wall_s=None, error=message)
+        finally:
+            self._heartbeat.stop()
         self.status = status
 
     def _set_status(
@@ -233,10 +268,15 @@ class RunWriter:
             if exc is None:
                 self.fail("the run ended without a result (complete() was not called)")
             elif isinstance(exc, KeyboardInterrupt | SystemExit):
-                self.interrupt(f"interrupted: {type(exc).__name__}")
+                self.interrupt(f"interrupted: {_why(exc)}")
             else:
-                self.fail(f"{type(exc).__name__}: {exc}")
-        except Exception:  # never hide the exception that ended the run
+                self.fail(_why(exc))
+        except StoreError as end:  # never hide the exception that ended the run
+            _log.warning(
+                "%s; the run stays 'running' until the store is opened after this process ends",
+                end,
+            )
+        except Exception:
             _log.exception("run %s: could not record its end", self.run_id)
 
     # -- checks --------------------------------------------------------------------
@@ -256,6 +296,48 @@ class RunWriter:
                 f"run {self.run_id} was started for scenario {self.scenario_hash[:12]} seed "
                 f"{self.seed}, not {result.scenario_hash[:12]} seed {result.seed}"
             )
+
+
+def _why(exc: BaseException) -> str:
+    """How the run's end is recorded: a store error by its message, others by type too."""
+    text = str(exc)
+    if isinstance(exc, StoreError) or (isinstance(exc, KeyboardInterrupt) and text):
+        return text  # a StoreError says it all; a KeyboardInterrupt may name its signal
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Heartbeat:
+    """Refreshes a run's heartbeat every `every_s` seconds in a daemon thread.
+
+    A beat that fails (the database is busy or away) is logged and tried
+    again at the next one: the run itself finds out when it next writes.
+    """
+
+    def __init__(self, engine: Engine, run_id: int, every_s: float) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(engine, run_id, every_s), name=f"heartbeat-run-{run_id}",
+            daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+
+    def _beat(self, engine: Engine, run_id: int, every_s: float) -> None:
+        runs = schema.runs
+        while not self.stopping.wait(every_s):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        sa.update(runs)
+                        .where(runs.c.id == run_id, runs.c.status == "running")
+                        .values(heartbeat=utcnow())
+                    )
+            except SQLAlchemyError as exc:
+                _log.info("run %s: heartbeat failed: %s", run_id, exc)
+
+    def stop(self) -> None:
+        """Stop beating, and wait for a beat under way to end."""
+        self.stopping.set()
+        self._thread.join()
 
 
 def _relax_durability(conn: Connection) -> None:

@@ -140,7 +140,7 @@ def test_a_good_run_is_stored_with_its_scenario_and_kpis(
     assert (run["status"], run["scenario"], run["seed"], run["until_h"], run["systems"]) == (
         "completed", "small", 4, 120.0, 24,
     )
-    scenario = load_scenario(SMALL)
+    scenario = load_scenario(SMALL, ["run.seed=4", 'run.until="5 d"'])  # as it ran
     assert run["scenario_document"] == scenario.document()
     assert run["scenario_hash"] == scenario.digest() == out["scenario_hash"]
     frame = read_kpis(db, out["run_id"])

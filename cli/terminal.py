@@ -1,0 +1,57 @@
+"""What reaches the terminal: stored text made printable, and how a signal ends a command.
+
+Text read from a store (scenario names, labels, errors, `--set` values) may
+hold control characters, from an old store or another tool: `printable`
+spells them as escapes, so nothing the store holds can move the cursor,
+retitle the window or hide output. A command stopped by Ctrl-C exits 130 and
+by SIGTERM 143 (128 + the signal), after a run in progress has been marked
+interrupted; SIGTERM is raised as `Terminated`, a `KeyboardInterrupt`, so
+every handler of Ctrl-C handles it too.
+"""
+
+from __future__ import annotations
+
+import signal
+import unicodedata
+from types import FrameType
+
+__all__ = ["printable", "Terminated", "handle_sigterm", "interrupted"]
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with every control character written as an escape (``\\x1b``, ``\\u2028``).
+
+    With `keep_newlines`, line feeds stay (messages of several lines).
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() or (keep_newlines and char == "\n"):
+            out.append(char)
+        elif char == " " or unicodedata.category(char) == "Zs":
+            out.append(char)  # spaces other than " " are not "printable", yet harmless
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C raises `KeyboardInterrupt`."""
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def handle_sigterm() -> None:
+    """Let SIGTERM end the command as Ctrl-C does (call once, in the main thread)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def interrupted(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """The one-line message and exit code of a command ended by a signal."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)", 128 + signal.SIGTERM
+    return "interrupted (Ctrl-C)", 128 + signal.SIGINT

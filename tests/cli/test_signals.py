@@ -1,0 +1,79 @@
+"""How `twin` ends on a signal, and that stored text reaches the terminal escaped.
+
+A `twin run` stopped by Ctrl-C (SIGINT) or SIGTERM marks its run interrupted
+and exits 130 or 143 with one line; it used to leave a SIGTERM'd run
+`running` until the next open and to exit 1 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.terminal import printable
+from storage import read_runs
+
+HALL = str(Path(__file__).resolve().parents[2] / "scenarios" / "hall.toml")
+TWIN = str(Path(sys.executable).with_name("twin"))
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background job may inherit "ignore"
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "line", "error"),
+    [
+        (signal.SIGINT, 130, "Error: interrupted (Ctrl-C)", "interrupted: KeyboardInterrupt"),
+        (signal.SIGTERM, 143, "Error: terminated (SIGTERM)", "interrupted: SIGTERM"),
+    ],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_marks_the_run_interrupted_and_sets_the_exit_code(
+    tmp_path: Path, signum: int, code: int, line: str, error: str
+) -> None:
+    db = str(tmp_path / "s.db")
+    # a century without events: a run that is still going when the signal comes
+    args = [TWIN, "run", HALL, "--db", db, "--until", "36500d", "--set", "recording.events=false"]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60.0
+        while not (Path(db).exists() and len(read_runs(db, status="running")) == 1):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, stderr
+    assert stderr.strip() == line
+    [run] = read_runs(db).to_dict("records")
+    assert (run["status"], run["error"]) == ("interrupted", error)
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("hall", "hall"),
+        ("h\x1b[2Jall", "h\\x1b[2Jall"),
+        ("a\nb\tc\rd", "a\\x0ab\\x09c\\x0dd"),
+        ("bell\x07 del\x7f c1\x9b", "bell\\x07 del\\x7f c1\\x9b"),
+        ("line\u2028sep\u202eRLO", "line\\u2028sep\\u202eRLO"),
+        ("café 20\u00a0°C", "café 20\u00a0°C"),
+    ],
+)
+def test_control_characters_are_escaped(raw: str, shown: str) -> None:
+    assert printable(raw) == shown
+
+
+def test_newlines_can_be_kept_for_messages_of_several_lines() -> None:
+    assert printable("one\ntwo\x1b", keep_newlines=True) == "one\ntwo\\x1b"
