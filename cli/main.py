@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from cli import run_commands, store_commands
+from cli import query_command, run_commands, store_commands
 from twin.errors import TwinError
 
 __all__ = ["cli", "main"]
@@ -46,7 +46,7 @@ def cli() -> None:
     """
 
 
-for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS):
+for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS, *query_command.COMMANDS):
     cli.add_command(_command)
 
 

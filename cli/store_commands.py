@@ -1,4 +1,4 @@
-"""`twin runs`, `twin show`, `twin query`, `twin export`: look into the store.
+"""`twin runs`, `twin show`, `twin export`: look into the store (`twin query`: cli.query_command).
 
 Each command parses its options, calls one `storage` function and prints;
 store errors are `StoreError`, which the group turns into exit code 2.
@@ -7,23 +7,23 @@ store errors are `StoreError`, which the group turns into exit code 2.
 from __future__ import annotations
 
 import json
-import math
-import sys
 from collections.abc import Iterable
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.formats import cell as _cell
+from cli.formats import plain as _plain
+from cli.formats import print_rows
 from cli.options import db_option
 from twin.records import nest_kpis
 
 if TYPE_CHECKING:  # pandas is imported by storage when a command reads; `twin run` never pays
     import pandas as pd
 
-__all__ = ["COMMANDS", "runs", "show", "query", "export"]
+__all__ = ["COMMANDS", "runs", "show", "export"]
 
 _RUN_COLUMNS = {
     "run_id": "run",
@@ -40,31 +40,6 @@ _RUN_COLUMNS = {
 # -- formatting --------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value: NaN, NaT and infinities -> None, timestamps -> ISO text."""
-    if value is None or value != value:  # only missing values differ from themselves
-        return None
-    if isinstance(value, float | Decimal) and not math.isfinite(value):
-        return None
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    item = getattr(value, "item", None)  # numpy scalars
-    return _plain(item()) if callable(item) else value
-
-
-def _cell(value: Any) -> str:
-    value = _plain(value)
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        return value[:19].replace("T", " ")  # timestamps to the second
-    return str(value)
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
     return [
@@ -75,17 +50,10 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     from pandas.api.types import is_numeric_dtype
-    from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for name in frame.columns:
-        numeric = is_numeric_dtype(frame[name])
-        table.add_column(str(name), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False, name=None):
-        table.add_row(*(_cell(v) for v in row))
-    width = None if sys.stdout.isatty() else 200
-    Console(width=width).print(table)
+    numeric = [is_numeric_dtype(frame[name]) for name in frame.columns]
+    rows = frame.itertuples(index=False, name=None)
+    print_rows([str(c) for c in frame.columns], rows, title=title, numeric=numeric)
 
 
 def _echo_lines(lines: Iterable[str]) -> None:
@@ -170,40 +138,6 @@ def show(run_id: int, db_url: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("sql")
-@db_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True, help="Output format.",
-)  # fmt: skip
-def query(sql: str, db_url: str, fmt: str) -> None:
-    """Run one read-only SQL statement against the store.
-
-    The statement runs on a connection that cannot write: INSERT, UPDATE,
-    DELETE, DROP and the like are refused (exit code 2), as is a second
-    statement after a semicolon. The views v_availability,
-    v_failures_by_cause, v_capacity_lost_by_cause and v_kpi_trend answer the
-    common questions, and the view metrics gives every metric one row per
-    bucket (run_id, t, bucket, scope, name, value); see docs/store.md.
-
-    Example:
-
-    \b
-        twin query "SELECT * FROM v_failures_by_cause WHERE run_id = 12" --format csv
-    """
-    from storage import open_store
-
-    with open_store(db_url, create=False) as store:
-        frame = store.query(sql)
-    if fmt == "json":
-        click.echo(json.dumps(_records(frame)))
-    elif fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
-    else:
-        _print_table(frame)
-
-
-@click.command()
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
@@ -243,4 +177,4 @@ def export(run_id: int, fmt: str, out_dir: Path, db_url: str) -> None:
         click.echo(f"{path} ({len(frame)} rows)")
 
 
-COMMANDS = [runs, show, query, export]
+COMMANDS = [runs, show, export]
