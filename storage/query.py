@@ -63,7 +63,6 @@ HOW_TO_READ = (
     "give a URL of a role that can only read the store with --reader-db or TWIN_READER_DB "
     "(docs/store.md, 'Who may read what')"
 )
-_FETCH = 500  # rows taken from a SQLite cursor at a time
 
 # The session user and every role it may become (SET ROLE needs only membership).
 _SESSION_CHECK = """
@@ -134,14 +133,18 @@ def _sqlite_rows(
     conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     cursor = conn.cursor()
+    rows: Iterator[tuple[Any, ...]] | None = None
     try:
         try:
             cursor.execute(statement, params or ())
         except sqlite3.Error as exc:
             raise StoreError(_sqlite_error(exc, timeout_s)) from exc
         columns = [d[0] for d in cursor.description or ()]
-        yield QueryRows(columns, _sqlite_fetch(cursor, timeout_s))
+        rows = _sqlite_fetch(cursor, timeout_s)
+        yield QueryRows(columns, rows)
     finally:
+        if rows is not None:
+            rows.close()  # type: ignore[attr-defined]
         cursor.close()
         conn.set_progress_handler(None, 0)
         raw.close()
@@ -149,8 +152,7 @@ def _sqlite_rows(
 
 def _sqlite_fetch(cursor: sqlite3.Cursor, timeout_s: float) -> Iterator[tuple[Any, ...]]:
     try:
-        while batch := cursor.fetchmany(_FETCH):
-            yield from batch
+        yield from cursor  # steps the statement a row at a time (one ahead)
     except sqlite3.Error as exc:
         raise StoreError(_sqlite_error(exc, timeout_s)) from exc
 
