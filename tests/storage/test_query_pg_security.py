@@ -73,7 +73,8 @@ def _counts(store: Store) -> tuple[int, int, int]:
 
 def _server_file_exists(admin: sa.Engine, path: str) -> bool:
     with admin.connect() as conn:
-        return conn.execute(sa.text("SELECT pg_stat_file(:p, true)"), {"p": path}).scalar() is not None
+        found = conn.execute(sa.text("SELECT pg_stat_file(:p, true)"), {"p": path}).scalar()
+    return found is not None
 
 
 def test_copy_to_program_through_nested_comments_runs_nothing(
