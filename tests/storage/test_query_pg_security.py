@@ -27,7 +27,7 @@ from storage.views import VIEW_NAMES
 pytestmark = pytest.mark.pg
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def base_url() -> str:
     url = os.environ.get(PG_URL_ENV)
     if not url:
@@ -35,21 +35,22 @@ def base_url() -> str:
     return url
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pg_url(base_url: str) -> Iterator[str]:
     with pg_test_schema(base_url) as url:
         yield url
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin(base_url: str) -> Iterator[sa.Engine]:
     engine = sa.create_engine(normalize_url(base_url), poolclass=sa.pool.NullPool)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def filled(pg_url: str) -> Iterator[Store]:
+    """One store for the module: every attack must leave it as it was."""
     with open_store(pg_url) as store:
         write_run(store, synthetic_run(40, 40))
         yield store

@@ -4,6 +4,7 @@ store; writers refuse a database that is not a store, or that they cannot write.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -184,35 +185,49 @@ def read_only_store(request: pytest.FixtureRequest) -> Iterator[tuple[Path, Path
         shutil.rmtree(top)
 
 
-def _twin_as_reader(*args: str) -> subprocess.CompletedProcess[str]:
+def _twin_as_reader(*commands: list[str]) -> list[tuple[int, str]]:
+    """Run twin commands in one process as a user who may not write the store: (code, output)."""
     wrap = _unprivileged()
     assert wrap is not None
-    command = wrap([sys.executable, "-c", "from cli.main import main; main()", *args])
+    script = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from cli.main import cli\n"
+        "out = []\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    result = CliRunner().invoke(cli, args)\n"
+        "    out.append((result.exit_code, result.output))\n"
+        "print(json.dumps(out))\n"
+    )
+    command = wrap([sys.executable, "-c", script, json.dumps(commands)])
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1", HOME="/tmp")
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [(code, output) for code, output in json.loads(done.stdout)]
 
 
 def test_reading_commands_work_on_a_read_only_store(read_only_store: tuple[Path, Path]) -> None:
     path, out = read_only_store
     before = path.read_bytes()
-    for args in (
-        ["runs"],
-        ["show", "1"],
-        ["query", "SELECT COUNT(*) AS n FROM events", "--format", "csv"],
-        ["export", "1", "--out", str(out)],
-    ):
-        done = _twin_as_reader(*args, "--db", str(path))
-        assert done.returncode == 0, (args, done.stderr)
-    assert done.stdout.strip()
+    db = ["--db", str(path)]
+    results = _twin_as_reader(
+        ["runs", *db],
+        ["show", "1", *db],
+        ["query", "SELECT COUNT(*) AS n FROM events", "--format", "csv", *db],
+        ["export", "1", "--out", str(out), *db],
+    )
+    for code, output in results:
+        assert code == 0, output
+    assert results[2][1].splitlines() == ["n", "20"]
     assert (out / "run-1-events.csv").exists()
     assert path.read_bytes() == before
 
 
 def test_a_run_on_a_read_only_store_is_a_clear_error(read_only_store: tuple[Path, Path]) -> None:
     path, _out = read_only_store
-    done = _twin_as_reader("run", str(HALL), "--until", "24h", "--db", str(path))
-    assert done.returncode == 2, done.stderr
-    assert "read-only" in done.stderr and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    ((code, output),) = _twin_as_reader(["run", str(HALL), "--until", "24h", "--db", str(path)])
+    assert code == 2, output
+    assert "read-only" in output and "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1
     with open_store(path, create=False) as store:
         assert len(read_runs(store)) == 1
