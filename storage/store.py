@@ -305,23 +305,28 @@ class Store:
             last_seen = r.heartbeat or r.started
             reason = why_dead(r.host, r.pid, last_seen, now, self.stale_after, r.started)
             if reason is not None:
-                gone[r.id] = reason
+                gone[r.id] = (reason, r.heartbeat)
         if not gone or not self._may_write():
             return []
         engine = self._engine or make_write_engine(self.sa_url)
+        marked = []
         try:
             with engine.begin() as conn:
-                for run_id, reason in gone.items():
-                    conn.execute(
+                for run_id, (reason, beat) in gone.items():
+                    as_seen = runs.c.heartbeat.is_not_distinct_from(beat)  # no beat since
+                    done = conn.execute(
                         sa.update(runs)
-                        .where(runs.c.id == run_id, runs.c.status == "running")
+                        .where(runs.c.id == run_id, runs.c.status == "running", as_seen)
                         .values(status="interrupted", finished=now, error=f"interrupted: {reason}")
                     )
+                    if done.rowcount:
+                        marked.append(run_id)
         finally:
             if engine is not self._engine:
                 engine.dispose()
-        _log.info("marked runs %s of %s as interrupted", sorted(gone), self.url)
-        return sorted(gone)
+        if marked:
+            _log.info("marked runs %s of %s as interrupted", sorted(marked), self.url)
+        return sorted(marked)
 
     def _may_write(self) -> bool:
         if self.writable:

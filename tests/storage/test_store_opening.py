@@ -14,14 +14,18 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 import storage
-from storage import StoreError, open_store, read_runs
+import storage.store
+from storage import Store, StoreError, open_store, read_run, read_runs, schema
 from storage.engines import CONNECT_TIMEOUT_S, make_write_engine, pg_connect_args
+from storage.liveness import utcnow
 from storage.migrate import current_revision, upgrade
 from storage.testing import synthetic_run, write_run
 from storage.urls import normalize_url
@@ -89,6 +93,43 @@ def test_a_store_opened_for_reading_cannot_write(store_url: str) -> None:
     with open_store(store_url, create=False) as store:
         with pytest.raises(StoreError, match="opened for reading only"):
             write_run(store, synthetic_run(1, 1))
+
+
+def _stale(store: Store, run_id: int) -> None:
+    """Make `run_id` look like a run of another host that stopped beating two hours ago."""
+    runs = schema.runs
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id)
+            .values(host="elsewhere", heartbeat=utcnow() - timedelta(hours=2))
+        )
+
+
+def test_a_reader_that_may_write_marks_dead_runs(store_url: str) -> None:
+    with open_store(store_url) as store:
+        run_id = write_run(store, synthetic_run(5, 5), complete=False)
+        _stale(store, run_id)
+    with open_store(store_url, create=False) as reader:
+        assert read_run(reader, run_id)["status"] == "interrupted"
+
+
+def test_a_run_that_beats_while_it_is_judged_stays_running(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = write_run(store, synthetic_run(5, 5), complete=False)
+    _stale(store, run_id)
+    judge = storage.store.why_dead
+
+    def judge_then_beat(*args: Any) -> str | None:
+        reason = judge(*args)
+        with store.engine.begin() as conn:  # the run's process, still alive, beats now
+            conn.execute(sa.update(schema.runs).values(heartbeat=utcnow()))
+        return reason
+
+    monkeypatch.setattr(storage.store, "why_dead", judge_then_beat)
+    assert store.recover_interrupted() == []
+    assert read_run(store, run_id)["status"] == "running"
 
 
 @pytest.mark.parametrize("raw", ["postgresql://[::1", "postgresql://u@host:port/db"])
