@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,8 @@ __all__ = [
     "run_query",
     "session_problems",
     "HOW_TO_READ",
+    "db_message",
+    "reader_url_for",
 ]
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -98,7 +100,7 @@ class QueryRows:
 
 def run_query(
     engine: Engine, sql: str, params: Mapping[str, Any] | None, timeout_s: float
-) -> Any:
+) -> AbstractContextManager[QueryRows]:
     """Context manager: `QueryRows` of one read-only statement (``:name`` parameters)."""
     dialect = engine.dialect.name
     statement = check_read_only(sql, dialect)
@@ -133,7 +135,7 @@ def _sqlite_rows(
     conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     cursor = conn.cursor()
-    rows: Iterator[tuple[Any, ...]] | None = None
+    rows: Generator[tuple[Any, ...]] | None = None
     try:
         try:
             cursor.execute(statement, params or ())
@@ -144,13 +146,13 @@ def _sqlite_rows(
         yield QueryRows(columns, rows)
     finally:
         if rows is not None:
-            rows.close()  # type: ignore[attr-defined]
+            rows.close()
         cursor.close()
         conn.set_progress_handler(None, 0)
         raw.close()
 
 
-def _sqlite_fetch(cursor: sqlite3.Cursor, timeout_s: float) -> Iterator[tuple[Any, ...]]:
+def _sqlite_fetch(cursor: sqlite3.Cursor, timeout_s: float) -> Generator[tuple[Any, ...]]:
     try:
         yield from cursor  # steps the statement a row at a time (one ahead)
     except sqlite3.Error as exc:
@@ -158,7 +160,7 @@ def _sqlite_fetch(cursor: sqlite3.Cursor, timeout_s: float) -> Iterator[tuple[An
 
 
 def _sqlite_error(exc: sqlite3.Error, timeout_s: float) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = db_message(exc)
     if message == "interrupted":
         return f"query stopped: it ran longer than its time limit of {timeout_s:g} s (--timeout)"
     if "not authorized" in message or "readonly" in message or "query_only" in message:
@@ -174,7 +176,8 @@ def _make_pg_engine(url: URL) -> Engine:
 
 
 def reader_url_for(url: URL) -> URL:
-    """The store's URL with the reader role as user (a password, if any, goes with the URL)."""
+    """The store's URL with the reader role as user and no password (libpq may find one in
+    ~/.pgpass)."""
     return url.set(username=READER_ROLE, password=None)
 
 
@@ -196,7 +199,7 @@ def pg_query_engine(store_url: URL, reader_url: URL | None) -> Engine:
             finally:
                 raw.close()
         except SQLAlchemyError as exc:
-            problems = [f"cannot connect ({_first_line(exc)})"]
+            problems = [f"cannot connect ({db_message(exc)})"]
         if not problems:
             return engine
         engine.dispose()
@@ -290,7 +293,7 @@ def _psycopg_error() -> type[Exception]:
 def _pg_error(exc: Exception, timeout_s: float) -> str:
     import psycopg.errors as pe
 
-    message = _first_line(exc)
+    message = db_message(exc)
     if isinstance(exc, pe.QueryCanceled):
         return f"query stopped: it ran longer than its time limit of {timeout_s:g} s (--timeout)"
     if isinstance(exc, pe.LockNotAvailable):
@@ -300,7 +303,8 @@ def _pg_error(exc: Exception, timeout_s: float) -> str:
     return f"query failed: {message}"
 
 
-def _first_line(exc: BaseException) -> str:
+def db_message(exc: BaseException) -> str:
+    """The first line of what the database said (a driver's error inside SQLAlchemy's)."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

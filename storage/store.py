@@ -37,7 +37,7 @@ from storage import schema
 from storage.engines import make_read_engine, make_write_engine
 from storage.liveness import this_host, utcnow, why_dead
 from storage.migrate import check_not_foreign, check_readable, upgrade
-from storage.query import DEFAULT_TIMEOUT_S, QueryRows, pg_query_engine, run_query
+from storage.query import DEFAULT_TIMEOUT_S, QueryRows, db_message, pg_query_engine, run_query
 from storage.urls import display_url, normalize_url, sqlite_path
 from storage.writer import CHUNK_BYTES, CHUNK_ROWS, RunWriter
 from twin.errors import StoreError
@@ -108,13 +108,6 @@ def _check_writable(path: Path) -> None:
                 "(a run needs to write the file and its folder; twin runs, show, query "
                 "and export only read)"
             )
-
-
-def db_message(exc: SQLAlchemyError) -> str:
-    """The first line of what the database said, for one-line errors."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Store:
