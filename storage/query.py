@@ -123,6 +123,13 @@ def _check_parameters(
     return given or None
 
 
+def _connect(engine: Engine) -> Any:
+    try:
+        return engine.raw_connection()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot connect to run the query: {db_message(exc)}") from exc
+
+
 # -- SQLite ----------------------------------------------------------------------
 
 
@@ -131,7 +138,7 @@ def _sqlite_rows(
     engine: Engine, statement: str, params: dict[str, Any] | None, timeout_s: float
 ) -> Iterator[QueryRows]:
     deadline = time.monotonic() + timeout_s
-    raw = engine.raw_connection()
+    raw = _connect(engine)
     conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     cursor = conn.cursor()
@@ -235,7 +242,7 @@ def session_problems(conn: Any) -> list[str]:
 def _pg_rows(
     engine: Engine, statement: str, params: dict[str, Any] | None, timeout_s: float
 ) -> Iterator[QueryRows]:
-    raw = engine.raw_connection()
+    raw = _connect(engine)
     conn: Any = raw.driver_connection
     rows: Any = None
     try:

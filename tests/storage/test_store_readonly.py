@@ -215,3 +215,12 @@ def test_parameters_are_found_and_rewritten_outside_literals() -> None:
     sql = "SELECT :a, ':b', x::int, /* :c */ :d, '50%'"
     assert parameter_names(sql) == {"a", "d"}
     assert to_pyformat(sql) == "SELECT %(a)s, ':b', x::int, /* :c */ %(d)s, '50%%'"
+
+
+def test_a_store_gone_after_opening_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    open_store(path).close()
+    with open_store(path, create=False) as store:
+        path.unlink()
+        with pytest.raises(StoreError, match="cannot connect to run the query"):
+            store.query("SELECT 1")
