@@ -126,7 +126,7 @@ def _check_parameters(
 def _connect(engine: Engine) -> Any:
     try:
         return engine.raw_connection()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, sqlite3.Error) as exc:  # SQLite's own: from the engine's creator
         raise StoreError(f"cannot connect to run the query: {db_message(exc)}") from exc
 
 
