@@ -124,9 +124,10 @@ def _check_parameters(
 
 
 def _connect(engine: Engine) -> Any:
+    # A pool's raw connection passes the driver's own errors through unwrapped.
     try:
         return engine.raw_connection()
-    except (SQLAlchemyError, sqlite3.Error) as exc:  # SQLite's own: from the engine's creator
+    except (SQLAlchemyError, sqlite3.Error, _psycopg_error()) as exc:
         raise StoreError(f"cannot connect to run the query: {db_message(exc)}") from exc
 
 
@@ -200,13 +201,15 @@ def pg_query_engine(store_url: URL, reader_url: URL | None) -> Engine:
     for url in candidates:
         engine = _make_pg_engine(url)
         try:
-            raw = engine.raw_connection()
+            raw = _connect(engine)
             try:
                 problems = session_problems(raw.driver_connection)
             finally:
                 raw.close()
-        except SQLAlchemyError as exc:
-            problems = [f"cannot connect ({db_message(exc)})"]
+        except StoreError as exc:
+            problems = [str(exc)]
+        except _psycopg_error() as exc:
+            problems = [f"cannot check the session ({db_message(exc)})"]
         if not problems:
             return engine
         engine.dispose()

@@ -270,3 +270,11 @@ def test_every_relation_of_the_store_is_readable_by_the_reader_and_none_writable
     )
     assert set(rights["name"]) == {"alembic_version", *schema.metadata.tables, *VIEW_NAMES}
     assert rights["reads"].all() and not rights["writes"].any()
+
+
+def test_a_reader_that_cannot_connect_is_refused_with_a_way_out(filled: Store, pg_url: str) -> None:
+    missing = _as(pg_url, f"twin_test_{uuid.uuid4().hex[:12]}")
+    with open_store(pg_url, create=False, reader_url=missing) as store:
+        with pytest.raises(StoreError, match="cannot connect") as info:
+            store.query("SELECT 1")
+    assert "docs/store.md" in str(info.value)
