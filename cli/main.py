@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from cli import run_commands, store_commands
+from cli import query_command, run_commands, store_commands
 from cli.terminal import handle_sigterm, interrupted, printable
 from twin.errors import TwinError
 
@@ -49,7 +49,7 @@ def cli() -> None:
     """
 
 
-for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS):
+for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS, *query_command.COMMANDS):
     cli.add_command(_command)
 
 

@@ -1,31 +1,30 @@
-"""`twin runs`, `show`, `query`, `export`, `rm`: look into the store, and tidy it.
+"""`twin runs`, `show`, `export`, `rm`: look into the store, and tidy it (`twin query`:
+cli.query_command).
 
 Each command parses its options, calls one `storage` function and prints;
 store errors are `StoreError`, which the group turns into exit code 2.
 `runs` and `show` print a table (for people), CSV or JSON (for programs);
-timestamps are ISO 8601 in UTC to the second, ``2026-12-01T14:00:00Z``, on
-every backend. Text read from the store reaches the terminal with its
-control characters escaped (`cli.terminal.printable`) in tables and CSV; JSON
-escapes them itself.
+values print as `cli.formats` writes them: timestamps ISO 8601 in UTC
+(``2026-12-01T14:00:00Z``) on every backend, stored text with its control
+characters escaped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
-import math
 import os
 import sys
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.formats import cell as _cell
+from cli.formats import plain as _plain
+from cli.formats import print_rows, write_csv
 from cli.options import db_option
 from cli.terminal import printable
 from twin.records import nest_kpis
@@ -33,7 +32,7 @@ from twin.records import nest_kpis
 if TYPE_CHECKING:  # pandas is imported by storage when a command reads; `twin run` never pays
     import pandas as pd
 
-__all__ = ["COMMANDS", "runs", "show", "query", "export", "rm"]
+__all__ = ["COMMANDS", "runs", "show", "export", "rm"]
 
 _RUN_COLUMNS = {
     "run_id": "run",
@@ -67,55 +66,6 @@ class _OutputError(click.ClickException):
 # -- formatting --------------------------------------------------------------
 
 
-def _timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC to the second: the store keeps naive UTC times."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value: NaN, NaT and infinities -> None, timestamps -> ISO text."""
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if value is None or value != value:  # only missing values differ from themselves
-        return None
-    if isinstance(value, float | Decimal) and not math.isfinite(value):
-        return None
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return _timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    to_pydatetime = getattr(value, "to_pydatetime", None)  # pandas timestamps
-    if callable(to_pydatetime):
-        return _timestamp(to_pydatetime())
-    item = getattr(value, "item", None)  # numpy scalars
-    return _plain(item()) if callable(item) else value
-
-
-def _text(value: Any) -> str:
-    """A value as CSV text: lists as JSON, missing as empty, control characters escaped."""
-    value = _plain(value)
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return printable(json.dumps(value))
-    return printable(str(value))
-
-
-def _cell(value: Any) -> str:
-    value = _plain(value)
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.6g}"
-    if isinstance(value, list):
-        return printable(" ".join(map(str, value))) or "-"
-    return printable(str(value))
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
     return [
@@ -126,26 +76,14 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     from pandas.api.types import is_numeric_dtype
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
-    for name in frame.columns:
-        numeric = is_numeric_dtype(frame[name])
-        table.add_column(Text(printable(str(name))), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False, name=None):
-        table.add_row(*(Text(_cell(v)) for v in row))  # Text: no rich markup in data
-    width = None if sys.stdout.isatty() else 200
-    Console(width=width).print(table)
+    numeric = [is_numeric_dtype(frame[name]) for name in frame.columns]
+    rows = frame.itertuples(index=False, name=None)
+    print_rows([str(c) for c in frame.columns], rows, title=title, numeric=numeric)
 
 
 def _print_csv(columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([printable(c) for c in columns])
-    writer.writerows([_text(value) for value in row] for row in rows)
-    click.echo(out.getvalue(), nl=False)
+    write_csv(sys.stdout, columns, rows)
 
 
 def _print_frame(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
@@ -286,40 +224,6 @@ def _scenario_file(header: dict[str, Any], document: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("sql")
-@db_option
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-    show_default=True, help="Output format.",
-)  # fmt: skip
-def query(sql: str, db_url: str, fmt: str) -> None:
-    """Run one read-only SQL statement against the store.
-
-    The statement runs on a connection that cannot write: INSERT, UPDATE,
-    DELETE, DROP and the like are refused (exit code 2), as is a second
-    statement after a semicolon. The views v_availability,
-    v_failures_by_cause, v_capacity_lost_by_cause and v_kpi_trend answer the
-    common questions, and the view metrics gives every metric one row per
-    bucket (run_id, t, bucket, scope, name, value); see docs/store.md.
-
-    Example:
-
-    \b
-        twin query "SELECT * FROM v_failures_by_cause WHERE run_id = 12" --format csv
-    """
-    from storage import open_store
-
-    with open_store(db_url, create=False) as store:
-        frame = store.query(sql)
-    if fmt == "json":
-        click.echo(json.dumps(_records(frame)))
-    elif fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
-    else:
-        _print_table(frame)
-
-
-@click.command()
 @click.argument("run_id", metavar="RUN", type=int)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
@@ -401,16 +305,17 @@ def rm(run_id: int, yes: bool, db_url: str) -> None:
     from storage import open_store, read_run
     from storage.remove import delete_run
 
-    with open_store(db_url, create=False) as store:
+    with open_store(db_url, create=False) as store:  # an existing store, or no store
         run = read_run(store, run_id)
-        if not yes:
-            question = (
-                f"Delete run {run_id} ({_cell(run['scenario'])}, {run['status']}, started "
-                f"{_plain(run['started'])}) with its events, metrics and KPIs?"
-            )
-            click.confirm(question, abort=True)
+    if not yes:
+        question = (
+            f"Delete run {run_id} ({_cell(run['scenario'])}, {run['status']}, started "
+            f"{_plain(run['started'])}) with its events, metrics and KPIs?"
+        )
+        click.confirm(question, abort=True)
+    with open_store(db_url) as store:  # deleting writes: opened (and migrated) to write
         delete_run(store, run_id)
     click.echo(f"deleted run {run_id}")
 
 
-COMMANDS = [runs, show, query, export, rm]
+COMMANDS = [runs, show, export, rm]

@@ -1,5 +1,9 @@
 """SQLAlchemy engines for the store: one that writes, one that can only read.
 
+Every PostgreSQL connection gives up after `CONNECT_TIMEOUT_S` (unless the URL
+sets ``connect_timeout``), so a server that accepts but never answers is an
+error, not a hang.
+
 SQLite: WAL journal (readers never block the writer), foreign keys on, a busy
 timeout so that two writer processes wait for each other instead of failing,
 and every write transaction opened with ``BEGIN IMMEDIATE`` so it takes the
@@ -8,9 +12,10 @@ fail at once with "database is locked", whatever the timeout).
 
 The read engine is read-only by construction, not by inspecting SQL: SQLite is
 opened with ``mode=ro``, ``query_only`` and an authorizer that denies every
-action but reading; PostgreSQL sessions default to read-only transactions,
-each transaction is opened READ ONLY, and statements are sent as prepared
-statements, which the server refuses to split into several commands.
+action but reading (a store in a folder this user cannot write, which
+``mode=ro`` cannot open in WAL mode, is opened as immutable when no writer
+has a WAL file open); PostgreSQL sessions default to read-only transactions.
+Ad-hoc SQL on PostgreSQL needs more than that (see `storage.query`).
 """
 
 from __future__ import annotations
@@ -26,9 +31,21 @@ from sqlalchemy.pool import NullPool
 
 from storage.urls import sqlite_path
 
-__all__ = ["make_write_engine", "make_read_engine", "BUSY_TIMEOUT_S"]
+__all__ = [
+    "make_write_engine",
+    "make_read_engine",
+    "pg_connect_args",
+    "BUSY_TIMEOUT_S",
+    "CONNECT_TIMEOUT_S",
+]
 
 BUSY_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10
+
+
+def pg_connect_args(url: URL) -> dict[str, Any]:
+    """Connection arguments for PostgreSQL: a connect timeout unless the URL has its own."""
+    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT_S}
 
 
 def make_write_engine(url: URL) -> Engine:
@@ -36,7 +53,7 @@ def make_write_engine(url: URL) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         return _sqlite_write_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=pg_connect_args(url))
 
 
 def make_read_engine(url: URL) -> Engine:
@@ -106,10 +123,15 @@ _SQLITE_READ_PRAGMAS = {
 
 # SQLAlchemy asks for this one (without setting it) when it first connects.
 _SQLITE_QUERIED_PRAGMAS = {"read_uncommitted"}
+# SQLite asks leave to update the schema table when a query first uses a pragma
+# as a table (pragma_table_info); on a read-only connection nothing can be written.
+_SQLITE_SCHEMA_TABLES = {"sqlite_master", "sqlite_schema"}
 
 
 def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, *_rest: object) -> int:
     if action in _SQLITE_READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 in _SQLITE_SCHEMA_TABLES:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and (
         arg1 in _SQLITE_READ_PRAGMAS or (arg1 in _SQLITE_QUERIED_PRAGMAS and arg2 is None)
@@ -119,10 +141,8 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, *_rest: 
 
 
 def _sqlite_read_engine(path: Path) -> Engine:
-    uri = f"{path.as_uri()}?mode=ro"
-
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        conn = _sqlite_open_read_only(path)
         conn.execute("PRAGMA query_only=ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.set_authorizer(_sqlite_authorizer)
@@ -131,9 +151,28 @@ def _sqlite_read_engine(path: Path) -> Engine:
     return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=NullPool)
 
 
+def _sqlite_open_read_only(path: Path) -> sqlite3.Connection:
+    """Open `path` read-only; as immutable if that needs a WAL index this user cannot make."""
+    uri = f"{path.as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        # A WAL store in a folder we cannot write: with no -wal file no writer
+        # is at work (it would have one), so the file is as it will stay.
+        conn.close()
+        if "readonly" not in str(exc) or path.with_name(path.name + "-wal").exists():
+            raise
+        conn = sqlite3.connect(f"{uri}&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S)
+    return conn
+
+
 def _pg_read_engine(url: URL) -> Engine:
     engine = sa.create_engine(
-        url, poolclass=NullPool, execution_options={"postgresql_readonly": True}
+        url,
+        poolclass=NullPool,
+        connect_args=pg_connect_args(url),
+        execution_options={"postgresql_readonly": True},
     )
 
     @sa.event.listens_for(engine, "connect")
@@ -141,15 +180,5 @@ def _pg_read_engine(url: URL) -> Engine:
         dbapi_conn.autocommit = True
         dbapi_conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         dbapi_conn.autocommit = False
-
-    @sa.event.listens_for(engine, "do_execute")
-    def _prepared(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
-        cursor.execute(statement, parameters, prepare=True)
-        return True
-
-    @sa.event.listens_for(engine, "do_execute_no_params")
-    def _prepared_no_params(cursor: Any, statement: str, _context: Any) -> bool:
-        cursor.execute(statement, None, prepare=True)
-        return True
 
     return engine

@@ -1,10 +1,18 @@
 """The store: open a SQL database, keep its schema current, start runs, answer queries.
 
-`open_store` is the entry: it normalizes the URL, migrates the schema to head,
-and marks runs whose process died without a word as interrupted. A `Store`
-hands out a `RunWriter` per run (see `storage.writer`), simulates a scenario
-straight into one (`record`: the path `twin run`, the bench and sweeps take),
-and runs ad-hoc SQL on a separate engine that cannot write.
+`open_store` is the entry. Opened for writing (the default), it normalizes
+the URL, refuses a database that is not a store or that it cannot write,
+creates or migrates the schema to head, and marks runs whose process died
+without a word as interrupted. Opened for reading (``create=False``: `twin
+runs`, `show`, `query`, `export`), it never creates, migrates or touches the
+database: it reads through a connection that cannot write and needs the
+store at head; the one write it may make is that same marking of dead runs,
+and only where this user may write the store anyway.
+
+A `Store` hands out a `RunWriter` per run (see `storage.writer`), simulates
+a scenario straight into one (`record`: the path `twin run`, the bench and
+sweeps take), and runs ad-hoc SQL through `storage.query`, as a session
+that can only read.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -27,8 +36,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from storage import schema
 from storage.engines import make_read_engine, make_write_engine
 from storage.liveness import this_host, utcnow, why_dead
-from storage.migrate import upgrade
-from storage.readonly import check_read_only
+from storage.migrate import check_not_foreign, check_readable, upgrade
+from storage.query import DEFAULT_TIMEOUT_S, QueryRows, db_message, pg_query_engine, run_query
 from storage.urls import display_url, normalize_url, sqlite_path
 from storage.writer import CHUNK_BYTES, CHUNK_ROWS, RunWriter
 from twin.errors import StoreError
@@ -54,16 +63,33 @@ def code_version() -> str:
 
 
 def open_store(
-    url: str | os.PathLike[str] | URL, *, create: bool = True, stale_after_s: float = STALE_AFTER_S
+    url: str | os.PathLike[str] | URL,
+    *,
+    create: bool = True,
+    stale_after_s: float = STALE_AFTER_S,
+    reader_url: str | os.PathLike[str] | URL | None = None,
 ) -> Store:
-    """Open (and with `create`, make) the store at `url`, migrated to the current schema."""
+    """Open the store at `url`: for writing (`create`: made or migrated), or only to read.
+
+    `reader_url`: the PostgreSQL session ad-hoc queries run as (see `storage.query`).
+    """
     sa_url = normalize_url(url)
     path = sqlite_path(sa_url)
+    if path is not None and path.exists() and create:
+        _check_writable(path)
     if path is not None and not create and not path.exists():
         raise StoreError(f"no store at {str(path)!r} (a run creates it)")
-    store = Store(sa_url, stale_after_s=stale_after_s)
+    readers = None if reader_url is None else normalize_url(reader_url)
+    store = Store(sa_url, stale_after_s=stale_after_s, writable=create, reader_url=readers)
     try:
-        upgrade(store.engine)
+        if create:
+            if path is not None and path.exists():  # before the write engine makes it WAL
+                with store.read_engine.connect() as conn:
+                    check_not_foreign(conn, store.url)
+            upgrade(store.engine, where=store.url)
+        else:
+            with store.read_engine.connect() as conn:
+                check_readable(conn, store.url)
         store.recover_interrupted()
     except SQLAlchemyError as exc:
         store.close()
@@ -74,23 +100,36 @@ def open_store(
     return store
 
 
-def db_message(exc: SQLAlchemyError) -> str:
-    """The first line of what the database said, for one-line errors."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _check_writable(path: Path) -> None:
+    for where in (path, path.parent):
+        if not os.access(where, os.W_OK):
+            raise StoreError(
+                f"cannot write to store {str(path)!r}: {str(where)!r} is read-only "
+                "(a run needs to write the file and its folder; twin runs, show, query "
+                "and export only read)"
+            )
 
 
 class Store:
     """An open store. Use `open_store`; close it (or use `with`) when done."""
 
-    def __init__(self, url: URL, *, stale_after_s: float = STALE_AFTER_S) -> None:
+    def __init__(
+        self,
+        url: URL,
+        *,
+        stale_after_s: float = STALE_AFTER_S,
+        writable: bool = True,
+        reader_url: URL | None = None,
+    ) -> None:
         self.sa_url = url
         self.url = display_url(url)
         self.backend = url.get_backend_name()
         self.stale_after = timedelta(seconds=stale_after_s)
-        self.engine: Engine = make_write_engine(url)
+        self.writable = writable
+        self.reader_url = reader_url
+        self._engine: Engine | None = make_write_engine(url) if writable else None
         self._read_engine: Engine | None = None
+        self._query_engine: Engine | None = None
 
     def __enter__(self) -> Store:
         return self
@@ -103,9 +142,16 @@ class Store:
 
     def close(self) -> None:
         """Release every connection (the store can be reopened with `open_store`)."""
-        self.engine.dispose()
-        if self._read_engine is not None:
-            self._read_engine.dispose()
+        for engine in (self._engine, self._read_engine, self._query_engine):
+            if engine is not None:
+                engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine writes go through; a store opened for reading has none."""
+        if self._engine is None:
+            raise StoreError(f"{self.url} was opened for reading only; open it to write")
+        return self._engine
 
     @property
     def read_engine(self) -> Engine:
@@ -254,56 +300,96 @@ class Store:
     # -- upkeep ------------------------------------------------------------
 
     def recover_interrupted(self) -> list[int]:
-        """Mark runs whose process is gone as interrupted; return their ids."""
+        """Mark runs whose process is gone as interrupted; return their ids.
+
+        A store opened for reading marks them only where this user may write
+        the store anyway; otherwise it leaves them for the next writer.
+        """
         runs = schema.runs
         now = utcnow()
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(
-                    runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat, runs.c.started
-                ).where(runs.c.status == "running")
-            ).all()
-            gone = {}
-            for r in rows:
-                last_seen = r.heartbeat or r.started
-                reason = why_dead(r.host, r.pid, last_seen, now, self.stale_after, r.started)
-                if reason is not None:
-                    gone[r.id] = reason
-            for run_id, reason in gone.items():
-                conn.execute(
-                    sa.update(runs)
-                    .where(runs.c.id == run_id, runs.c.status == "running")
-                    .values(status="interrupted", finished=now, error=f"interrupted: {reason}")
-                )
-        if gone:
-            _log.info("marked runs %s of %s as interrupted", sorted(gone), self.url)
-        return sorted(gone)
+        running = sa.select(
+            runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat, runs.c.started
+        ).where(runs.c.status == "running")
+        with self.reading() as conn:
+            rows = conn.execute(running).all()
+        gone = {}
+        for r in rows:
+            last_seen = r.heartbeat or r.started
+            reason = why_dead(r.host, r.pid, last_seen, now, self.stale_after, r.started)
+            if reason is not None:
+                gone[r.id] = (reason, r.heartbeat)
+        if not gone or not self._may_write():
+            return []
+        engine = self._engine or make_write_engine(self.sa_url)
+        marked = []
+        try:
+            with engine.begin() as conn:
+                for run_id, (reason, beat) in gone.items():
+                    as_seen = runs.c.heartbeat.is_not_distinct_from(beat)  # no beat since
+                    done = conn.execute(
+                        sa.update(runs)
+                        .where(runs.c.id == run_id, runs.c.status == "running", as_seen)
+                        .values(status="interrupted", finished=now, error=f"interrupted: {reason}")
+                    )
+                    if done.rowcount:
+                        marked.append(run_id)
+        finally:
+            if engine is not self._engine:
+                engine.dispose()
+        if marked:
+            _log.info("marked runs %s of %s as interrupted", sorted(marked), self.url)
+        return sorted(marked)
+
+    def _may_write(self) -> bool:
+        if self.writable:
+            return True
+        path = sqlite_path(self.sa_url)
+        if path is not None:
+            return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+        may_update = sa.text("SELECT has_table_privilege('runs', 'UPDATE')")
+        with self.reading() as conn:
+            return bool(conn.execute(may_update).scalar())
 
     # -- reading -----------------------------------------------------------
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Run one read-only SQL statement (``:name`` parameters) and return its rows."""
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> pd.DataFrame:
+        """Run one read-only SQL statement (``:name`` parameters) and return all its rows."""
         import pandas as pd  # here, not at the top: a run that only writes skips pandas
 
-        statement = check_read_only(sql)
-        try:
-            with self.read_engine.connect() as conn:
-                result = _execute(conn, statement, params)
-                if not result.returns_rows:
-                    return pd.DataFrame()
-                rows = [tuple(row) for row in result.fetchall()]  # see storage.read._frame
-                frame = pd.DataFrame(rows, columns=list(result.keys()))
-        except SQLAlchemyError as exc:
-            raise StoreError(_query_error(exc)) from exc
+        with self.query_rows(sql, params, timeout_s=timeout_s) as result:
+            frame = pd.DataFrame(list(result.rows), columns=result.columns)
         return _plain_numbers(frame)
 
+    @contextmanager
+    def query_rows(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> Iterator[QueryRows]:
+        """Run one read-only statement; its rows stream from the database as they are read.
 
-def _execute(conn: Connection, statement: str, params: Mapping[str, Any] | None) -> Any:
-    # Without parameters the SQL goes to the driver verbatim, so a ':' or '%'
-    # inside a string literal is never taken for a placeholder.
-    if params:
-        return conn.execute(sa.text(statement), dict(params))
-    return conn.execution_options(no_parameters=True).exec_driver_sql(statement)
+        Stopped after `timeout_s` seconds. Errors, refusals included, are `StoreError`.
+        """
+        with run_query(self.query_engine, sql, params, timeout_s) as result:
+            yield result
+
+    @property
+    def query_engine(self) -> Engine:
+        """The engine ad-hoc SQL runs on (see `storage.query`; chosen on first use)."""
+        if self._query_engine is None:
+            if self.backend == "sqlite":
+                self._query_engine = self.read_engine
+            else:
+                self._query_engine = pg_query_engine(self.sa_url, self.reader_url)
+        return self._query_engine
 
 
 def _plain_numbers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -315,16 +401,6 @@ def _plain_numbers(frame: pd.DataFrame) -> pd.DataFrame:
             whole = numbers.notna().all() and (numbers == numbers.round()).all()
             frame[name] = numbers.astype("int64" if whole else "float64")
     return frame
-
-
-_READ_ONLY_MARKERS = ("read-only", "readonly", "not authorized", "query_only")
-
-
-def _query_error(exc: SQLAlchemyError) -> str:
-    message = db_message(exc)
-    if any(marker in message.lower() for marker in _READ_ONLY_MARKERS):
-        return f"refused: queries are read-only ({message})"
-    return f"query failed: {message}"
 
 
 LABEL_CHARS = 200

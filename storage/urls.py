@@ -35,7 +35,7 @@ def normalize_url(raw: str | os.PathLike[str] | URL) -> URL:
         return _sqlite_url(Path(text))
     try:
         url = make_url(text)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a bad port, an unclosed [
         raise StoreError(f"cannot parse store URL {text!r}; {_HINT}") from exc
     if url.drivername in _SQLITE_ALIASES:
         if not url.database or url.database == ":memory:":
