@@ -1,8 +1,8 @@
 """How the store commands print values: JSON-ready, CSV cells, table cells, rich tables.
 
 A value from either backend becomes one plain form: NaN, NaT and infinities
-are null; timestamps ISO 8601 in UTC (``2026-12-01T14:00:00Z``, a fraction
-of a second only when there is one; the store keeps naive UTC), dates and
+are null; timestamps ISO 8601 in UTC to the second (``2026-12-01T14:00:00Z``;
+the store keeps naive UTC), dates and
 times ISO 8601 text; an interval an ISO 8601
 duration (``P1DT2H``); bytes hex text as PostgreSQL writes it (``\\x00ff``);
 a UUID, an address or any other object its text. CSV and JSON are written
@@ -57,10 +57,10 @@ def plain(value: Any) -> Any:
 
 
 def timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC: a naive time is taken as UTC (the store's convention)."""
+    """ISO 8601 in UTC to the second: a naive time is taken as UTC (the store's convention)."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _duration(delta: timedelta) -> str:
@@ -75,15 +75,13 @@ def _duration(delta: timedelta) -> str:
 
 
 def cell(value: Any) -> str:
-    """A value as a table shows it: '-' if missing, numbers to 6 digits, times to the
-    second, a list of words as words, control characters escaped."""
+    """A value as a table shows it: '-' if missing, numbers to 6 digits, a list of
+    words as words, control characters escaped."""
     value = plain(value)
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:,.6g}"
-    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
-        return value[:19].replace("T", " ")
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return printable(" ".join(value)) or "-"
     return printable(str(value) if not isinstance(value, list | dict) else json.dumps(value))

@@ -96,7 +96,7 @@ def test_postgresql_types_are_json(twin: click.Group, pg_db: str) -> None:
             "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
             "b": "\\x00ff",
             "d": "2025-06-01",
-            "ts": "2025-06-01T02:03:04",
+            "ts": "2025-06-01T02:03:04Z",
             "n": 12.5,
             "a": [1, 2],
             "j": {"k": [1]},
