@@ -93,7 +93,6 @@ def test_an_unknown_command_is_a_usage_error(twin: click.Group) -> None:
 
 def test_every_public_name_of_twin_is_there_when_asked_for() -> None:
     import twin
-
     from twin.engine import simulate
     from twin.errors import TwinError
 
