@@ -74,6 +74,19 @@ def test_the_listed_summary_is_the_commands_own_first_line(
     assert COMMANDS[name][1] == command.get_short_help_str(limit=1000)
 
 
+def test_every_command_a_module_declares_is_registered_under_its_name() -> None:
+    import importlib
+
+    modules = {target.partition(":")[0] for target, _ in COMMANDS.values()}
+    declared = {
+        f"{module}:{command.callback.__name__}": command.name
+        for module in modules
+        for command in importlib.import_module(module).COMMANDS
+        if command.callback is not None
+    }
+    assert declared == {target: name for name, (target, _) in COMMANDS.items()}
+
+
 def test_help_lists_every_command_with_its_summary(twin: click.Group) -> None:
     from click.testing import CliRunner
 
