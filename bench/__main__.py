@@ -6,6 +6,8 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              metrics built into a ListSink): best and median wall seconds of 5;
 - scaling    1k, 4k and 16k systems (rows, crews, spares and spare systems
              scaled together): wall time per system-year and its ratio to 1k;
+             and 65k systems with the default hall's 4 crews (one run, slow:
+             a saturated crew queue), whose ratio to 1k must stay <= 2;
 - reference  the fixed-step reference model's throughput on the small hall
              vs the engine's on the hall-year, and the speedup;
 - agreement  engine vs reference over N seeds on small accelerated halls:
@@ -13,7 +15,10 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
 - store      the SQL store's write cost of a hall-year's records (bench/bench_store.py);
 - recording  the store issue's target end to end: the hall-year without a sink
              and recorded to SQLite (and PostgreSQL if TWIN_TEST_PG_URL is set),
-             alternated; recording must add at most 20 %.
+             alternated; recording must add at most 20 %;
+- startup    `twin --help`, `twin check` and `twin run --no-store` (less its
+             simulation) in fresh interpreters, best and median of 5, beside a
+             bare `python -c pass`.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -41,15 +46,20 @@ import simpy
 from bench.compare import AgreementRun, run_agreement
 from bench.reference import run_reference
 from bench.scenarios import accelerated, thermal_stress
-from bench.speed import Timing, engine_speed, scaling
+from bench.speed import Timing, engine_speed, saturated_crews, scaling
+from bench.startup import startup
 from twin.scenario import load_scenario
 
-SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording")
+SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording", "startup")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
 TARGET_HALL_YEAR_S = 3.0
 TARGET_SPEEDUP = 300.0
+TARGET_SATURATED_RATIO = 2.0  # 65k systems with 4 crews vs 1k, per system-year
+TARGET_HELP_S = 0.2
+TARGET_RUN_OVERHEAD_S = 0.3
+SATURATED_FACTOR = 64
 
 
 # -- sections -----------------------------------------------------------------------
@@ -78,7 +88,21 @@ def section_scaling(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
         per = t.best / t.system_years
         print(f"  {t.systems:>8,} {t.best:>8.2f} {1000 * per:>15.3f} {per / per_base:>12.2f}")
         rows.append({**t.as_dict(), "ratio_per_system_year": per / per_base})
-    return {"factors": list(factors), "runs": rows}
+    out: dict[str, Any] = {"factors": list(factors), "runs": rows}
+    if args.quick:
+        print("  (quick: no 65k-system point with the default crews)")
+        return out
+    t = saturated_crews(SATURATED_FACTOR)
+    ratio = t.best / t.system_years / per_base
+    meets = ratio <= TARGET_SATURATED_RATIO
+    print(f"  {t.systems:>8,} {t.best:>8.2f} {1000 * t.best / t.system_years:>15.3f} "
+          f"{ratio:>12.2f}  default 4 crews, one run (target <= {TARGET_SATURATED_RATIO:g}: "
+          f"{_yes(meets)})")
+    out["saturated_crews"] = {
+        **t.as_dict(), "ratio_per_system_year": ratio,
+        "target_ratio": TARGET_SATURATED_RATIO, "meets_target": meets,
+    }
+    return out
 
 
 def section_reference(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +173,20 @@ def section_recording(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
               f"{100 * o.best:>5.1f}% {100 * o.median:>6.1f}%  {_yes(o.best <= TARGET_OVERHEAD)}")
         out[o.backend] = o.as_dict()
     print("  (best: best recorded over best plain; median: of each round's ratio)")
+    return out
+
+
+def section_startup(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    repeats = 2 if args.quick else 5
+    targets = {"twin --help": TARGET_HELP_S, "twin run --no-store": TARGET_RUN_OVERHEAD_S}
+    out = {}
+    print(f"  fresh interpreter each time, {repeats} runs; `twin run` less its own simulation")
+    print(f"  {'command':<22} {'best s':>7} {'median s':>9}  target")
+    for s in startup(repeats):
+        target = targets.get(s.label)
+        verdict = "" if target is None else f"<= {target:g} s: {_yes(s.best <= target)}"
+        print(f"  {s.label:<22} {s.best:>7.3f} {s.median:>9.3f}  {verdict}")
+        out[s.label] = {**s.as_dict(), "target_s": target}
     return out
 
 
@@ -261,15 +299,17 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "agreement": section_agreement,
     "store": section_store,
     "recording": section_recording,
+    "startup": section_startup,
 }
 
 TITLES = {
     "speed": "Engine speed: default hall, one year",
-    "scaling": "Linear scaling: 1k, 4k, 16k systems",
+    "scaling": "Linear scaling: 1k, 4k, 16k systems; 65k with the default crews",
     "reference": "Speedup vs the fixed-step reference",
     "agreement": "Agreement: engine vs reference over seeds",
     "store": "Store write cost (bench_store)",
     "recording": "Recording overhead: the hall-year with and without the store",
+    "startup": "Start-up: what `twin` costs besides the simulation",
 }
 
 

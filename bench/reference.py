@@ -17,7 +17,7 @@ engine (`python -m bench`, tests/test_reference.py). It reads the same
   IT energy, throttled and tripped time) by summing the state step by step.
 
 It is slow by design: a minute-by-minute loop per system is the cost the
-engine's closed-form, event-only design avoids (DESIGN.md section 4).
+engine's closed-form, event-only design avoids (docs/performance.md#the-approach).
 
 Where the engine's behaviour is ambiguous the reference takes the plain
 physical reading, and says so at the spot: a replacement unit or wafer draws

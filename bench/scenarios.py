@@ -7,7 +7,8 @@ resolved `Scenario` (validated like any scenario file):
 - `default_hall`: the 1,020-system hall, one year, as shipped;
 - `scaled_hall`: rows times `factor`, and crews, spare-part stocks, reorder
   points, order quantities and spare systems times the same factor, so every
-  system sees the same service level;
+  system sees the same service level (`scale_crews=False` keeps the default
+  hall's crews: a saturated crew queue, the worst case for the engine);
 - `accelerated`: a small hall whose failure clocks run `factor` times faster
   (component, core and wafer lives divided by `factor`), so a short run has
   enough failures to compare models; `lean=True` also removes the PSU and
@@ -59,8 +60,9 @@ def faster(dist: dict[str, Any], factor: float) -> dict[str, Any]:
     return out
 
 
-def scaled_hall(factor: int, base: Scenario | None = None) -> Scenario:
-    """The default hall with `factor` times the rows, crews, spares and spare systems."""
+def scaled_hall(factor: int, base: Scenario | None = None, *, scale_crews: bool = True) -> Scenario:
+    """The default hall with `factor` times the rows, crews, spares and spare systems
+    (the crews as in `base` if not `scale_crews`)."""
     base = base or default_hall()
     spares = {
         name: {
@@ -72,10 +74,10 @@ def scaled_hall(factor: int, base: Scenario | None = None) -> Scenario:
     }
     return changed(base, {
         "hall": {"rows": base.hall.rows * factor},
-        "repair": {"crews": base.repair.crews * factor},
+        "repair": {"crews": base.repair.crews * (factor if scale_crews else 1)},
         "spares": spares,
         "spare_systems": {"count": base.spare_systems.count * factor},
-    }, name=f"hall-x{factor}")
+    }, name=f"hall-x{factor}{'' if scale_crews else '-default-crews'}")
 
 
 def accelerated(

@@ -17,7 +17,7 @@ from twin.engine import simulate
 from twin.records import ListSink, RunResult
 from twin.scenario import Scenario
 
-__all__ = ["Timing", "time_engine", "engine_speed", "scaling"]
+__all__ = ["Timing", "time_engine", "engine_speed", "scaling", "saturated_crews"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,9 @@ def scaling(factors: tuple[int, ...] = (1, 4, 16), repeats: int = 1) -> list[Tim
     return [
         time_engine(default_hall() if f == 1 else scaled_hall(f), repeats) for f in factors
     ]
+
+
+def saturated_crews(factor: int = 64) -> Timing:
+    """One run of the default hall scaled by `factor` but with the default hall's crews
+    (x64: 65,280 systems and 4 crews, whose queue never empties)."""
+    return time_engine(scaled_hall(factor, scale_crews=False), repeats=1)

@@ -2,20 +2,80 @@
 
 Exit codes: 0 success, 2 bad input (`ScenarioError`, `StoreError`, click usage
 errors), 1 internal error, 130 Ctrl-C, 143 SIGTERM (see `cli.terminal`). Each
-command lives in a small module and is registered here.
+command lives in a small module and is registered in `COMMANDS` by name; a
+command's module is imported only when the command runs or shows its help, so
+`twin --help` loads no engine, numpy or database driver
+(tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
+import importlib
+import textwrap
+from collections.abc import Iterator, MutableMapping
+
 import click
 
-from cli import query_command, run_commands, store_commands
 from cli.terminal import handle_sigterm, interrupted, printable
 from twin.errors import TwinError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "COMMANDS"]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+# name -> ("module:attribute", the first line of its docstring, as `twin --help` lists it;
+# tests/cli/test_startup.py checks each against the command's own)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("cli.run_commands:run", "Simulate a scenario, store the run and print its KPIs."),
+    "check": ("cli.run_commands:check", "Validate a scenario file without running it."),
+    "runs": ("cli.store_commands:runs", "List stored runs, latest first."),
+    "show": (
+        "cli.store_commands:show",
+        "Show one run: status, KPIs, events by kind and cause, resolved scenario.",
+    ),
+    "query": ("cli.query_command:query", "Run one read-only SQL statement against the store."),
+    "export": (
+        "cli.store_commands:export",
+        "Write a run's events, metrics and KPIs to files, one per table.",
+    ),
+    "rm": ("cli.store_commands:rm", "Delete a run with its events, metrics and KPIs."),
+}
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """A group's command table that imports a command's module on first access."""
+
+    def __init__(self, where: dict[str, tuple[str, str]]) -> None:
+        self._where = {name: target for name, (target, _) in where.items()}
+        self._summaries = {name: summary for name, (_, summary) in where.items()}
+        self._loaded: dict[str, click.Command] = {}
+
+    def summary(self, name: str) -> str:
+        """The command's one-line help, without importing it if it is not loaded yet."""
+        if name in self._loaded:
+            return self._loaded[name].get_short_help_str(limit=1000)
+        return self._summaries[name]
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module, _, attribute = self._where[name].partition(":")
+            self._loaded[name] = getattr(importlib.import_module(module), attribute)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where[name] = ""
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._summaries.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
 
 
 class _Failure(click.ClickException):
@@ -27,7 +87,8 @@ class _Failure(click.ClickException):
 
 
 class TwinGroup(click.Group):
-    """A group that turns a `TwinError` into a click error with the right exit code."""
+    """A group that turns a `TwinError` into a click error with the right exit code,
+    and lists its commands from `COMMANDS` without importing them."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -37,8 +98,22 @@ class TwinGroup(click.Group):
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as `Terminated`
             raise _Failure(*interrupted(exc)) from exc
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        table = self.commands
+        if not isinstance(table, _LazyCommands):
+            return super().format_commands(ctx, formatter)
+        names = self.list_commands(ctx)
+        if names:
+            limit = formatter.width - 6 - max(len(name) for name in names)
+            rows = [
+                (name, textwrap.shorten(table.summary(name), limit, placeholder="..."))
+                for name in names
+            ]
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
-@click.group(cls=TwinGroup, context_settings=CONTEXT_SETTINGS)
+
+@click.group(cls=TwinGroup, commands=_LazyCommands(COMMANDS), context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="wafertwin")
 def cli() -> None:
     """wafertwin: an event-driven digital twin of a wafer-scale AI datacenter hall.
@@ -47,10 +122,6 @@ def cli() -> None:
 
         twin run scenarios/hall.toml --seed 7 --json
     """
-
-
-for _command in (*run_commands.COMMANDS, *store_commands.COMMANDS, *query_command.COMMANDS):
-    cli.add_command(_command)
 
 
 def main() -> None:

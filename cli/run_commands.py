@@ -11,7 +11,6 @@ import click
 
 from cli.options import db_option
 from twin import units
-from twin.engine import simulate
 from twin.errors import ScenarioError
 from twin.records import RunResult, nest_kpis
 from twin.scenario import load_scenario
@@ -118,6 +117,8 @@ def run(
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
     if no_store:
+        from twin.engine import simulate  # here: `twin check` and `twin run -h` need no engine
+
         result, run_id = simulate(scenario, seed=seed, until=horizon), None
     else:
         from storage import open_store

@@ -15,7 +15,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import log_ndtr, ndtri_exp
 
 from twin.quantities import Duration, PositiveDuration
 
@@ -107,6 +106,10 @@ class Lognormal(_Dist):
         # Draw in log-survival space, ln S(life) = ln U + ln S(age): it keeps its
         # precision in the far tail, where 1 - F(age) rounds to zero and even
         # S(age) underflows (past ~38 sigmas; the life would come out infinite).
+        # scipy.special is imported here, not at the top: it takes ~0.2 s to load,
+        # and only a lognormal *failure* law (not a repair time) ever needs it.
+        from scipy.special import log_ndtr, ndtri_exp
+
         median = self.median / np.asarray(accel)
         age = np.asarray(age, dtype=float)
         with np.errstate(divide="ignore"):

@@ -111,13 +111,15 @@ def simulate(
         if sink is not None:
             _write_metrics(model, log, horizon, sink)
         kpis = collect_kpis(model, horizon, integrals)
+        systems = model.hall.n_systems
+        del model  # a model is cyclic garbage: collected as the run's freeze ends
     return RunResult(
         scenario_name=scenario.name,
         scenario_hash=scenario.digest(),
         scenario=scenario.document(),
         seed=seed,
         until_h=horizon,
-        systems=model.hall.n_systems,
+        systems=systems,
         wall_s=time.perf_counter() - started,
         kpis=kpis,
     )
@@ -125,24 +127,38 @@ def simulate(
 
 @contextmanager
 def _untouched_by_gc_of_the_run() -> Iterator[None]:
-    """Keep every object that predates the run out of the collector's passes during it.
+    """Keep every object that predates the run out of the collector's passes during
+    it, and collect what the run leaves behind as it ends.
 
     A full pass of the cyclic garbage collector visits every tracked object:
     with scenario validation, SQLAlchemy and pandas loaded that is ~100k,
     and one pass took 40-60 ms of a 0.3 s hall-year. The objects the run
-    creates are collected as usual. A caller that froze objects itself, or
-    turned the collector off, is left alone. The freeze is process-wide: runs
-    in several threads of one process (a Dask worker's) stay correct, and a
-    run that starts while another holds the freeze simply goes without it.
+    creates are collected as usual. A caller that froze objects itself is
+    left its freeze; one that turned the collector off is left alone. The
+    freeze is process-wide: runs in several threads of one process (a Dask
+    worker's) stay correct, and a run that starts while another holds the
+    freeze simply goes without it.
+
+    A built model is cyclic garbage once the run drops it (a SimPy
+    environment, resource or container binds its event classes to itself as
+    methods, and the mechanisms call each other back), and `gc.freeze`
+    resets the counters that schedule full passes, so in a loop of runs the
+    models (~7 MB a hall-year) were never reclaimed. The last pass, made
+    while the older objects are still frozen, visits only the run's own
+    objects: ~5 ms of a hall-year (tests/twin/test_memory_across_runs.py).
     """
-    if gc.get_freeze_count() or not gc.isenabled():
+    if not gc.isenabled():
         yield
         return
-    gc.freeze()
+    froze = not gc.get_freeze_count()
+    if froze:
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        gc.collect()
+        if froze:
+            gc.unfreeze()
 
 
 def _whole_run_integrals(log: ChangeArrays, horizon: float) -> dict[str, float]:
