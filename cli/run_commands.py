@@ -22,7 +22,12 @@ DEFAULT_SCENARIO = "scenarios/hall.toml"
 
 
 def scenario_argument(func):  # type: ignore[no-untyped-def]
-    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides."""
+    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides and
+    ``--allow-outside``."""
+    func = click.option(
+        "--allow-outside", is_flag=True, envvar="TWIN_ALLOW_OUTSIDE",
+        help="Let `extends` reach files outside the scenario's folder (env TWIN_ALLOW_OUTSIDE).",
+    )(func)
     func = click.option(
         "--set", "overrides", multiple=True, metavar="KEY=VALUE",
         help="Override any scenario key, e.g. --set hall.rows=4 (repeatable).",
@@ -94,6 +99,7 @@ def run(
     db_url: str,
     no_store: bool,
     as_json: bool,
+    allow_outside: bool,
 ) -> None:
     """Simulate a scenario, store the run and print its KPIs.
 
@@ -105,7 +111,7 @@ def run(
 
         twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
     """
-    scenario = load_scenario(scenario_path, overrides)
+    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
@@ -124,7 +130,9 @@ def run(
 @click.command()
 @scenario_argument
 @click.option("--resolved", is_flag=True, help="Print the resolved scenario as JSON.")
-def check(scenario_path: Path, overrides: tuple[str, ...], resolved: bool) -> None:
+def check(
+    scenario_path: Path, overrides: tuple[str, ...], resolved: bool, allow_outside: bool
+) -> None:
     """Validate a scenario file without running it.
 
     Exit code 0 when valid, 2 with the file, dotted key and what was expected
@@ -134,7 +142,7 @@ def check(scenario_path: Path, overrides: tuple[str, ...], resolved: bool) -> No
 
         twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
     """
-    scenario = load_scenario(scenario_path, overrides)
+    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
     if resolved:
         click.echo(json.dumps(scenario.document(), indent=2))
     else:

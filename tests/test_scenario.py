@@ -142,9 +142,42 @@ def test_extends_does_not_inherit_the_name_or_description(tmp_path: Path) -> Non
 def test_extends_is_relative_to_the_extending_file_and_chains(tmp_path: Path) -> None:
     write(tmp_path, "lib/base.toml", BASE)
     write(tmp_path, "lib/middle.toml", 'extends = "base.toml"\n[hall]\nsystems_per_rack = 2\n')
-    top = write(tmp_path, "sites/top.toml", 'extends = "../lib/middle.toml"\n[hall]\nrows = 1\n')
+    top = write(tmp_path, "top.toml", 'extends = "lib/middle.toml"\n[hall]\nrows = 1\n')
     hall = load_scenario(top).hall
     assert (hall.rows, hall.racks_per_row, hall.systems_per_rack) == (1, 5, 2)
+
+
+def test_extends_may_not_leave_the_folder_of_the_named_file_unless_allowed(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "lib/base.toml", BASE)
+    top = write(tmp_path, "sites/top.toml", 'extends = "../lib/base.toml"\n[hall]\nrows = 1\n')
+    error = error_of(top)
+    assert (error.source, error.key, error.got) == (str(top), "extends", "../lib/base.toml")
+    assert "expected a base scenario inside " in str(error)
+    assert "--allow-outside" in str(error)
+    hall = load_scenario(top, allow_outside=True).hall
+    assert (hall.rows, hall.racks_per_row) == (1, 5)
+
+
+def test_a_base_in_the_folder_tree_may_not_reach_outside_it_either(tmp_path: Path) -> None:
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "sites/lib/middle.toml", 'extends = "../../base.toml"\n')
+    top = write(tmp_path, "sites/top.toml", 'extends = "lib/middle.toml"\n')
+    error = error_of(top)
+    assert (error.source, error.key) == (str(tmp_path / "sites/lib/middle.toml"), "extends")
+
+
+def test_an_absolute_or_symlinked_base_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside/base.toml", BASE)
+    absolute = write(tmp_path, "site/abs.toml", f'extends = "{outside}"\n')
+    assert error_of(absolute).key == "extends"
+    (tmp_path / "site/link.toml").symlink_to(outside)
+    linked = write(tmp_path, "site/linked.toml", 'extends = "link.toml"\n')
+    assert error_of(linked).key == "extends"
+    inside = write(tmp_path, "site/inside.toml", f'extends = "{tmp_path}/site/lib.toml"\n')
+    write(tmp_path, "site/lib.toml", BASE)
+    assert load_scenario(inside).hall.rows == 4  # an absolute path inside the tree is fine
 
 
 def test_a_file_that_extends_itself_is_an_error(tmp_path: Path) -> None:

@@ -17,11 +17,22 @@ import copy
 import hashlib
 import json
 import math
+import os
+import stat
 import tomllib
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
@@ -40,8 +51,13 @@ from twin.quantities import (
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge",
+    "deep_merge", "printable", "Line", "MAX_SCENARIO_BYTES", "MAX_DEPTH",
 ]
+
+# A scenario file is a few kB; more than this is not a scenario (and is not read).
+MAX_SCENARIO_BYTES = 1 << 20
+# Tables and arrays nest at most this deep (a scenario needs 4: components.NAME.failure.dist).
+MAX_DEPTH = 8
 
 
 def _dist(**params: Any) -> Any:
@@ -52,6 +68,35 @@ def _dist(**params: Any) -> Any:
 def _q(text: str) -> Any:
     """A quantity default, written as it would be in a scenario file."""
     return text
+
+
+def printable(text: str, allowed: str = "") -> str:
+    """`text` if it holds no control, format or line-separator character (other than
+    those in `allowed`): such characters would be printed raw to a terminal
+    (an escape sequence, a bidi override). Raises `ValueError` naming the first."""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(
+                f"text without control characters ({_escaped(char)} at position "
+                f"{text.index(char)})"
+            )
+    return text
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _escaped(text: str) -> str:
+    """`text` with every unprintable character written as a Python escape."""
+    return "".join(
+        repr(c)[1:-1] if unicodedata.category(c) in _UNPRINTABLE else c for c in text
+    )
+
+
+# One line of text (a name, a part, a label): no control characters at all.
+Line = Annotated[str, AfterValidator(printable)]
+# Free text (a description): newlines and tabs allowed, no other control character.
+Text = Annotated[str, AfterValidator(lambda text: printable(text, "\n\t"))]
 
 
 class _Model(BaseModel):
@@ -96,7 +141,7 @@ class ComponentSpec(_Model):
     required: int = Field(ge=1)
     failure: Distribution
     repair: Distribution
-    part: str
+    part: Line
     bad_fraction: Probability = 0.0
     bad_factor: float = Field(default=1.0, ge=1.0)
     escalate_probability: Probability = 1.0
@@ -296,16 +341,16 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 class Scenario(_Model):
     """A fully resolved scenario: every mechanism's parameters, defaults included."""
 
-    name: str = "scenario"
-    description: str = ""
+    name: Line = "scenario"
+    description: Text = ""
     run: RunSpec = Field(default_factory=RunSpec)
     hall: HallSpec = Field(default_factory=HallSpec)
     system: SystemSpec = Field(default_factory=SystemSpec)
-    components: dict[str, ComponentSpec] = Field(default_factory=dict)
+    components: dict[Line, ComponentSpec] = Field(default_factory=dict)
     wafer: WaferSpec = Field(default_factory=WaferSpec)
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
-    spares: dict[str, SpareSpec] = Field(default_factory=dict)
+    spares: dict[Line, SpareSpec] = Field(default_factory=dict)
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     # where it was read from, for errors found only while it runs; not part of the
@@ -371,13 +416,15 @@ class _KeyedError(ValueError):
 
 Origins = dict[str, str]  # dotted key -> the file (or "--set") that set it
 
+_TOP_KEYS = frozenset(Scenario.model_fields)
+
 
 def _display(path: Path) -> str:
     """A path as a user would write it: relative to the working folder when inside it."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return _escaped(str(path.relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return _escaped(str(path))
 
 
 def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: str = "") -> None:
@@ -389,32 +436,118 @@ def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: s
 
 
 def _read_toml(
-    path: Path, shown: str, origins: Origins, seen: tuple[Path, ...] = ()
+    path: Path,
+    text: str,
+    shown: str,
+    origins: Origins,
+    root: Path | None,
+    seen: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Read `path` and the bases it extends, noting which file set each key."""
+    """Parse `text`, read from `path`, and the bases it extends, noting which file set
+    each key. A base must lie under `root` (the folder of the file named on the
+    command line), anywhere when `root` is None."""
     if path in seen:
         cycle = " -> ".join(_display(p) for p in (*seen, path))
         raise ScenarioError(shown, "extends", "no cycle of extends", cycle)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(shown, "", "an existing scenario file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(shown, "", f"valid TOML ({exc})") from None
+    data = _parse_toml(text, shown)
     base = data.pop("extends", None)
+    if seen and data and not data.keys() & _TOP_KEYS:
+        # a base that is no scenario: say so without a word of what it holds
+        raise ScenarioError(shown, "", "a scenario file (none of its keys is a scenario key)")
     if base is None:
         _note_origins(data, shown, origins)
         return data
     if not isinstance(base, str):
         raise ScenarioError(shown, "extends", "a relative path to a base scenario", base)
     base_path = (path.parent / base).resolve()
-    if not base_path.is_file():
-        raise ScenarioError(shown, "extends", "an existing base scenario file", base)
-    parent = _read_toml(base_path, _display(base_path), origins, (*seen, path))
+    if root is not None and not base_path.is_relative_to(root):
+        raise ScenarioError(
+            shown, "extends",
+            f"a base scenario inside {_display(root)}, the folder of the scenario named on the "
+            "command line (--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", base,
+        )
+    try:
+        base_text = _read_text(base_path, "base scenario file")
+    except ValueError as exc:
+        raise ScenarioError(shown, "extends", str(exc), base) from None
+    parent = _read_toml(
+        base_path, base_text, _display(base_path), origins, root, (*seen, path)
+    )
     parent.pop("name", None)
     parent.pop("description", None)
     _note_origins(data, shown, origins)
     return deep_merge(parent, data)
+
+
+def _read_text(path: Path, what: str = "scenario file") -> str:
+    """The text of a scenario file: a regular file of at most `MAX_SCENARIO_BYTES`,
+    UTF-8 with or without a byte-order mark. Nothing else is opened (a FIFO, a
+    device) or read (a pseudo-file of /proc or /sys, which may block or never end).
+    Raises `ValueError` saying what was expected (`what`: the kind of file)."""
+    too_big = f"a {what} of at most {MAX_SCENARIO_BYTES:,} bytes"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"an existing {what}") from None
+    except OSError as exc:
+        raise ValueError(f"a readable {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"a {what} that is a regular file (not a folder, device, pipe or socket)")
+    if info.st_size == 0 and info.st_dev in _pseudo_devices():
+        raise ValueError(f"a {what} that is a regular file (not a pseudo-file of /proc or /sys)")
+    if info.st_size > MAX_SCENARIO_BYTES:
+        raise ValueError(too_big)
+    try:
+        # non-blocking: a file swapped for a FIFO since the check above opens at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"a {what} that is a regular file")
+            raw = b""
+            while chunk := os.read(fd, MAX_SCENARIO_BYTES + 1 - len(raw)):
+                raw += chunk
+                if len(raw) > MAX_SCENARIO_BYTES:
+                    raise ValueError(too_big)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ValueError(f"a readable {what} ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"a {what} in UTF-8 (byte {exc.start} is not UTF-8)") from None
+
+
+def _pseudo_devices() -> set[int]:
+    """Devices of the kernel's pseudo-filesystems, whose files claim a size of 0."""
+    devices = set()
+    for folder in ("/proc", "/sys"):
+        try:
+            devices.add(os.stat(folder).st_dev)
+        except OSError:
+            continue
+    return devices
+
+
+def _parse_toml(text: str, shown: str) -> dict[str, Any]:
+    """TOML `text` as data, nested at most `MAX_DEPTH` deep."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(shown, "", f"valid TOML ({exc})") from None
+    except RecursionError:
+        raise ScenarioError(shown, "", f"TOML nested at most {MAX_DEPTH} deep") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(shown, "", f"TOML nested at most {MAX_DEPTH} deep")
+    return data
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deep tables and arrays nest in `value` (counting stops past `limit`)."""
+    if limit == 0 or not isinstance(value, dict | list):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
 def _origin_of(key: str, origins: Origins, default: str) -> str:
@@ -436,11 +569,22 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ScenarioError("--set", assignment, "KEY=VALUE with a dotted KEY such as hall.rows=4")
+        raise ScenarioError(
+            "--set", _escaped(assignment), "KEY=VALUE with a dotted KEY such as hall.rows=4"
+        )
+    try:
+        printable(assignment)
+    except ValueError as exc:
+        # a newline would end the TOML value early and the rest be silently dropped
+        raise ScenarioError("--set", _escaped(key), f"one line of {exc}") from None
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ScenarioError("--set", key, f"a value nested at most {MAX_DEPTH} deep") from None
+    if _depth(value) > MAX_DEPTH - len(key.split(".")):
+        raise ScenarioError("--set", key, f"a value nested at most {MAX_DEPTH} deep")
     node = data
     *parents, leaf = key.split(".")
     for part in parents:
@@ -452,7 +596,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    parts = [_escaped(str(p)) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
     return ".".join(parts)
 
 
@@ -494,7 +638,7 @@ def parse_scenario(
             else:
                 key, expected = _dotted(err["loc"]), _explain(err)
             origin = _origin_of(key, origins or {}, source)
-            problems.append(ScenarioError(origin, key, expected, _shown(err.get("input"))))
+            problems.append(ScenarioError(origin, key, expected, _shown(err)))
         first, *more = problems
         error = ScenarioError(first.source, first.key, first.expected, first.got, tuple(more))
         raise error from None
@@ -502,18 +646,45 @@ def parse_scenario(
     return scenario
 
 
-def _shown(value: Any) -> Any:
-    return None if isinstance(value, dict) else value
+def _shown(err: Any) -> Any:
+    """The offending value of a problem, as the error shows it: none for a table or for
+    an unknown key (whose value may come from a file that is no scenario at all),
+    cut short when long."""
+    value = err.get("input")
+    if isinstance(value, dict) or err["type"] == "extra_forbidden":
+        return None
+    if len(repr(value)) > _SHOWN_CHARS:
+        return _Cut(repr(value)[:_SHOWN_CHARS] + "...")
+    return value
 
 
-def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
-    """Read, merge, override and validate a scenario file."""
+_SHOWN_CHARS = 80
+
+
+class _Cut(str):
+    """The start of a long value's repr, shown as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: tuple[str, ...] | list[str] = (),
+    *,
+    allow_outside: bool = False,
+) -> Scenario:
+    """Read, merge, override and validate a scenario file. An ``extends`` that leaves
+    the file's folder (and the folders below it) is refused unless `allow_outside`."""
     path = Path(path)
-    shown = str(path)
-    if not path.is_file():
-        raise ScenarioError(shown, "", "an existing scenario file")
+    shown = _escaped(str(path))
     origins: Origins = {}
-    data = _read_toml(path.resolve(), shown, origins)
+    real = path.resolve()
+    try:
+        text = _read_text(real)
+    except ValueError as exc:
+        raise ScenarioError(shown, "", str(exc)) from None
+    data = _read_toml(real, text, shown, origins, None if allow_outside else real.parent)
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)
