@@ -10,11 +10,9 @@ from typing import Any
 import click
 
 from cli.options import db_option
-from twin import units
 from twin.engine import simulate
-from twin.errors import ScenarioError
 from twin.records import RunResult, nest_kpis
-from twin.scenario import load_scenario
+from twin.scenario import MAX_SEED, load_scenario, run_option
 
 __all__ = ["COMMANDS", "run", "check", "result_json"]
 
@@ -39,15 +37,8 @@ def scenario_argument(func):  # type: ignore[no-untyped-def]
 
 
 def _parse_until(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        hours = units.parse(value, "time")
-    except ValueError as exc:
-        raise ScenarioError("--until", "run.until", str(exc), value) from None
-    if hours <= 0:
-        raise ScenarioError("--until", "run.until", "a positive duration", value)
-    return hours
+    """``--until``, held to the same bounds as ``run.until`` in a scenario."""
+    return None if value is None else float(run_option("until", value, "--until"))
 
 
 def _clean(value: float) -> float | None:
@@ -86,7 +77,9 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
 
 @click.command()
 @scenario_argument
-@click.option("--seed", type=click.IntRange(min=0), help="Seed of the run (default: run.seed).")
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=MAX_SEED), help="Seed of the run (default: run.seed)."
+)
 @click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not write the run to the store.")

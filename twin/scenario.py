@@ -38,10 +38,12 @@ from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
     Area,
+    Bucket,
     DefectDensity,
     DeltaTemperature,
     Duration,
     HeatCapacity,
+    Horizon,
     PositiveDuration,
     Power,
     Probability,
@@ -51,7 +53,8 @@ from twin.quantities import (
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge", "printable", "Line", "MAX_SCENARIO_BYTES", "MAX_DEPTH",
+    "deep_merge", "printable", "Line", "run_option", "MAX_SCENARIO_BYTES", "MAX_DEPTH",
+    "MAX_SEED", "MAX_SYSTEMS",
 ]
 
 # A scenario file is a few kB; more than this is not a scenario (and is not read).
@@ -99,25 +102,45 @@ Line = Annotated[str, AfterValidator(printable)]
 Text = Annotated[str, AfterValidator(lambda text: printable(text, "\n\t"))]
 
 
+# Bounds of counts (each documented in docs/scenarios.md): past them a value is a slip.
+MAX_SEED = 2**63 - 1  # what the store keeps (a signed 64-bit integer)
+MAX_SYSTEMS = 1_000_000  # 23 GW of CS-3s: beyond any hall
+MAX_PARTS = 1_000_000  # of one spare part on the shelf, at its reorder point or in one order
+MAX_CORES = 100_000_000  # on one wafer: 100x a CS-3's
+MAX_CLOCK_FACTOR = 1e9  # a bad lot's clock speed-up: a 1e9 h life then lasts an hour
+
+
 class _Model(BaseModel):
+    # strict: an int is an int (not a bool, not a float such as 1e26); no inf or nan
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True,
+        strict=True, allow_inf_nan=False,
     )
 
 
 class RunSpec(_Model):
     """How long to simulate and with which seed (both overridable from the CLI)."""
 
-    until: PositiveDuration = _q("365 d")
-    seed: int = Field(default=1, ge=0)
+    until: Horizon = _q("365 d")
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
 
 
 class HallSpec(_Model):
     """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
 
-    rows: int = Field(default=20, ge=1)
-    racks_per_row: int = Field(default=17, ge=1)
-    systems_per_rack: int = Field(default=3, ge=1)
+    rows: int = Field(default=20, ge=1, le=10_000)
+    racks_per_row: int = Field(default=17, ge=1, le=1_000)
+    systems_per_rack: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _systems_fit(self) -> HallSpec:
+        systems = self.rows * self.racks_per_row * self.systems_per_rack
+        if systems > MAX_SYSTEMS:
+            raise _KeyedError(
+                "", f"at most {MAX_SYSTEMS:,} systems (rows x racks_per_row x systems_per_rack), "
+                f"not {systems:,}",
+            )
+        return self
 
 
 class SystemSpec(_Model):
@@ -137,17 +160,17 @@ class SystemSpec(_Model):
 class ComponentSpec(_Model):
     """A redundant component class in every system: `required` of `count` must run."""
 
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=1_000)
     required: int = Field(ge=1)
     failure: Distribution
     repair: Distribution
     part: Line
     bad_fraction: Probability = 0.0
-    bad_factor: float = Field(default=1.0, ge=1.0)
+    bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
     escalate_probability: Probability = 1.0
-    thermal_factor: float = Field(default=1.0, ge=1.0)
+    thermal_factor: float = Field(default=1.0, ge=1.0, le=100.0)
     failover: Distribution | None = None
-    failover_factor: float = Field(default=1.0, ge=1.0)
+    failover_factor: float = Field(default=1.0, ge=1.0, le=100.0)
 
     @model_validator(mode="after")
     def _required_fits(self) -> ComponentSpec:
@@ -159,17 +182,18 @@ class ComponentSpec(_Model):
 class WaferSpec(_Model):
     """The wafer: cores, spare pool, defects at manufacture, run-time core loss."""
 
-    physical_cores: int = Field(default=970_000, ge=1)  # FACTS A2 (~970k physical)
+    physical_cores: int = Field(default=970_000, ge=1, le=MAX_CORES)  # FACTS A2 (~970k physical)
     active_cores: int = Field(default=900_000, ge=1)  # FACTS A1/A2 (900k enabled)
     area: Area = _q("46225 mm2")  # 46,225 mm^2, FACTS A1
     defect_density: DefectDensity = _q("0.1 /cm2")  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
     core_failures: Distribution = _dist(dist="exponential", mean="2000 h")  # ASSUMPTION
-    cores_per_failure: float = Field(default=4.0, ge=1.0)  # ASSUMPTION: mean cluster size
+    # ASSUMPTION: mean cluster size
+    cores_per_failure: float = Field(default=4.0, ge=1.0, le=MAX_CORES)
     min_active_fraction: Probability = 0.97  # ASSUMPTION: below this the wafer is failed
     remap_time: Duration = _q("15 min")  # ASSUMPTION: re-route around lost cores, restart
     failure: Distribution = _dist(dist="exponential", mean="200000 h")  # ASSUMPTION
     bad_fraction: Probability = 0.0
-    bad_factor: float = Field(default=1.0, ge=1.0)
+    bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
 
     @model_validator(mode="after")
     def _cores_fit(self) -> WaferSpec:
@@ -247,7 +271,7 @@ class ThermalSpec(_Model):
 class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
-    crews: int = Field(default=4, ge=1)
+    crews: int = Field(default=4, ge=1, le=10_000)
     shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
     shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
     diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
@@ -266,16 +290,17 @@ class RepairSpec(_Model):
 class SpareSpec(_Model):
     """Stock of one spare-part type with an (s, Q) reorder policy."""
 
-    stock: int = Field(ge=0)
-    reorder_point: int = Field(ge=0)
-    order_quantity: int = Field(ge=1)
+    stock: int = Field(ge=0, le=MAX_PARTS)
+    reorder_point: int = Field(ge=0, le=MAX_PARTS)
+    order_quantity: int = Field(ge=1, le=MAX_PARTS)
     lead_time: Duration
 
 
 class SpareSystemsSpec(_Model):
     """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
 
-    count: int = Field(default=8, ge=0)  # ASSUMPTION: ~4 wafer failures a month in 1,020
+    # ASSUMPTION: ~4 wafer failures a month in 1,020
+    count: int = Field(default=8, ge=0, le=MAX_SYSTEMS)
     swap_time: Distribution = _dist(dist="lognormal", median="6 h", sigma=0.4)
     rma_time: Distribution = _dist(dist="deterministic", value="30 d")  # ASSUMPTION
 
@@ -283,9 +308,9 @@ class SpareSystemsSpec(_Model):
 class RecordingSpec(_Model):
     """What the run records: hall metrics per `hall_bucket`, one scope level per `scope_bucket`."""
 
-    hall_bucket: PositiveDuration = _q("1 h")
+    hall_bucket: Bucket = _q("1 h")
     scope_level: Literal["none", "row", "rack", "system"] = "row"
-    scope_bucket: PositiveDuration = _q("1 d")
+    scope_bucket: Bucket = _q("1 d")
     events: bool = True
 
 
@@ -644,6 +669,16 @@ def parse_scenario(
         raise error from None
     scenario._source = source
     return scenario
+
+
+def run_option(key: str, value: object, source: str) -> Any:
+    """A `[run]` key given outside the scenario (``--until``, ``--seed``), held to the
+    schema's own bounds; a `ScenarioError` naming `source` and ``run.<key>`` if not."""
+    try:
+        return getattr(RunSpec.model_validate({key: value}), key)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ScenarioError(source, f"run.{key}", _explain(err), _shown(err)) from None
 
 
 def _shown(err: Any) -> Any:

@@ -175,7 +175,11 @@ BAD_RUNS = {
     "bare number": (["--set", "system.power=23"], "--set: system.power: expected a power"),
     "bad --until": (["--until", "3 parsecs"], "--until: run.until: expected a time as a string"),
     "bare --until": (["--until", "3"], "--until: run.until: expected a time as a string"),
-    "zero --until": (["--until", "0d"], "--until: run.until: expected a positive duration"),
+    "zero --until": (["--until", "0d"], "--until: run.until: expected a time above 0 h"),
+    "huge --until": (["--until", "1e400 h"], "--until: run.until: expected a time above 0 h and "
+                     "at most 876000 h, got '1e400 h'"),
+    "101 years": (["--until", "101 y"], "--until: run.until: expected a time above 0 h and "
+                  "at most 876000 h"),
     "malformed --set": (["--set", "hall.rows"], "--set: hall.rows: expected KEY=VALUE"),
     "probability": (["--set", "repair.wrong_unit_probability=2"],
                     "--set: repair.wrong_unit_probability: expected a probability between 0 and 1"),
@@ -386,3 +390,27 @@ def test_a_set_value_with_a_newline_exits_2_instead_of_being_cut(
         "(\\n at position 11)"
     ]
     assert stored_runs(db, tmp_path) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "9223372036854775808"], "Invalid value for '--seed'"),
+        (["--set", "run.seed=9223372036854775808"], "--set: run.seed: expected less than or equal"),
+        (["--set", "hall.rows=true"], "--set: hall.rows: expected a valid integer"),
+        (["--set", "wafer.cores_per_failure=inf"], "--set: wafer.cores_per_failure: expected a"),
+        (["--set", "thermal.inlet=-400 C"], "--set: thermal.inlet: expected a temperature from"),
+    ],
+)
+def test_absurd_numbers_exit_2_before_anything_is_stored(
+    twin: click.Group, db: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = invoke(twin, "run", SMALL, "--db", db, "--until", "1d", *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and message in result.stderr
+    assert stored_runs(db, tmp_path) == 0
+
+
+def test_the_largest_seed_the_store_keeps_is_accepted(twin: click.Group, db: str) -> None:
+    out = run_json(twin, SMALL, "--db", db, "--until", "1h", "--seed", str(2**63 - 1))
+    assert read_run(db, out["run_id"])["seed"] == 2**63 - 1
