@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from cli.options import db_option
+from twin.budget import check_memory
 from twin.engine import simulate
 from twin.records import RunResult, nest_kpis
 from twin.scenario import MAX_SEED, load_scenario, run_option
@@ -39,6 +40,14 @@ def scenario_argument(func):  # type: ignore[no-untyped-def]
 def _parse_until(value: str | None) -> float | None:
     """``--until``, held to the same bounds as ``run.until`` in a scenario."""
     return None if value is None else float(run_option("until", value, "--until"))
+
+
+def force_option(func):  # type: ignore[no-untyped-def]
+    """``--force``: skip the memory check."""
+    return click.option(
+        "--force", is_flag=True,
+        help="Run even if the estimated memory of the run exceeds what is available.",
+    )(func)
 
 
 def _clean(value: float) -> float | None:
@@ -83,6 +92,7 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
 @click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not write the run to the store.")
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def run(
     scenario_path: Path,
@@ -93,12 +103,15 @@ def run(
     no_store: bool,
     as_json: bool,
     allow_outside: bool,
+    force: bool,
 ) -> None:
     """Simulate a scenario, store the run and print its KPIs.
 
-    The scenario is validated completely before anything is written; the
-    run's events and metrics are written in chunks while it runs, and the run
-    is marked completed only at the end.
+    The scenario is validated completely before anything is written, and
+    the memory the run will take is estimated and checked against what is
+    available (--force skips the check); the run's events and metrics are
+    written in chunks while it runs, and the run is marked completed only at
+    the end.
 
     Example:
 
@@ -108,6 +121,8 @@ def run(
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
+    if not force:
+        check_memory(scenario, horizon, stored=not no_store, source=str(scenario_path))
     if no_store:
         result, run_id = simulate(scenario, seed=seed, until=horizon), None
     else:
@@ -123,19 +138,27 @@ def run(
 @click.command()
 @scenario_argument
 @click.option("--resolved", is_flag=True, help="Print the resolved scenario as JSON.")
+@force_option
 def check(
-    scenario_path: Path, overrides: tuple[str, ...], resolved: bool, allow_outside: bool
+    scenario_path: Path,
+    overrides: tuple[str, ...],
+    resolved: bool,
+    allow_outside: bool,
+    force: bool,
 ) -> None:
     """Validate a scenario file without running it.
 
     Exit code 0 when valid, 2 with the file, dotted key and what was expected
-    when not.
+    when not; a scenario whose stored run would not fit in the memory
+    available here is not valid either (--force skips that check).
 
     Example:
 
         twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
     """
     scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
+    if not force:
+        check_memory(scenario, None, stored=True, source=str(scenario_path))
     if resolved:
         click.echo(json.dumps(scenario.document(), indent=2))
     else:

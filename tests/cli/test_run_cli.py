@@ -414,3 +414,31 @@ def test_absurd_numbers_exit_2_before_anything_is_stored(
 def test_the_largest_seed_the_store_keeps_is_accepted(twin: click.Group, db: str) -> None:
     out = run_json(twin, SMALL, "--db", db, "--until", "1h", "--seed", str(2**63 - 1))
     assert read_run(db, out["run_id"])["seed"] == 2**63 - 1
+
+
+ENDLESS = ["--set", 'wafer.core_failures={dist="exponential", mean="1 s"}', "--until", "100 y"]
+
+
+def test_a_run_too_big_for_memory_exits_2_naming_the_key_and_stores_nothing(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, *ENDLESS))
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"{SMALL}: wafer.core_failures: expected a run that fits in memory: it would take about "
+    )
+    assert stored_runs(db, tmp_path) == 0
+    lines = problems(invoke(twin, "check", SMALL, *ENDLESS[:2], "--set", "run.until=100 y"))
+    assert lines[0].startswith(f"{SMALL}: wafer.core_failures: expected a run that fits")
+    result = invoke(twin, "check", SMALL, *ENDLESS[:2], "--set", "run.until=100 y", "--force")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_life_of_zero_is_refused_before_the_run_instead_of_looping(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    zero = 'components.fan.failure={dist="deterministic", value="0 h"}'
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, "--set", zero))
+    assert lines == [f"{SMALL}: components.fan.failure: expected a run that ends: a life with "
+                     "a mean of zero renews without end"]
+    assert stored_runs(db, tmp_path) == 0
