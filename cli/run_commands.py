@@ -13,7 +13,7 @@ from cli.options import db_option
 from twin.budget import check_memory
 from twin.engine import simulate
 from twin.records import RunResult, nest_kpis
-from twin.scenario import MAX_SEED, load_scenario, run_option
+from twin.scenario import MAX_SEED, Scenario, load_scenario, run_option, scale_scenario
 
 __all__ = ["COMMANDS", "run", "check", "result_json"]
 
@@ -21,8 +21,13 @@ DEFAULT_SCENARIO = "scenarios/hall.toml"
 
 
 def scenario_argument(func):  # type: ignore[no-untyped-def]
-    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides and
-    ``--allow-outside``."""
+    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides, ``--scale N``
+    and ``--allow-outside``."""
+    func = click.option(
+        "--scale", type=click.IntRange(min=1), default=1, metavar="N",
+        help="N copies of the hall with pooled support: rows, crews, spare systems and "
+        "part stocks, reorder points and order quantities times N (after --set).",
+    )(func)
     func = click.option(
         "--allow-outside", is_flag=True, envvar="TWIN_ALLOW_OUTSIDE",
         help="Let `extends` reach files outside the scenario's folder (env TWIN_ALLOW_OUTSIDE).",
@@ -35,6 +40,14 @@ def scenario_argument(func):  # type: ignore[no-untyped-def]
         "scenario_path", metavar="[SCENARIO]", required=False, default=DEFAULT_SCENARIO,
         type=click.Path(dir_okay=False, path_type=Path),
     )(func)
+
+
+def _load(
+    scenario_path: Path, overrides: tuple[str, ...], allow_outside: bool, scale: int
+) -> Scenario:
+    """The scenario of the command line: file, --set overrides, then --scale."""
+    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
+    return scale_scenario(scenario, scale)
 
 
 def _parse_until(value: str | None) -> float | None:
@@ -103,6 +116,7 @@ def run(
     no_store: bool,
     as_json: bool,
     allow_outside: bool,
+    scale: int,
     force: bool,
 ) -> None:
     """Simulate a scenario, store the run and print its KPIs.
@@ -117,7 +131,7 @@ def run(
 
         twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
     """
-    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
+    scenario = _load(scenario_path, overrides, allow_outside, scale)
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
@@ -144,6 +158,7 @@ def check(
     overrides: tuple[str, ...],
     resolved: bool,
     allow_outside: bool,
+    scale: int,
     force: bool,
 ) -> None:
     """Validate a scenario file without running it.
@@ -156,7 +171,7 @@ def check(
 
         twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
     """
-    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
+    scenario = _load(scenario_path, overrides, allow_outside, scale)
     if not force:
         check_memory(scenario, None, stored=True, source=str(scenario_path))
     if resolved:

@@ -53,8 +53,8 @@ from twin.quantities import (
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge", "printable", "Line", "run_option", "MAX_SCENARIO_BYTES", "MAX_DEPTH",
-    "MAX_SEED", "MAX_SYSTEMS",
+    "deep_merge", "printable", "Line", "run_option", "scale_scenario", "MAX_SCENARIO_BYTES",
+    "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
 ]
 
 # A scenario file is a few kB; more than this is not a scenario (and is not read).
@@ -669,6 +669,25 @@ def parse_scenario(
         raise error from None
     scenario._source = source
     return scenario
+
+
+def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
+    """`factor` copies of the hall with their support pooled: rows, crews, spare
+    systems and every part's stock, reorder point and order quantity times
+    `factor`; the rest (a system, its mechanisms, the shift, lead times) stays.
+    A scaled value out of bounds is a `ScenarioError` from ``--scale``."""
+    if factor == 1:
+        return scenario
+    document = scenario.document()
+    document["hall"]["rows"] *= factor
+    document["repair"]["crews"] *= factor
+    document["spare_systems"]["count"] *= factor
+    for part in document["spares"].values():
+        for key in ("stock", "reorder_point", "order_quantity"):
+            part[key] *= factor
+    scaled = parse_scenario(document, "--scale")
+    scaled._source = scenario.source
+    return scaled
 
 
 def run_option(key: str, value: object, source: str) -> Any:

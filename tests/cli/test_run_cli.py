@@ -442,3 +442,15 @@ def test_a_life_of_zero_is_refused_before_the_run_instead_of_looping(
     assert lines == [f"{SMALL}: components.fan.failure: expected a run that ends: a life with "
                      "a mean of zero renews without end"]
     assert stored_runs(db, tmp_path) == 0
+
+
+def test_scale_multiplies_the_hall_and_its_support_after_set(twin: click.Group) -> None:
+    out = run_json(twin, SMALL, "--no-store", "--until", "1d", "--set", "hall.rows=3",
+                   "--scale", "4")
+    assert out["systems"] == 4 * 3 * 4 * 3  # rows 3 (from --set) x 4, 4 racks, 3 systems
+    result = invoke(twin, "check", SMALL, "--scale", "4", "--resolved")
+    document = json.loads(result.stdout)
+    assert (document["hall"]["rows"], document["repair"]["crews"]) == (8, 4)
+    assert document["spares"]["psu"]["stock"] == 4 * 30
+    lines = problems(invoke(twin, "check", SMALL, "--scale", "5001"))
+    assert lines[0].startswith("--scale: hall.rows: expected less than or equal to 10000")
