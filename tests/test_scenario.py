@@ -319,6 +319,24 @@ def test_the_resolved_document_reloads_to_an_equal_scenario(path: Path) -> None:
     assert again.digest() == scenario.digest()
 
 
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        'wafer.remap_time="1e9 h"', 'run.until="100 y"', 'system.power="1 MW"',
+        'wafer.area="1590 cm2"', 'thermal.inlet="-273.15 C"', "run.seed=9223372036854775807",
+        'components.psu.failure={dist="exponential", mean="114155.25114155251 y"}',
+    ],
+)
+def test_the_largest_accepted_values_write_a_document_that_reads_back(
+    minimal: Path, assignment: str
+) -> None:
+    # a value that overflowed to inf used to be accepted and written as "inf h"
+    scenario = load_scenario(minimal, [assignment])
+    document = json.loads(json.dumps(scenario.document()))
+    assert "inf" not in json.dumps(document)
+    assert parse_scenario(document, "stored") == scenario
+
+
 def test_the_document_holds_quantities_as_canonical_strings() -> None:
     document = Scenario().document()
     assert document["system"]["power"] == "23.0 kW"

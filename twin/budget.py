@@ -36,7 +36,7 @@ __all__ = ["Estimate", "estimate", "available_memory", "check_memory", "fmt_byte
 # Bytes each structure adds to the peak RSS of a run: counted from the engine's own
 # objects (sys.getsizeof, tracemalloc) and calibrated on real runs (CPython 3.11,
 # 64-bit; docs/scenarios.md#memory gives the runs and the accuracy).
-FIXED = 2_000_000  # a run's first arenas and numpy temporaries, whatever its size
+FIXED = 1_000_000  # a run's first arenas and numpy temporaries, whatever its size
 # A pending time: (t, seq, key) tuple 64 + float 24 + 2 ints 60 + list slot 8 + dict
 # entry ~40 = 196 (tracemalloc), with the unit's arrays (up, installed, accel) and
 # the allocator's share: 235 measured per extra unit.
