@@ -215,3 +215,12 @@ def test_a_set_with_a_newline_or_control_character_is_refused_not_cut(
     error = error_of(path, assignment)
     assert error.source == "--set"
     assert "expected one line of text without control characters" in one_line(error)
+
+
+def test_a_toml_error_in_a_base_says_where_but_quotes_nothing(tmp_path: Path) -> None:
+    write(tmp_path, "base.toml", "[ghp_secret_token]\n[ghp_secret_token]\n")
+    child = write(tmp_path, "child.toml", 'extends = "base.toml"\n')
+    message = one_line(error_of(child))
+    assert message == f"{tmp_path / 'base.toml'}: expected valid TOML (error at line 2, column 18)"
+    named = one_line(error_of(tmp_path / "base.toml"))  # the file named may say more
+    assert "Cannot declare" in named

@@ -1,11 +1,15 @@
 """Scenario files: a typed, fully resolved description of one hall and one run.
 
-A scenario is TOML. `load_scenario` reads it, follows ``extends = "base.toml"``
-(deep merge, the child wins), applies ``--set a.b.c=VALUE`` overrides and
-validates the result against the schema below. Unknown keys and wrong units
-are rejected with a `ScenarioError` naming the file, the dotted key and what
-was expected. `Scenario.document()` is the resolved document, defaults
-included, and `Scenario.digest()` its hash: both are stored with every run.
+A scenario is TOML. `load_scenario` reads it (a regular UTF-8 file of bounded
+size, never a device or a pseudo-file), follows ``extends = "base.toml"``
+(deep merge, the child wins; a base stays in the folder of the named file
+unless allowed), applies ``--set a.b.c=VALUE`` overrides and validates the
+result against the schema below, which bounds every number. Unknown keys,
+wrong units and values out of bounds are rejected with a `ScenarioError`
+naming the file, the dotted key and what was expected; no error shows the
+value of an unknown key. `Scenario.document()` is the resolved document,
+defaults included, and `Scenario.digest()` its hash: the store keeps one
+copy per hash, and every run refers to it.
 
 Built-in defaults are CS-3-like and come from ../shared/FACTS.md where a
 figure is published; the rest are stated assumptions (marked ASSUMPTION).
@@ -18,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 import tomllib
 import unicodedata
@@ -474,7 +479,7 @@ def _read_toml(
     if path in seen:
         cycle = " -> ".join(_display(p) for p in (*seen, path))
         raise ScenarioError(shown, "extends", "no cycle of extends", cycle)
-    data = _parse_toml(text, shown)
+    data = _parse_toml(text, shown, named=not seen)
     base = data.pop("extends", None)
     if seen and data and not data.keys() & _TOP_KEYS:
         # a base that is no scenario: say so without a word of what it holds
@@ -554,12 +559,16 @@ def _pseudo_devices() -> set[int]:
     return devices
 
 
-def _parse_toml(text: str, shown: str) -> dict[str, Any]:
-    """TOML `text` as data, nested at most `MAX_DEPTH` deep."""
+def _parse_toml(text: str, shown: str, named: bool) -> dict[str, Any]:
+    """TOML `text` as data, nested at most `MAX_DEPTH` deep. The parser's message may
+    quote a key or a character of the text: for a file not `named` on the command
+    line (a base, maybe no scenario at all) only where the error is is shown."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(shown, "", f"valid TOML ({exc})") from None
+        where = re.search(r"\(at ([^()]*)\)$", str(exc))
+        detail = str(exc) if named or where is None else f"error at {where[1]}"
+        raise ScenarioError(shown, "", f"valid TOML ({detail})") from None
     except RecursionError:
         raise ScenarioError(shown, "", f"TOML nested at most {MAX_DEPTH} deep") from None
     if _depth(data) > MAX_DEPTH:
