@@ -224,3 +224,13 @@ def test_a_toml_error_in_a_base_says_where_but_quotes_nothing(tmp_path: Path) ->
     assert message == f"{tmp_path / 'base.toml'}: expected valid TOML (error at line 2, column 18)"
     named = one_line(error_of(tmp_path / "base.toml"))  # the file named may say more
     assert "Cannot declare" in named
+
+
+@pytest.mark.parametrize(
+    "base", ["a\\u0000b", "", "a\\nb", "x" * 5000], ids=["nul", "empty", "newline", "long"]
+)
+def test_an_extends_path_that_is_no_path_is_one_short_line(tmp_path: Path, base: str) -> None:
+    child = write(tmp_path, "child.toml", f'extends = "{base}"\n')
+    error = error_of(child)
+    assert (error.source, error.key) == (str(child), "extends")
+    assert len(one_line(error)) < 400

@@ -487,19 +487,23 @@ def _read_toml(
     if base is None:
         _note_origins(data, shown, origins)
         return data
-    if not isinstance(base, str):
-        raise ScenarioError(shown, "extends", "a relative path to a base scenario", base)
+    if not isinstance(base, str) or not base or any(
+        unicodedata.category(c) in _UNPRINTABLE for c in base
+    ):
+        raise ScenarioError(
+            shown, "extends", "a relative path to a base scenario", _brief(base)
+        )
     base_path = (path.parent / base).resolve()
     if root is not None and not base_path.is_relative_to(root):
         raise ScenarioError(
             shown, "extends",
             f"a base scenario inside {_display(root)}, the folder of the scenario named on the "
-            "command line (--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", base,
+            "command line (--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(base),
         )
     try:
         base_text = _read_text(base_path, "base scenario file")
     except ValueError as exc:
-        raise ScenarioError(shown, "extends", str(exc), base) from None
+        raise ScenarioError(shown, "extends", str(exc), _brief(base)) from None
     parent = _read_toml(
         base_path, base_text, _display(base_path), origins, root, (*seen, path)
     )
@@ -716,6 +720,11 @@ def _shown(err: Any) -> Any:
     value = err.get("input")
     if isinstance(value, dict) or err["type"] == "extra_forbidden":
         return None
+    return _brief(value)
+
+
+def _brief(value: Any) -> Any:
+    """`value`, or the start of its repr when that is long."""
     if len(repr(value)) > _SHOWN_CHARS:
         return _Cut(repr(value)[:_SHOWN_CHARS] + "...")
     return value
