@@ -234,3 +234,13 @@ def test_an_extends_path_that_is_no_path_is_one_short_line(tmp_path: Path, base:
     error = error_of(child)
     assert (error.source, error.key) == (str(child), "extends")
     assert len(one_line(error)) < 400
+
+
+def test_extends_to_a_binary_file_names_the_extending_file_and_key(tmp_path: Path) -> None:
+    write(tmp_path, "blob.toml", bytes(range(128, 256)))
+    child = write(tmp_path, "child.toml", 'extends = "blob.toml"\n')
+    error = error_of(child)
+    assert one_line(error) == (
+        f"{child}: extends: expected a base scenario file in UTF-8 (byte 0 is not UTF-8), "
+        "got 'blob.toml'"
+    )
