@@ -10,10 +10,9 @@ from typing import Any
 import click
 
 from cli.options import db_option
-from twin import units
-from twin.errors import ScenarioError
+from twin.budget import check_memory
 from twin.records import RunResult, nest_kpis
-from twin.scenario import load_scenario
+from twin.scenario import MAX_SEED, Scenario, load_scenario, run_option, scale_scenario
 
 __all__ = ["COMMANDS", "run", "check", "result_json"]
 
@@ -21,7 +20,17 @@ DEFAULT_SCENARIO = "scenarios/hall.toml"
 
 
 def scenario_argument(func):  # type: ignore[no-untyped-def]
-    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides."""
+    """SCENARIO argument plus repeatable ``--set KEY=VALUE`` overrides, ``--scale N``
+    and ``--allow-outside``."""
+    func = click.option(
+        "--scale", type=click.IntRange(min=1), default=1, metavar="N",
+        help="N copies of the hall with pooled support: rows, crews, spare systems and "
+        "part stocks, reorder points and order quantities times N (after --set).",
+    )(func)
+    func = click.option(
+        "--allow-outside", is_flag=True, envvar="TWIN_ALLOW_OUTSIDE",
+        help="Let `extends` reach files outside the scenario's folder (env TWIN_ALLOW_OUTSIDE).",
+    )(func)
     func = click.option(
         "--set", "overrides", multiple=True, metavar="KEY=VALUE",
         help="Override any scenario key, e.g. --set hall.rows=4 (repeatable).",
@@ -32,16 +41,25 @@ def scenario_argument(func):  # type: ignore[no-untyped-def]
     )(func)
 
 
+def _load(
+    scenario_path: Path, overrides: tuple[str, ...], allow_outside: bool, scale: int
+) -> Scenario:
+    """The scenario of the command line: file, --set overrides, then --scale."""
+    scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
+    return scale_scenario(scenario, scale)
+
+
 def _parse_until(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        hours = units.parse(value, "time")
-    except ValueError as exc:
-        raise ScenarioError("--until", "run.until", str(exc), value) from None
-    if hours <= 0:
-        raise ScenarioError("--until", "run.until", "a positive duration", value)
-    return hours
+    """``--until``, held to the same bounds as ``run.until`` in a scenario."""
+    return None if value is None else float(run_option("until", value, "--until"))
+
+
+def force_option(func):  # type: ignore[no-untyped-def]
+    """``--force``: skip the memory check."""
+    return click.option(
+        "--force", is_flag=True,
+        help="Run even if the estimated memory of the run exceeds what is available.",
+    )(func)
 
 
 def _clean(value: float) -> float | None:
@@ -80,14 +98,18 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
 
 @click.command()
 @scenario_argument
-@click.option("--seed", type=click.IntRange(min=0), help="Seed of the run (default: run.seed).")
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=MAX_SEED), help="Seed of the run (default: run.seed)."
+)
 @click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not write the run to the store.")
 @click.option(
     "--label", metavar="TEXT",
-    help="Name the run goes by in the store (default: the scenario's name, marked if --set).",
+    help="Name the run goes by in the store (default: the scenario's name, marked if "
+    "--set or --scale changed it).",
 )  # fmt: skip
+@force_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def run(
     scenario_path: Path,
@@ -98,24 +120,30 @@ def run(
     no_store: bool,
     label: str | None,
     as_json: bool,
+    allow_outside: bool,
+    scale: int,
+    force: bool,
 ) -> None:
     """Simulate a scenario, store the run and print its KPIs.
 
-    The scenario is validated completely before anything is written; the
-    run's events and metrics are written in chunks while it runs, and the run
-    is marked completed only at the end. A run made with --set is stored
-    under its --label, or else under the scenario's name followed by + and
-    the first 8 digits of its hash, so that it is never counted as the
-    scenario it was derived from.
+    The scenario is validated completely before anything is written, and
+    the memory the run will take is estimated and checked against what is
+    available (--force skips the check); the run's events and metrics are
+    written in chunks while it runs, and the run is marked completed only at
+    the end. A run made with --set or --scale is stored under its --label, or
+    else under the scenario's name followed by + and the first 8 digits of its
+    hash, so that it is never counted as the scenario it was derived from.
 
     Example:
 
         twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
     """
-    scenario = load_scenario(scenario_path, overrides)
+    scenario = _load(scenario_path, overrides, allow_outside, scale)
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
+    if not force:
+        check_memory(scenario, horizon, stored=not no_store, source=str(scenario_path))
     if no_store:
         from twin.engine import simulate  # here: `twin check` and `twin run -h` need no engine
 
@@ -124,8 +152,9 @@ def run(
         from storage import open_store
 
         store = open_store(db_url)
+        changes = (*overrides, *([f"--scale {scale}"] if scale != 1 else []))
         result, run_id = store.record(
-            scenario, seed=seed, until=horizon, label=label, overrides=overrides
+            scenario, seed=seed, until=horizon, label=label, overrides=changes
         )
     if as_json:
         click.echo(json.dumps(result_json(result, run_id)))
@@ -136,17 +165,28 @@ def run(
 @click.command()
 @scenario_argument
 @click.option("--resolved", is_flag=True, help="Print the resolved scenario as JSON.")
-def check(scenario_path: Path, overrides: tuple[str, ...], resolved: bool) -> None:
+@force_option
+def check(
+    scenario_path: Path,
+    overrides: tuple[str, ...],
+    resolved: bool,
+    allow_outside: bool,
+    scale: int,
+    force: bool,
+) -> None:
     """Validate a scenario file without running it.
 
     Exit code 0 when valid, 2 with the file, dotted key and what was expected
-    when not.
+    when not; a scenario whose stored run would not fit in the memory
+    available here is not valid either (--force skips that check).
 
     Example:
 
         twin check scenarios/hall.toml --set thermal.inlet="35 C" --resolved
     """
-    scenario = load_scenario(scenario_path, overrides)
+    scenario = _load(scenario_path, overrides, allow_outside, scale)
+    if not force:
+        check_memory(scenario, None, stored=True, source=str(scenario_path))
     if resolved:
         click.echo(json.dumps(scenario.document(), indent=2))
     else:

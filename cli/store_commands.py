@@ -217,7 +217,8 @@ def _scenario_file(header: dict[str, Any], document: dict[str, Any]) -> str:
         f"scenario {header['scenario_name']}, hash {header['scenario_hash']}",
     ]
     if header["overrides"]:
-        comments.append("made with " + " ".join(f"--set {o}" for o in header["overrides"]))
+        made = (o if o.startswith("--") else f"--set {o}" for o in header["overrides"])
+        comments.append("made with " + " ".join(made))
     if header["label"]:
         comments.append(f"label {header['label']}")
     return scenario_toml({**document, "name": header["scenario"]}, comments)

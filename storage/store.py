@@ -190,7 +190,7 @@ class Store:
         """Record a new run as running and return the sink its records go to.
 
         `label` and `overrides` (the ``--set`` assignments that changed the
-        scenario) are kept with the run and decide the name it goes by
+        scenario, and ``--scale N`` if it did) are kept with the run and decide the name it goes by
         (`schema.run_name`). `scenario` is stored once per hash; the run keeps
         its own `seed` and `until_h`.
         """
@@ -232,7 +232,7 @@ class Store:
         completed at the end, or failed (interrupted, for Ctrl-C) if the
         simulation raises. `seed` and `until` default to the scenario's;
         `label` and `overrides` (the ``--set`` assignments `scenario` was
-        loaded with) are kept with the run (see `begin_run`).
+        loaded with, and ``--scale N``) are kept with the run (see `begin_run`).
         """
         from twin.engine import simulate  # the store's readers need no engine
 

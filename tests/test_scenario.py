@@ -142,9 +142,42 @@ def test_extends_does_not_inherit_the_name_or_description(tmp_path: Path) -> Non
 def test_extends_is_relative_to_the_extending_file_and_chains(tmp_path: Path) -> None:
     write(tmp_path, "lib/base.toml", BASE)
     write(tmp_path, "lib/middle.toml", 'extends = "base.toml"\n[hall]\nsystems_per_rack = 2\n')
-    top = write(tmp_path, "sites/top.toml", 'extends = "../lib/middle.toml"\n[hall]\nrows = 1\n')
+    top = write(tmp_path, "top.toml", 'extends = "lib/middle.toml"\n[hall]\nrows = 1\n')
     hall = load_scenario(top).hall
     assert (hall.rows, hall.racks_per_row, hall.systems_per_rack) == (1, 5, 2)
+
+
+def test_extends_may_not_leave_the_folder_of_the_named_file_unless_allowed(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "lib/base.toml", BASE)
+    top = write(tmp_path, "sites/top.toml", 'extends = "../lib/base.toml"\n[hall]\nrows = 1\n')
+    error = error_of(top)
+    assert (error.source, error.key, error.got) == (str(top), "extends", "../lib/base.toml")
+    assert "expected a base scenario inside " in str(error)
+    assert "--allow-outside" in str(error)
+    hall = load_scenario(top, allow_outside=True).hall
+    assert (hall.rows, hall.racks_per_row) == (1, 5)
+
+
+def test_a_base_in_the_folder_tree_may_not_reach_outside_it_either(tmp_path: Path) -> None:
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "sites/lib/middle.toml", 'extends = "../../base.toml"\n')
+    top = write(tmp_path, "sites/top.toml", 'extends = "lib/middle.toml"\n')
+    error = error_of(top)
+    assert (error.source, error.key) == (str(tmp_path / "sites/lib/middle.toml"), "extends")
+
+
+def test_an_absolute_or_symlinked_base_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    outside = write(tmp_path, "outside/base.toml", BASE)
+    absolute = write(tmp_path, "site/abs.toml", f'extends = "{outside}"\n')
+    assert error_of(absolute).key == "extends"
+    (tmp_path / "site/link.toml").symlink_to(outside)
+    linked = write(tmp_path, "site/linked.toml", 'extends = "link.toml"\n')
+    assert error_of(linked).key == "extends"
+    inside = write(tmp_path, "site/inside.toml", f'extends = "{tmp_path}/site/lib.toml"\n')
+    write(tmp_path, "site/lib.toml", BASE)
+    assert load_scenario(inside).hall.rows == 4  # an absolute path inside the tree is fine
 
 
 def test_a_file_that_extends_itself_is_an_error(tmp_path: Path) -> None:
@@ -286,6 +319,24 @@ def test_the_resolved_document_reloads_to_an_equal_scenario(path: Path) -> None:
     assert again.digest() == scenario.digest()
 
 
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        'wafer.remap_time="1e9 h"', 'run.until="100 y"', 'system.power="1 MW"',
+        'wafer.area="1590 cm2"', 'thermal.inlet="-273.15 C"', "run.seed=9223372036854775807",
+        'components.psu.failure={dist="exponential", mean="114155.25114155251 y"}',
+    ],
+)
+def test_the_largest_accepted_values_write_a_document_that_reads_back(
+    minimal: Path, assignment: str
+) -> None:
+    # a value that overflowed to inf used to be accepted and written as "inf h"
+    scenario = load_scenario(minimal, [assignment])
+    document = json.loads(json.dumps(scenario.document()))
+    assert "inf" not in json.dumps(document)
+    assert parse_scenario(document, "stored") == scenario
+
+
 def test_the_document_holds_quantities_as_canonical_strings() -> None:
     document = Scenario().document()
     assert document["system"]["power"] == "23.0 kW"
@@ -373,7 +424,7 @@ INVALID = [
     ("system.power", "23", "system.power", "a power as a string like '<number> <unit>'"),
     ("thermal.inlet", '"30 K"', "thermal.inlet", "a temperature as a string like"),
     ("spares.psu.lead_time", "7", "spares.psu.lead_time", "a time as a string like"),
-    ("run.until", '"-1 d"', "run.until", "a time above zero"),
+    ("run.until", '"-1 d"', "run.until", "a time above 0 h and at most 876000 h"),
     ("hall.rows", '"four"', "hall.rows", "a valid integer"),
     ("hall.rows", "0", "hall.rows", "greater than or equal to 1"),
     ("recording.events", '"maybe"', "recording.events", "a valid boolean"),
@@ -391,7 +442,7 @@ INVALID = [
     ),
     (
         "components.psu.failure", '{dist = "weibull", shape = -1, scale = "1 h"}',
-        "components.psu.failure.shape", "greater than 0",
+        "components.psu.failure.shape", "greater than or equal to 0.1",
     ),
     ("repair.wrong_unit_probability", "1.5", "repair.wrong_unit_probability",
      "a probability between 0 and 1"),
@@ -399,8 +450,7 @@ INVALID = [
     ("components.fan.required", "5", "components.fan.required", "at most count (4)"),
     ("wafer.active_cores", "980000", "wafer.active_cores", "at most physical_cores (970000)"),
     ("wafer.defect_density", '"1000 /cm2"', "wafer.defect_density",
-     "a density at which a new wafer can work: 4.622e+05 defects kill about 367,704 "
-     "distinct cores, but a wafer fails once more than 97,000 are lost"),
+     "a defect density from 0 /cm2 to 100 /cm2"),
     ("thermal.min_power_fraction", "0", "thermal.min_power_fraction", "a fraction above zero"),
     ("components.psu.part", '"widget"', "components.psu.part",
      "a part named in [spares] (['fan', 'psu', 'pump'])"),
@@ -413,8 +463,69 @@ INVALID = [
     ("components.valve", "{count = 2}", "components.valve.required", "this key to be given"),
 ]
 
+# absurd numbers: integers are strict (no bools, no floats), nothing is infinite, and
+# every quantity and count stays within its physical bounds (docs/scenarios.md)
+OUT_OF_BOUNDS = [
+    ("hall.rows", "true", "hall.rows", "a valid integer"),
+    ("hall.rows", "2.0", "hall.rows", "a valid integer"),
+    ("hall.rows", "1e26", "hall.rows", "a valid integer"),
+    ("hall.rows", "100000", "hall.rows", "less than or equal to 10000"),
+    ("hall.racks_per_row", "1001", "hall.racks_per_row", "less than or equal to 1000"),
+    ("hall.systems_per_rack", "101", "hall.systems_per_rack", "less than or equal to 100"),
+    ("run.seed", "9223372036854775808", "run.seed",
+     "less than or equal to 9223372036854775807"),
+    ("run.seed", "true", "run.seed", "a valid integer"),
+    ("run.until", '"101 y"', "run.until", "a time above 0 h and at most 876000 h"),
+    ("recording.events", "1", "recording.events", "a valid boolean"),
+    ("wafer.cores_per_failure", "inf", "wafer.cores_per_failure", "a finite number"),
+    ("wafer.cores_per_failure", "nan", "wafer.cores_per_failure", "a finite number"),
+    ("wafer.cores_per_failure", "1e9", "wafer.cores_per_failure",
+     "less than or equal to 100000000"),
+    ("wafer.physical_cores", "9223372036854775807", "wafer.physical_cores",
+     "less than or equal to 100000000"),
+    ("wafer.min_active_fraction", "nan", "wafer.min_active_fraction", "a finite number"),
+    ("wafer.bad_factor", "inf", "wafer.bad_factor", "a finite number"),
+    ("wafer.remap_time", '"1e400 h"', "wafer.remap_time", "a time from 0 h to 1e+09 h"),
+    ("wafer.remap_time", '"1e308 y"', "wafer.remap_time", "a time from 0 h to 1e+09 h"),
+    ("wafer.area", '"2000 cm2"', "wafer.area", "an area above 0 cm2 and at most 1590 cm2"),
+    ("wafer.defect_density", '"101 /cm2"', "wafer.defect_density",
+     "a defect density from 0 /cm2 to 100 /cm2"),
+    ("thermal.inlet", '"-400 C"', "thermal.inlet", "a temperature from -273.15 C to 1414 C"),
+    ("thermal.trip", '"2000 degC"', "thermal.trip", "a temperature from -273.15 C to 1414 C"),
+    ("thermal.resistance", '"1e-300 K/kW"', "thermal.resistance",
+     "a thermal resistance from 0.001 K/kW to 1e+06 K/kW"),
+    ("thermal.capacitance", '"0 J/K"', "thermal.capacitance",
+     "a heat capacity from 0.001 kJ/K to 1e+06 kJ/K"),
+    ("thermal.release_margin", '"2000 K"', "thermal.release_margin",
+     "a delta temperature from 0 K to 1000 K"),
+    ("system.power", '"2 MW"', "system.power", "a power from 0 kW to 1000 kW"),
+    ("system.boot_time", '"-1 h"', "system.boot_time", "a time from 0 h to 1e+09 h"),
+    ("components.psu.count", "1001", "components.psu.count", "less than or equal to 1000"),
+    ("components.psu.thermal_factor", "101.0", "components.psu.thermal_factor",
+     "less than or equal to 100"),
+    ("components.psu.bad_factor", "1e10", "components.psu.bad_factor",
+     "less than or equal to 1000000000"),
+    ("components.psu.failure", '{dist = "lognormal", median = "1 h", sigma = 11}',
+     "components.psu.failure.sigma", "less than or equal to 10"),
+    ("components.psu.failure", '{dist = "weibull", shape = 0.01, scale = "1 h"}',
+     "components.psu.failure.shape", "greater than or equal to 0.1"),
+    ("components.psu.failure", '{dist = "weibull", shape = 21, scale = "1 h"}',
+     "components.psu.failure.shape", "less than or equal to 20"),
+    ("components.psu.failure", '{dist = "weibull", shape = true, scale = "1 h"}',
+     "components.psu.failure.shape", "a valid number"),
+    ("components.psu.failure", '{dist = "exponential", mean = "2e9 h"}',
+     "components.psu.failure.mean", "a time above 0 h and at most 1e+09 h"),
+    ("repair.crews", "10001", "repair.crews", "less than or equal to 10000"),
+    ("spares.psu.stock", "1000001", "spares.psu.stock", "less than or equal to 1000000"),
+    ("spares.psu.order_quantity", "1e6", "spares.psu.order_quantity", "a valid integer"),
+    ("spare_systems.count", "1000001", "spare_systems.count", "less than or equal to 1000000"),
+    ("recording.hall_bucket", '"0.5 s"', "recording.hall_bucket", "a time from 0.000277778 h"),
+]
+
 # cross-field checks of a whole table name the table
 TABLE_LEVEL = [
+    ("hall", "{rows = 10000, racks_per_row = 1000}", "hall",
+     "at most 1,000,000 systems (rows x racks_per_row x systems_per_rack), not 30,000,000"),
     ("thermal.throttle", '"100 C"', "thermal", "inlet < restart < throttle < trip"),
     ("thermal.restart", '"25 C"', "thermal", "inlet < restart < throttle < trip"),
     ("repair.shift_start", '"25 h"', "repair", "shift_start < 24 h and shift_length <= 24 h"),
@@ -425,7 +536,7 @@ def _id(case: tuple[str, str, str, str]) -> str:
     return f"{case[0]}={case[1]}"
 
 
-@pytest.mark.parametrize("case", INVALID + TABLE_LEVEL, ids=_id)
+@pytest.mark.parametrize("case", INVALID + OUT_OF_BOUNDS + TABLE_LEVEL, ids=_id)
 def test_an_invalid_file_names_the_file_the_key_and_what_was_expected(
     tmp_path: Path, case: tuple[str, str, str, str]
 ) -> None:
@@ -436,11 +547,7 @@ def test_an_invalid_file_names_the_file_the_key_and_what_was_expected(
     assert str(error).startswith(f"{path}: {named}: expected {wanted}")
 
 
-@pytest.mark.parametrize(
-    "case",
-    INVALID + TABLE_LEVEL,
-    ids=_id,
-)
+@pytest.mark.parametrize("case", INVALID + OUT_OF_BOUNDS + TABLE_LEVEL, ids=_id)
 def test_an_invalid_set_names_set_the_key_and_what_was_expected(
     minimal: Path, case: tuple[str, str, str, str]
 ) -> None:

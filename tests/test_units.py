@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from twin.quantities import BOUNDS, Unit
 from twin.units import CANONICAL, DIMENSIONS, expected, format_quantity, parse
 
 EVERY_UNIT = [
@@ -132,3 +133,27 @@ def test_a_formatted_quantity_reads_the_same_after_a_second_round_trip(
 ) -> None:
     once = format_quantity(parse(format_quantity(value, dimension), dimension), dimension)
     assert once == format_quantity(value, dimension)
+
+
+def test_an_area_reads_with_its_article() -> None:
+    assert expected("area").startswith("an area as a string")
+    assert expected("time").startswith("a time as a string")
+
+
+@pytest.mark.parametrize("dimension", sorted(BOUNDS))
+def test_every_bound_is_finite_accepted_and_written_back_exactly(dimension: str) -> None:
+    unit = Unit(dimension)
+    for bound in BOUNDS[dimension]:
+        assert math.isfinite(bound)
+        text = format_quantity(bound, dimension)
+        assert unit.parse(text) == bound
+    low, high = BOUNDS[dimension]
+    for beyond in (math.nextafter(high, math.inf) * 1.0001, high * 10 + 1, low - 1.0):
+        with pytest.raises(ValueError, match=r" from .* to "):
+            unit.parse(format_quantity(beyond, dimension))
+
+
+@pytest.mark.parametrize("text", ["1e400 h", "1e308 y", "-1e400 h", "nan h", "inf h"])
+def test_an_overflowing_or_infinite_time_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Unit("time").parse(text)

@@ -27,8 +27,15 @@ Array = np.ndarray
 _TINY = 1e-9
 
 
+# Parameter bounds (documented in docs/scenarios.md): Weibull shapes from strong infant
+# mortality to sharp wear-out (a shape of 0.01 draws lives past 1e300 h); lognormal
+# sigmas up to 10 (a factor e^10 ~ 22,000 for one sigma: far wider than any repair time).
+WEIBULL_SHAPES = (0.1, 20.0)
+MAX_SIGMA = 10.0
+
+
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     def sample(self, rng: np.random.Generator, accel: Array | float = 1.0) -> Array:
         """Fresh lifetimes, one per entry of `accel` (hours)."""
@@ -53,7 +60,9 @@ class Exponential(_Dist):
     dist: Literal["exponential"] = "exponential"
     mean_: PositiveDuration = Field(alias="mean")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
     def sample(self, rng: np.random.Generator, accel: Array | float = 1.0) -> Array:
         return rng.exponential(1.0, _shape_of(accel)) * (self.mean_ / np.asarray(accel))
@@ -69,7 +78,7 @@ class Weibull(_Dist):
     """Weibull lifetimes: shape > 1 wears out, shape < 1 is infant mortality."""
 
     dist: Literal["weibull"] = "weibull"
-    shape: float = Field(gt=0)
+    shape: float = Field(ge=WEIBULL_SHAPES[0], le=WEIBULL_SHAPES[1])
     scale: PositiveDuration
 
     def sample(self, rng: np.random.Generator, accel: Array | float = 1.0) -> Array:
@@ -96,7 +105,7 @@ class Lognormal(_Dist):
 
     dist: Literal["lognormal"] = "lognormal"
     median: PositiveDuration
-    sigma: float = Field(gt=0)
+    sigma: float = Field(gt=0, le=MAX_SIGMA)
 
     def sample(self, rng: np.random.Generator, accel: Array | float = 1.0) -> Array:
         z = rng.standard_normal(_shape_of(accel))

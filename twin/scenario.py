@@ -1,11 +1,15 @@
 """Scenario files: a typed, fully resolved description of one hall and one run.
 
-A scenario is TOML. `load_scenario` reads it, follows ``extends = "base.toml"``
-(deep merge, the child wins), applies ``--set a.b.c=VALUE`` overrides and
-validates the result against the schema below. Unknown keys and wrong units
-are rejected with a `ScenarioError` naming the file, the dotted key and what
-was expected. `Scenario.document()` is the resolved document, defaults
-included, and `Scenario.digest()` its hash: both are stored with every run.
+A scenario is TOML. `load_scenario` reads it (a regular UTF-8 file of bounded
+size, never a device or a pseudo-file), follows ``extends = "base.toml"``
+(deep merge, the child wins; a base stays in the folder of the named file
+unless allowed), applies ``--set a.b.c=VALUE`` overrides and validates the
+result against the schema below, which bounds every number. Unknown keys,
+wrong units and values out of bounds are rejected with a `ScenarioError`
+naming the file, the dotted key and what was expected; no error shows the
+value of an unknown key. `Scenario.document()` is the resolved document,
+defaults included, and `Scenario.digest()` its hash: the store keeps one
+copy per hash, and every run refers to it.
 
 Built-in defaults are CS-3-like and come from ../shared/FACTS.md where a
 figure is published; the rest are stated assumptions (marked ASSUMPTION).
@@ -17,20 +21,34 @@ import copy
 import hashlib
 import json
 import math
+import os
+import re
+import stat
 import tomllib
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
     Area,
+    Bucket,
     DefectDensity,
     DeltaTemperature,
     Duration,
     HeatCapacity,
+    Horizon,
     PositiveDuration,
     Power,
     Probability,
@@ -40,8 +58,14 @@ from twin.quantities import (
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge",
+    "deep_merge", "printable", "Line", "run_option", "scale_scenario", "MAX_SCENARIO_BYTES",
+    "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
 ]
+
+# A scenario file is a few kB; more than this is not a scenario (and is not read).
+MAX_SCENARIO_BYTES = 1 << 20
+# Tables and arrays nest at most this deep (a scenario needs 4: components.NAME.failure.dist).
+MAX_DEPTH = 8
 
 
 def _dist(**params: Any) -> Any:
@@ -54,25 +78,74 @@ def _q(text: str) -> Any:
     return text
 
 
+def printable(text: str, allowed: str = "") -> str:
+    """`text` if it holds no control, format or line-separator character (other than
+    those in `allowed`): such characters would be printed raw to a terminal
+    (an escape sequence, a bidi override). Raises `ValueError` naming the first."""
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(
+                f"text without control characters ({_escaped(char)} at position "
+                f"{text.index(char)})"
+            )
+    return text
+
+
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _escaped(text: str) -> str:
+    """`text` with every unprintable character written as a Python escape."""
+    return "".join(
+        repr(c)[1:-1] if unicodedata.category(c) in _UNPRINTABLE else c for c in text
+    )
+
+
+# One line of text (a name, a part, a label): no control characters at all.
+Line = Annotated[str, AfterValidator(printable)]
+# Free text (a description): newlines and tabs allowed, no other control character.
+Text = Annotated[str, AfterValidator(lambda text: printable(text, "\n\t"))]
+
+
+# Bounds of counts (each documented in docs/scenarios.md): past them a value is a slip.
+MAX_SEED = 2**63 - 1  # what the store keeps (a signed 64-bit integer)
+MAX_SYSTEMS = 1_000_000  # 23 GW of CS-3s: beyond any hall
+MAX_PARTS = 1_000_000  # of one spare part on the shelf, at its reorder point or in one order
+MAX_CORES = 100_000_000  # on one wafer: 100x a CS-3's
+MAX_CLOCK_FACTOR = 1e9  # a bad lot's clock speed-up: a 1e9 h life then lasts an hour
+
+
 class _Model(BaseModel):
+    # strict: an int is an int (not a bool, not a float such as 1e26); no inf or nan
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True,
+        strict=True, allow_inf_nan=False,
     )
 
 
 class RunSpec(_Model):
     """How long to simulate and with which seed (both overridable from the CLI)."""
 
-    until: PositiveDuration = _q("365 d")
-    seed: int = Field(default=1, ge=0)
+    until: Horizon = _q("365 d")
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
 
 
 class HallSpec(_Model):
     """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
 
-    rows: int = Field(default=20, ge=1)
-    racks_per_row: int = Field(default=17, ge=1)
-    systems_per_rack: int = Field(default=3, ge=1)
+    rows: int = Field(default=20, ge=1, le=10_000)
+    racks_per_row: int = Field(default=17, ge=1, le=1_000)
+    systems_per_rack: int = Field(default=3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _systems_fit(self) -> HallSpec:
+        systems = self.rows * self.racks_per_row * self.systems_per_rack
+        if systems > MAX_SYSTEMS:
+            raise _KeyedError(
+                "", f"at most {MAX_SYSTEMS:,} systems (rows x racks_per_row x systems_per_rack), "
+                f"not {systems:,}",
+            )
+        return self
 
 
 class SystemSpec(_Model):
@@ -92,17 +165,17 @@ class SystemSpec(_Model):
 class ComponentSpec(_Model):
     """A redundant component class in every system: `required` of `count` must run."""
 
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=1_000)
     required: int = Field(ge=1)
     failure: Distribution
     repair: Distribution
-    part: str
+    part: Line
     bad_fraction: Probability = 0.0
-    bad_factor: float = Field(default=1.0, ge=1.0)
+    bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
     escalate_probability: Probability = 1.0
-    thermal_factor: float = Field(default=1.0, ge=1.0)
+    thermal_factor: float = Field(default=1.0, ge=1.0, le=100.0)
     failover: Distribution | None = None
-    failover_factor: float = Field(default=1.0, ge=1.0)
+    failover_factor: float = Field(default=1.0, ge=1.0, le=100.0)
 
     @model_validator(mode="after")
     def _required_fits(self) -> ComponentSpec:
@@ -114,18 +187,20 @@ class ComponentSpec(_Model):
 class WaferSpec(_Model):
     """The wafer: cores, spare pool, defects at manufacture, run-time core loss."""
 
-    physical_cores: int = Field(default=970_000, ge=1)  # FACTS A2 (~970k physical)
+    physical_cores: int = Field(default=970_000, ge=1, le=MAX_CORES)  # FACTS A2 (~970k physical)
     active_cores: int = Field(default=900_000, ge=1)  # FACTS A1/A2 (900k enabled)
     area: Area = _q("46225 mm2")  # 46,225 mm^2, FACTS A1
     defect_density: DefectDensity = _q("0.1 /cm2")  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
     core_failures: Distribution = _dist(dist="exponential", mean="2000 h")  # ASSUMPTION
-    cores_per_failure: float = Field(default=4.0, ge=1.0)  # ASSUMPTION: mean cluster size
+    # ASSUMPTION: mean cluster size
+    cores_per_failure: float = Field(default=4.0, ge=1.0, le=MAX_CORES)
     min_active_fraction: Probability = 0.97  # ASSUMPTION: below this the wafer is failed
     remap_time: Duration = _q("15 min")  # ASSUMPTION: re-route around lost cores, restart
     failure: Distribution = _dist(dist="exponential", mean="200000 h")  # ASSUMPTION
     bad_fraction: Probability = 0.0  # share of wafers from a bad lot
-    bad_factor: float = Field(default=1.0, ge=1.0)  # a bad wafer's core-failure clock speed
-    bad_failure_factor: float = Field(default=1.0, ge=1.0)  # its outright-failure clock speed
+    # a bad wafer's core-failure clock speed, and its outright-failure clock speed
+    bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
+    bad_failure_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
 
     @model_validator(mode="after")
     def _cores_fit(self) -> WaferSpec:
@@ -203,7 +278,7 @@ class ThermalSpec(_Model):
 class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
-    crews: int = Field(default=4, ge=1)
+    crews: int = Field(default=4, ge=1, le=10_000)
     shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
     shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
     diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
@@ -222,16 +297,17 @@ class RepairSpec(_Model):
 class SpareSpec(_Model):
     """Stock of one spare-part type with an (s, Q) reorder policy."""
 
-    stock: int = Field(ge=0)
-    reorder_point: int = Field(ge=0)
-    order_quantity: int = Field(ge=1)
+    stock: int = Field(ge=0, le=MAX_PARTS)
+    reorder_point: int = Field(ge=0, le=MAX_PARTS)
+    order_quantity: int = Field(ge=1, le=MAX_PARTS)
     lead_time: Duration
 
 
 class SpareSystemsSpec(_Model):
     """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
 
-    count: int = Field(default=8, ge=0)  # ASSUMPTION: ~4 wafer failures a month in 1,020
+    # ASSUMPTION: ~4 wafer failures a month in 1,020
+    count: int = Field(default=8, ge=0, le=MAX_SYSTEMS)
     swap_time: Distribution = _dist(dist="lognormal", median="6 h", sigma=0.4)
     rma_time: Distribution = _dist(dist="deterministic", value="30 d")  # ASSUMPTION
 
@@ -239,9 +315,9 @@ class SpareSystemsSpec(_Model):
 class RecordingSpec(_Model):
     """What the run records: hall metrics per `hall_bucket`, one scope level per `scope_bucket`."""
 
-    hall_bucket: PositiveDuration = _q("1 h")
+    hall_bucket: Bucket = _q("1 h")
     scope_level: Literal["none", "row", "rack", "system"] = "row"
-    scope_bucket: PositiveDuration = _q("1 d")
+    scope_bucket: Bucket = _q("1 d")
     events: bool = True
 
 
@@ -297,16 +373,16 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 class Scenario(_Model):
     """A fully resolved scenario: every mechanism's parameters, defaults included."""
 
-    name: str = "scenario"
-    description: str = ""
+    name: Line = "scenario"
+    description: Text = ""
     run: RunSpec = Field(default_factory=RunSpec)
     hall: HallSpec = Field(default_factory=HallSpec)
     system: SystemSpec = Field(default_factory=SystemSpec)
-    components: dict[str, ComponentSpec] = Field(default_factory=dict)
+    components: dict[Line, ComponentSpec] = Field(default_factory=dict)
     wafer: WaferSpec = Field(default_factory=WaferSpec)
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
-    spares: dict[str, SpareSpec] = Field(default_factory=dict)
+    spares: dict[Line, SpareSpec] = Field(default_factory=dict)
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     # where it was read from, for errors found only while it runs; not part of the
@@ -372,13 +448,15 @@ class _KeyedError(ValueError):
 
 Origins = dict[str, str]  # dotted key -> the file (or "--set") that set it
 
+_TOP_KEYS = frozenset(Scenario.model_fields)
+
 
 def _display(path: Path) -> str:
     """A path as a user would write it: relative to the working folder when inside it."""
     try:
-        return str(path.relative_to(Path.cwd()))
+        return _escaped(str(path.relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return _escaped(str(path))
 
 
 def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: str = "") -> None:
@@ -390,32 +468,126 @@ def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: s
 
 
 def _read_toml(
-    path: Path, shown: str, origins: Origins, seen: tuple[Path, ...] = ()
+    path: Path,
+    text: str,
+    shown: str,
+    origins: Origins,
+    root: Path | None,
+    seen: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """Read `path` and the bases it extends, noting which file set each key."""
+    """Parse `text`, read from `path`, and the bases it extends, noting which file set
+    each key. A base must lie under `root` (the folder of the file named on the
+    command line), anywhere when `root` is None."""
     if path in seen:
         cycle = " -> ".join(_display(p) for p in (*seen, path))
         raise ScenarioError(shown, "extends", "no cycle of extends", cycle)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ScenarioError(shown, "", "an existing scenario file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(shown, "", f"valid TOML ({exc})") from None
+    data = _parse_toml(text, shown, named=not seen)
     base = data.pop("extends", None)
+    if seen and data and not data.keys() & _TOP_KEYS:
+        # a base that is no scenario: say so without a word of what it holds
+        raise ScenarioError(shown, "", "a scenario file (none of its keys is a scenario key)")
     if base is None:
         _note_origins(data, shown, origins)
         return data
-    if not isinstance(base, str):
-        raise ScenarioError(shown, "extends", "a relative path to a base scenario", base)
+    if not isinstance(base, str) or not base or any(
+        unicodedata.category(c) in _UNPRINTABLE for c in base
+    ):
+        raise ScenarioError(
+            shown, "extends", "a relative path to a base scenario", _brief(base)
+        )
     base_path = (path.parent / base).resolve()
-    if not base_path.is_file():
-        raise ScenarioError(shown, "extends", "an existing base scenario file", base)
-    parent = _read_toml(base_path, _display(base_path), origins, (*seen, path))
+    if root is not None and not base_path.is_relative_to(root):
+        raise ScenarioError(
+            shown, "extends",
+            f"a base scenario inside {_display(root)}, the folder of the scenario named on the "
+            "command line (--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(base),
+        )
+    try:
+        base_text = _read_text(base_path, "base scenario file")
+    except ValueError as exc:
+        raise ScenarioError(shown, "extends", str(exc), _brief(base)) from None
+    parent = _read_toml(
+        base_path, base_text, _display(base_path), origins, root, (*seen, path)
+    )
     parent.pop("name", None)
     parent.pop("description", None)
     _note_origins(data, shown, origins)
     return deep_merge(parent, data)
+
+
+def _read_text(path: Path, what: str = "scenario file") -> str:
+    """The text of a scenario file: a regular file of at most `MAX_SCENARIO_BYTES`,
+    UTF-8 with or without a byte-order mark. Nothing else is opened (a FIFO, a
+    device) or read (a pseudo-file of /proc or /sys, which may block or never end).
+    Raises `ValueError` saying what was expected (`what`: the kind of file)."""
+    too_big = f"a {what} of at most {MAX_SCENARIO_BYTES:,} bytes"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"an existing {what}") from None
+    except OSError as exc:
+        raise ValueError(f"a readable {what} ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"a {what} that is a regular file (not a folder, device, pipe or socket)")
+    if info.st_size == 0 and info.st_dev in _pseudo_devices():
+        raise ValueError(f"a {what} that is a regular file (not a pseudo-file of /proc or /sys)")
+    if info.st_size > MAX_SCENARIO_BYTES:
+        raise ValueError(too_big)
+    try:
+        # non-blocking: a file swapped for a FIFO since the check above opens at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"a {what} that is a regular file")
+            raw = b""
+            while chunk := os.read(fd, MAX_SCENARIO_BYTES + 1 - len(raw)):
+                raw += chunk
+                if len(raw) > MAX_SCENARIO_BYTES:
+                    raise ValueError(too_big)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ValueError(f"a readable {what} ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"a {what} in UTF-8 (byte {exc.start} is not UTF-8)") from None
+
+
+def _pseudo_devices() -> set[int]:
+    """Devices of the kernel's pseudo-filesystems, whose files claim a size of 0."""
+    devices = set()
+    for folder in ("/proc", "/sys"):
+        try:
+            devices.add(os.stat(folder).st_dev)
+        except OSError:
+            continue
+    return devices
+
+
+def _parse_toml(text: str, shown: str, named: bool) -> dict[str, Any]:
+    """TOML `text` as data, nested at most `MAX_DEPTH` deep. The parser's message may
+    quote a key or a character of the text: for a file not `named` on the command
+    line (a base, maybe no scenario at all) only where the error is is shown."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = re.search(r"\(at ([^()]*)\)$", str(exc))
+        detail = str(exc) if named or where is None else f"error at {where[1]}"
+        raise ScenarioError(shown, "", f"valid TOML ({detail})") from None
+    except RecursionError:
+        raise ScenarioError(shown, "", f"TOML nested at most {MAX_DEPTH} deep") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(shown, "", f"TOML nested at most {MAX_DEPTH} deep")
+    return data
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH + 1) -> int:
+    """How deep tables and arrays nest in `value` (counting stops past `limit`)."""
+    if limit == 0 or not isinstance(value, dict | list):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
 def _origin_of(key: str, origins: Origins, default: str) -> str:
@@ -437,11 +609,22 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ScenarioError("--set", assignment, "KEY=VALUE with a dotted KEY such as hall.rows=4")
+        raise ScenarioError(
+            "--set", _escaped(assignment), "KEY=VALUE with a dotted KEY such as hall.rows=4"
+        )
+    try:
+        printable(assignment)
+    except ValueError as exc:
+        # a newline would end the TOML value early and the rest be silently dropped
+        raise ScenarioError("--set", _escaped(key), f"one line of {exc}") from None
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ScenarioError("--set", key, f"a value nested at most {MAX_DEPTH} deep") from None
+    if _depth(value) > MAX_DEPTH - len(key.split(".")):
+        raise ScenarioError("--set", key, f"a value nested at most {MAX_DEPTH} deep")
     node = data
     *parents, leaf = key.split(".")
     for part in parents:
@@ -453,7 +636,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    parts = [_escaped(str(p)) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
     return ".".join(parts)
 
 
@@ -495,7 +678,7 @@ def parse_scenario(
             else:
                 key, expected = _dotted(err["loc"]), _explain(err)
             origin = _origin_of(key, origins or {}, source)
-            problems.append(ScenarioError(origin, key, expected, _shown(err.get("input"))))
+            problems.append(ScenarioError(origin, key, expected, _shown(err)))
         first, *more = problems
         error = ScenarioError(first.source, first.key, first.expected, first.got, tuple(more))
         raise error from None
@@ -503,18 +686,79 @@ def parse_scenario(
     return scenario
 
 
-def _shown(value: Any) -> Any:
-    return None if isinstance(value, dict) else value
+def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
+    """`factor` copies of the hall with their support pooled: rows, crews, spare
+    systems and every part's stock, reorder point and order quantity times
+    `factor`; the rest (a system, its mechanisms, the shift, lead times) stays.
+    A scaled value out of bounds is a `ScenarioError` from ``--scale``."""
+    if factor == 1:
+        return scenario
+    document = scenario.document()
+    document["hall"]["rows"] *= factor
+    document["repair"]["crews"] *= factor
+    document["spare_systems"]["count"] *= factor
+    for part in document["spares"].values():
+        for key in ("stock", "reorder_point", "order_quantity"):
+            part[key] *= factor
+    scaled = parse_scenario(document, "--scale")
+    scaled._source = scenario.source
+    return scaled
 
 
-def load_scenario(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> Scenario:
-    """Read, merge, override and validate a scenario file."""
+def run_option(key: str, value: object, source: str) -> Any:
+    """A `[run]` key given outside the scenario (``--until``, ``--seed``), held to the
+    schema's own bounds; a `ScenarioError` naming `source` and ``run.<key>`` if not."""
+    try:
+        return getattr(RunSpec.model_validate({key: value}), key)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ScenarioError(source, f"run.{key}", _explain(err), _shown(err)) from None
+
+
+def _shown(err: Any) -> Any:
+    """The offending value of a problem, as the error shows it: none for a table or for
+    an unknown key (whose value may come from a file that is no scenario at all),
+    cut short when long."""
+    value = err.get("input")
+    if isinstance(value, dict) or err["type"] == "extra_forbidden":
+        return None
+    return _brief(value)
+
+
+def _brief(value: Any) -> Any:
+    """`value`, or the start of its repr when that is long."""
+    if len(repr(value)) > _SHOWN_CHARS:
+        return _Cut(repr(value)[:_SHOWN_CHARS] + "...")
+    return value
+
+
+_SHOWN_CHARS = 80
+
+
+class _Cut(str):
+    """The start of a long value's repr, shown as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def load_scenario(
+    path: str | Path,
+    overrides: tuple[str, ...] | list[str] = (),
+    *,
+    allow_outside: bool = False,
+) -> Scenario:
+    """Read, merge, override and validate a scenario file. An ``extends`` that leaves
+    the file's folder (and the folders below it) is refused unless `allow_outside`."""
     path = Path(path)
-    shown = str(path)
-    if not path.is_file():
-        raise ScenarioError(shown, "", "an existing scenario file")
+    shown = _escaped(str(path))
     origins: Origins = {}
-    data = _read_toml(path.resolve(), shown, origins)
+    real = path.resolve()
+    try:
+        text = _read_text(real)
+    except ValueError as exc:
+        raise ScenarioError(shown, "", str(exc)) from None
+    data = _read_toml(real, text, shown, origins, None if allow_outside else real.parent)
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DIMENSIONS", "CANONICAL", "parse", "expected", "format_quantity"]
+__all__ = ["DIMENSIONS", "CANONICAL", "parse", "expected", "named", "format_quantity"]
 
 # dimension -> {unit spelling: factor to the canonical unit}
 DIMENSIONS: dict[str, dict[str, float]] = {
@@ -41,11 +41,16 @@ CANONICAL: dict[str, str] = {
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S+)\s*$")
 
 
+def named(dimension: str) -> str:
+    """The dimension as a user reads it, with its article: "a time", "an area"."""
+    name = dimension.replace("_", " ")
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def expected(dimension: str) -> str:
     """Human text for what a quantity of `dimension` looks like."""
     units = ", ".join(DIMENSIONS[dimension])
-    name = dimension.replace("_", " ")
-    return f"a {name} as a string like '<number> <unit>' (unit one of {units})"
+    return f"{named(dimension)} as a string like '<number> <unit>' (unit one of {units})"
 
 
 def parse(value: object, dimension: str) -> float:

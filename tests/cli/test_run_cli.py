@@ -175,7 +175,11 @@ BAD_RUNS = {
     "bare number": (["--set", "system.power=23"], "--set: system.power: expected a power"),
     "bad --until": (["--until", "3 parsecs"], "--until: run.until: expected a time as a string"),
     "bare --until": (["--until", "3"], "--until: run.until: expected a time as a string"),
-    "zero --until": (["--until", "0d"], "--until: run.until: expected a positive duration"),
+    "zero --until": (["--until", "0d"], "--until: run.until: expected a time above 0 h"),
+    "huge --until": (["--until", "1e400 h"], "--until: run.until: expected a time above 0 h and "
+                     "at most 876000 h, got '1e400 h'"),
+    "101 years": (["--until", "101 y"], "--until: run.until: expected a time above 0 h and "
+                  "at most 876000 h"),
     "malformed --set": (["--set", "hall.rows"], "--set: hall.rows: expected KEY=VALUE"),
     "probability": (["--set", "repair.wrong_unit_probability=2"],
                     "--set: repair.wrong_unit_probability: expected a probability between 0 and 1"),
@@ -206,7 +210,7 @@ def test_a_bad_scenario_file_exits_2_naming_the_file_and_key(
 ) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(f'extends = "{HALL}"\n[thermal]\ninlet = "30 K"\n')
-    lines = problems(invoke(twin, "run", str(bad), "--db", db))
+    lines = problems(invoke(twin, "run", str(bad), "--db", db, "--allow-outside"))
     assert lines == [
         f"{bad}: thermal.inlet: expected a temperature as a string like '<number> <unit>' "
         "(unit one of C, degC, °C), got '30 K'"
@@ -257,8 +261,8 @@ def test_check_an_invalid_scenario_exits_2_naming_the_key(
     lines = problems(invoke(twin, "check", str(bad)))
     assert lines == [f"{bad}: components.fan.required: expected at most count (4)"]
     lines = problems(invoke(twin, "check", HALL, "--set", "hall.rowz=1"))
-    assert lines == [
-        "--set: hall.rowz: expected no such key (a typo, or a key of another table?), got 1"
+    assert lines == [  # the value of an unknown key is not echoed
+        "--set: hall.rowz: expected no such key (a typo, or a key of another table?)"
     ]
 
 
@@ -333,3 +337,120 @@ def test_input_that_fails_only_while_running_exits_2_and_the_run_is_stored_faile
     [run] = read_runs(db).to_dict("records")
     assert run["status"] == "failed"
     assert "wafer.defect_density" in read_run(db, run["run_id"])["error"]
+
+
+# --- hostile scenario files and arguments ---------------------------------------------
+
+
+HOSTILE_FILES = {
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",
+    "not UTF-8": b"name = 'caf\xe9'\n",
+    "deep TOML": b"a = " + b"[" * 5000 + b"]" * 5000,
+    "a secret outside": b'extends = "../secret.toml"\n',
+    "a pseudo-file": b'extends = "/proc/self/mem"\n',
+}
+
+
+@pytest.mark.parametrize("content", HOSTILE_FILES.values(), ids=HOSTILE_FILES.keys())
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_hostile_scenario_file_exits_2_with_one_line_and_stores_nothing(
+    twin: click.Group, db: str, tmp_path: Path, command: str, content: bytes
+) -> None:
+    (tmp_path / "secret.toml").write_text('password = "hunter2"\n')
+    path = tmp_path / "site" / "x.toml"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    args = ["--db", db] if command == "run" else []
+    lines = problems(invoke(twin, command, str(path), *args))
+    assert len(lines) == 1 and lines[0].startswith(f"{path}: ")
+    assert "hunter2" not in lines[0]
+    assert stored_runs(db, tmp_path) == 0
+
+
+def test_allow_outside_comes_from_the_flag_or_the_environment(
+    twin: click.Group, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "base.toml").write_text("[hall]\nrows = 2\n")
+    path = tmp_path / "site" / "x.toml"
+    path.parent.mkdir()
+    path.write_text('extends = "../base.toml"\n')
+    assert problems(invoke(twin, "check", str(path)))[0].startswith(f"{path}: extends: ")
+    assert invoke(twin, "check", str(path), "--allow-outside").exit_code == 0
+    monkeypatch.setenv("TWIN_ALLOW_OUTSIDE", "1")
+    result = invoke(twin, "check", str(path))
+    assert result.exit_code == 0 and "102 systems" in result.stdout
+
+
+def test_a_set_value_with_a_newline_exits_2_instead_of_being_cut(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, "--set", "hall.rows=3\nhall.rows=9"))
+    assert lines == [
+        "--set: hall.rows: expected one line of text without control characters "
+        "(\\n at position 11)"
+    ]
+    assert stored_runs(db, tmp_path) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "9223372036854775808"], "Invalid value for '--seed'"),
+        (["--set", "run.seed=9223372036854775808"], "--set: run.seed: expected less than or equal"),
+        (["--set", "hall.rows=true"], "--set: hall.rows: expected a valid integer"),
+        (["--set", "wafer.cores_per_failure=inf"], "--set: wafer.cores_per_failure: expected a"),
+        (["--set", "thermal.inlet=-400 C"], "--set: thermal.inlet: expected a temperature from"),
+    ],
+)
+def test_absurd_numbers_exit_2_before_anything_is_stored(
+    twin: click.Group, db: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = invoke(twin, "run", SMALL, "--db", db, "--until", "1d", *args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and message in result.stderr
+    assert stored_runs(db, tmp_path) == 0
+
+
+def test_the_largest_seed_the_store_keeps_is_accepted(twin: click.Group, db: str) -> None:
+    out = run_json(twin, SMALL, "--db", db, "--until", "1h", "--seed", str(2**63 - 1))
+    assert read_run(db, out["run_id"])["seed"] == 2**63 - 1
+
+
+ENDLESS = ["--set", 'wafer.core_failures={dist="exponential", mean="1 s"}', "--until", "100 y"]
+
+
+def test_a_run_too_big_for_memory_exits_2_naming_the_key_and_stores_nothing(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, *ENDLESS))
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"{SMALL}: wafer.core_failures: expected a run that fits in memory: it would take about "
+    )
+    assert stored_runs(db, tmp_path) == 0
+    lines = problems(invoke(twin, "check", SMALL, *ENDLESS[:2], "--set", "run.until=100 y"))
+    assert lines[0].startswith(f"{SMALL}: wafer.core_failures: expected a run that fits")
+    result = invoke(twin, "check", SMALL, *ENDLESS[:2], "--set", "run.until=100 y", "--force")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_life_of_zero_is_refused_before_the_run_instead_of_looping(
+    twin: click.Group, db: str, tmp_path: Path
+) -> None:
+    zero = 'components.fan.failure={dist="deterministic", value="0 h"}'
+    lines = problems(invoke(twin, "run", SMALL, "--db", db, "--set", zero))
+    assert lines == [f"{SMALL}: components.fan.failure: expected a run that ends: a life with "
+                     "a mean of zero renews without end"]
+    assert stored_runs(db, tmp_path) == 0
+
+
+def test_scale_multiplies_the_hall_and_its_support_after_set(twin: click.Group) -> None:
+    out = run_json(twin, SMALL, "--no-store", "--until", "1d", "--set", "hall.rows=3",
+                   "--scale", "4")
+    assert out["systems"] == 4 * 3 * 4 * 3  # rows 3 (from --set) x 4, 4 racks, 3 systems
+    result = invoke(twin, "check", SMALL, "--scale", "4", "--resolved")
+    document = json.loads(result.stdout)
+    assert (document["hall"]["rows"], document["repair"]["crews"]) == (8, 4)
+    assert document["spares"]["psu"]["stock"] == 4 * 30
+    lines = problems(invoke(twin, "check", SMALL, "--scale", "5001"))
+    assert lines[0].startswith("--scale: hall.rows: expected less than or equal to 10000")
