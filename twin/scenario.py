@@ -19,11 +19,21 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from twin.distributions import Distribution
+from twin import units
 from twin.errors import ScenarioError
 from twin.quantities import (
     Area,
@@ -36,6 +46,7 @@ from twin.quantities import (
     Probability,
     Temperature,
     ThermalResistance,
+    Unit,
 )
 
 __all__ = [
@@ -67,12 +78,32 @@ class RunSpec(_Model):
     seed: int = Field(default=1, ge=0)
 
 
+def _start_age(value: object) -> str | float:
+    if value in ("new", "steady"):
+        return value  # type: ignore[return-value]
+    try:
+        return Unit("time").parse(value)
+    except ValueError:
+        raise ValueError('"new", "steady" or an age such as "2 y"') from None
+
+
+def _start_age_text(value: str | float) -> str:
+    return value if isinstance(value, str) else units.format_quantity(value, "time")
+
+
+# How old the fleet is at t = 0: "new" (every unit installed at 0), "steady" (each
+# unit's age drawn from its renewal process's stationary law: a hall that has been
+# running for ever) or a fixed age (every unit a survivor of that age).
+StartAge = Annotated[str | float, PlainValidator(_start_age), PlainSerializer(_start_age_text)]
+
+
 class HallSpec(_Model):
     """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
 
     rows: int = Field(default=20, ge=1)
     racks_per_row: int = Field(default=17, ge=1)
     systems_per_rack: int = Field(default=3, ge=1)
+    start_age: StartAge = "steady"  # see docs/model.md "Starting age"
 
 
 class SystemSpec(_Model):
