@@ -32,8 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from twin.distributions import Distribution
 from twin import units
+from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
     Area,

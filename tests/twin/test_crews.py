@@ -11,7 +11,7 @@ nothing fails by itself.
 from __future__ import annotations
 
 import pytest
-from twinkit import of, quiet_scenario, run_model
+from twinkit import of, quiet_scenario
 
 from twin.engine import Model, build
 

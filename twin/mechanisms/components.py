@@ -78,7 +78,7 @@ def stationary_ages(
         k = dist.shape
         with np.errstate(over="ignore"):
             ages = np.exp(math.log(dist.scale) + (np.log(rng.gamma(1.0 / k, 1.0, n)) - log_p) / k)
-    elif isinstance(dist, Deterministic):  # a minimal repair restarts the life: only its phase counts
+    elif isinstance(dist, Deterministic):  # a minimal repair restarts the life: only phase counts
         ages = rng.random(n) * dist.value
     elif isinstance(dist, Lognormal):  # invert the cumulative integral of S^p numerically
         from scipy.special import log_ndtr
