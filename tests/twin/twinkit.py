@@ -3,8 +3,9 @@
 A model test switches on only the mechanism it is about. `quiet_scenario`
 starts from a hall in which nothing happens unless a test asks for it: a
 new hall (every unit installed at 0) in which no unit or wafer ever fails,
-the repair pipeline is instantaneous and deterministic (diagnosis and automated fix take no time, every fault goes to
-a crew, no wrong unit, no silent failure), crews and parts are plentiful
+the repair pipeline is instantaneous and deterministic (diagnosis and
+automated fix take no time, every fault goes to a crew, no wrong unit, no
+silent failure), crews and parts are plentiful
 and a system is back the moment its last reason for being down clears.
 Overrides are nested dicts merged key by key; a distribution table
 (a dict with "dist") replaces the default whole.
