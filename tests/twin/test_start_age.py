@@ -111,3 +111,13 @@ def test_a_steady_start_finds_bad_units_in_proportion_to_their_time_in_service()
     expected = (f / b) / (f / b + 1 - f)
     n = model.classes[0].accel.size
     assert abs(share - expected) <= 4 * math.sqrt(expected * (1 - expected) / n)
+
+
+def test_an_unknown_start_age_is_a_clear_error():
+    from twin.errors import ScenarioError
+    from twin.scenario import parse_scenario
+
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario({"hall": {"start_age": "old"}}, "hall.toml")
+    assert err.value.key == "hall.start_age"
+    assert "steady" in str(err.value)
