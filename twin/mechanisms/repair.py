@@ -4,15 +4,18 @@ A fault is diagnosed (automatically, `diagnosis` time); the first attempt is
 an automated fix (`auto_fix` time) that clears the fault with probability
 ``1 - escalate_probability`` and leaves the unit at its age (minimal repair).
 Otherwise a crew repairs it by hand: it takes a spare part (waiting for a
-delivery on a stockout), waits for a crew (system-down faults first) and for
-the shift, and replaces the unit (a new unit: its clock restarts). Diagnosis
+delivery on a stockout), waits for a crew (`Crews`: given out when work can
+start, to the faults that bring a system back first) and replaces the unit
+(a new unit: its clock restarts). Diagnosis
 may blame a healthy unit of the same class (`wrong_unit_probability`): that
 unit is replaced, the fault persists and is found again after
 `detection_delay`. A replacement may also silently fail
 (`silent_failure_probability`): the unit is back in place, still faulty, and
 the fault is found after `detection_delay`. A swap of the whole system
 overtakes every repair in flight on it: they are interrupted, parts in hand
-go back on the shelf and crews are released.
+go back on the shelf and crews are released; while the system waits for its
+swap its repairs take no part and no crew. Every independent draw has its
+own stream, ``repair.<class>.<stage>`` (`RepairStreams`).
 """
 
 from __future__ import annotations
