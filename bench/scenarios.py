@@ -86,7 +86,8 @@ def accelerated(
     (the wafer's, core failures included, `wafer_factor`x, by default `factor`x).
 
     One crew per 12 systems (at least one), a spare system per 3, the
-    default part stocks (so reorders and the odd stockout happen).
+    default part stocks (so reorders and the odd stockout happen). A new hall
+    (`hall.start_age = "new"`): the reference installs every unit at t = 0.
     """
     base = base or default_hall()
     wafer_factor = factor if wafer_factor is None else wafer_factor
@@ -101,7 +102,8 @@ def accelerated(
                 components[name]["required"] = base.components[name].count
     return changed(base, {
         "run": {"until": hours(days * 24.0)},
-        "hall": {"rows": 1, "racks_per_row": systems // 3, "systems_per_rack": 3},
+        "hall": {"rows": 1, "racks_per_row": systems // 3, "systems_per_rack": 3,
+                 "start_age": "new"},
         "components": components,
         "wafer": {
             "core_failures": faster(doc["wafer"]["core_failures"], wafer_factor),
