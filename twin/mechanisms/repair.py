@@ -199,11 +199,9 @@ class Crews:
             if job.waiting and job.priority() == FIRST:
                 return job
         while every:
-            _, job = every[0]
+            _, job = heapq.heappop(every)
             if not job.waiting:
-                heapq.heappop(every)
                 continue
-            heapq.heappop(every)
             if job.priority() is SKIP:  # no crew for it: its repair is told so
                 self._withdraw(job)
                 job.event.succeed(False)
