@@ -77,6 +77,7 @@ def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
         "wall_s": round(result.wall_s, 4),
         "systems": result.systems,
         "kpis": nest_kpis(result.kpis, clean=_clean),
+        "warnings": list(result.warnings),
     }
 
 
@@ -93,7 +94,10 @@ def _print_table(result: RunResult, run_id: int | None) -> None:
     for name, value in result.kpis.items():
         shown = "-" if math.isnan(value) else f"{value:,.6g}"
         table.add_row(name, shown)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 
 
 @click.command()

@@ -379,7 +379,7 @@ def _candidates(value: Any) -> list[Any]:
     if match:
         number, unit = float(match[1]), match[2]
         return [f"{number * 1.1 + 0.01!r} {unit}", f"{number * 0.9!r} {unit}"]
-    return ["rack", "system", "fan", "psu"]  # a scope level or a part name
+    return ["rack", "system", "fan", "psu", "new"]  # a scope level, a part name, a start age
 
 
 def _parameters() -> list[str]:

@@ -29,6 +29,7 @@ from twin.mechanisms.wafer import Wafers
 from twin.metrics import bucket_edges, bucket_integrals
 from twin.records import MetricSeries, RunResult, Sink
 from twin.rng import Streams
+from twin.saturation import Saturation
 from twin.scenario import Scenario
 
 __all__ = ["simulate", "Model", "build"]
@@ -58,6 +59,7 @@ class Model:
     classes: list[ComponentClass]
     wafers: Wafers
     recorder: Recorder
+    saturation: Saturation
 
 
 def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
@@ -78,7 +80,7 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
     classes = [
         ComponentClass(
             env, name, spec, fleet, thermal, shop,
-            rng=streams[f"components.{name}"], repair_rng=streams[f"repair.{name}"],
+            streams=streams, start_age=scenario.hall.start_age,
         )
         for name, spec in scenario.components.items()
     ]
@@ -86,7 +88,18 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
         streams, source=scenario.source,
     )
-    return Model(scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder)
+    saturation = Saturation(env, [
+        ("crews", "faults waiting for a crew", "repair.crews", lambda: crews.waiting),
+        *((f"spares.{name}", "repairs waiting for a part",
+           f"spares.{name}.reorder_point and order_quantity",
+           lambda s=s: len(s.shelf.get_queue)) for name, s in stock.items()),
+        ("spare_systems", "systems waiting for a spare system", "spare_systems.count",
+         lambda: len(wafers.pool.get_queue)),
+    ])
+    return Model(
+        scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
+        saturation,
+    )
 
 
 def simulate(
@@ -122,6 +135,7 @@ def simulate(
         systems=systems,
         wall_s=time.perf_counter() - started,
         kpis=kpis,
+        warnings=model.saturation.warnings(),
     )
 
 

@@ -89,5 +89,5 @@ def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> d
     k["repair.escalated"] = float(shop.escalated)
     k["repair.wrong_unit"] = float(shop.wrong_unit)
     k["repair.silent_failures"] = float(shop.silent)
-    k["repair.crew_utilization"] = model.crews.busy_h / (model.scenario.repair.crews * horizon)
+    k["repair.crew_utilization"] = model.crews.utilization(horizon)
     return k

@@ -76,7 +76,8 @@ class MetricSeries:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """What one run returns: identity, the resolved scenario and its KPIs (flat, dotted)."""
+    """What one run returns: identity, the resolved scenario, its KPIs (flat, dotted)
+    and its warnings (one line each: a resource that saturated, `twin.saturation`)."""
 
     scenario_name: str
     scenario_hash: str
@@ -86,6 +87,7 @@ class RunResult:
     systems: int
     wall_s: float
     kpis: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 class Sink(Protocol):

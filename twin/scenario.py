@@ -34,11 +34,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     PrivateAttr,
     ValidationError,
     model_validator,
 )
 
+from twin import units
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
@@ -54,6 +57,7 @@ from twin.quantities import (
     Probability,
     Temperature,
     ThermalResistance,
+    Unit,
 )
 
 __all__ = [
@@ -130,12 +134,32 @@ class RunSpec(_Model):
     seed: int = Field(default=1, ge=0, le=MAX_SEED)
 
 
+def _start_age(value: object) -> str | float:
+    if value in ("new", "steady"):
+        return value  # type: ignore[return-value]
+    try:
+        return Unit("time").parse(value)
+    except ValueError:
+        raise ValueError('"new", "steady" or an age such as "2 y"') from None
+
+
+def _start_age_text(value: str | float) -> str:
+    return value if isinstance(value, str) else units.format_quantity(value, "time")
+
+
+# How old the fleet is at t = 0: "new" (every unit installed at 0), "steady" (each
+# unit's age drawn from its renewal process's stationary law: a hall that has been
+# running for ever) or a fixed age (every unit a survivor of that age).
+StartAge = Annotated[str | float, PlainValidator(_start_age), PlainSerializer(_start_age_text)]
+
+
 class HallSpec(_Model):
     """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
 
     rows: int = Field(default=20, ge=1, le=10_000)
     racks_per_row: int = Field(default=17, ge=1, le=1_000)
     systems_per_rack: int = Field(default=3, ge=1, le=100)
+    start_age: StartAge = "steady"  # see docs/model.md "Starting age"
 
     @model_validator(mode="after")
     def _systems_fit(self) -> HallSpec:
@@ -278,7 +302,7 @@ class ThermalSpec(_Model):
 class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
-    crews: int = Field(default=4, ge=1, le=10_000)
+    crews: int = Field(default=2, ge=1, le=10_000)  # ASSUMPTION: two technicians on site
     shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
     shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
     diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
@@ -306,8 +330,9 @@ class SpareSpec(_Model):
 class SpareSystemsSpec(_Model):
     """Whole spare systems for wafer failures; a failed one goes to RMA and comes back."""
 
-    # ASSUMPTION: ~4 wafer failures a month in 1,020
-    count: int = Field(default=8, ge=0, le=MAX_SYSTEMS)
+    # ASSUMPTION: ~45 wafer failures a year in 1,020 systems and 30 d in RMA keep 3.7
+    # systems away on average (Poisson): with 10 a failure finds none 0.5 % of the time
+    count: int = Field(default=10, ge=0, le=MAX_SYSTEMS)
     swap_time: Distribution = _dist(dist="lognormal", median="6 h", sigma=0.4)
     rma_time: Distribution = _dist(dist="deterministic", value="30 d")  # ASSUMPTION
 
@@ -323,7 +348,10 @@ class RecordingSpec(_Model):
 
 # Component classes of a CS-3-like system: PSUs 6+6, internal pumps 1+1 and fans
 # 3+1 (FACTS A3, CS-1 teardown). Lifetimes are ASSUMPTIONS (no sourced AFR for
-# pumps and fans, FACTS C3); PSU MTBF in the range of vendor power modules.
+# pumps and fans, FACTS C3); PSU MTBF in the range of vendor power modules. Pumps
+# (mean ~90,000 h, ~10 %/yr at steady state) and fans (mean ~230,000 h, ~4 %/yr)
+# are in the range of rated lives of such parts; the earlier 40,000 h and 90,000 h
+# scales gave ~24 %/yr and ~10 %/yr, more than an operator would accept.
 _DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     "psu": {
         "count": 12, "required": 6, "part": "psu",
@@ -333,7 +361,7 @@ _DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     },
     "pump": {
         "count": 2, "required": 1, "part": "pump",
-        "failure": {"dist": "weibull", "shape": 1.5, "scale": "40000 h"},
+        "failure": {"dist": "weibull", "shape": 1.5, "scale": "100000 h"},
         "repair": {"dist": "lognormal", "median": "3 h", "sigma": 0.5},
         "escalate_probability": 0.9,
         "thermal_factor": 1.1,
@@ -342,19 +370,25 @@ _DEFAULT_COMPONENTS: dict[str, dict[str, Any]] = {
     },
     "fan": {
         "count": 4, "required": 3, "part": "fan",
-        "failure": {"dist": "weibull", "shape": 1.3, "scale": "90000 h"},
+        "failure": {"dist": "weibull", "shape": 1.3, "scale": "250000 h"},
         "repair": {"dist": "lognormal", "median": "45 min", "sigma": 0.4},
         "escalate_probability": 0.8,
         "thermal_factor": 1.02,
     },
 }
 
-# ASSUMPTIONS: hall-level stock covering the demand of about a lead time
-# (~11 PSUs, ~4 pumps, ~4 fans a week in the default hall).
+# ASSUMPTIONS: hall-level stock sized for the steady-state demand of the default
+# hall (parts = failures x escalate_probability / ((1 - wrong unit)(1 - silent))):
+# ~526 PSUs, ~194 pumps, ~137 fans a year. The reorder point covers the demand over
+# a lead time at a 99 % cycle service level (Poisson quantile: 10.1 -> 18, 7.4 -> 14,
+# 2.6 -> 7); an order is about a month of demand; the first stock is one order
+# above the reorder point. (The earlier stocks were sized from a new hall's first
+# year, whose wear-out parts fail about half as often: pump stockouts grew year on
+# year.)
 _DEFAULT_SPARES: dict[str, dict[str, Any]] = {
-    "psu": {"stock": 30, "reorder_point": 15, "order_quantity": 30, "lead_time": "7 d"},
-    "pump": {"stock": 20, "reorder_point": 12, "order_quantity": 16, "lead_time": "14 d"},
-    "fan": {"stock": 12, "reorder_point": 6, "order_quantity": 12, "lead_time": "7 d"},
+    "psu": {"stock": 62, "reorder_point": 18, "order_quantity": 44, "lead_time": "7 d"},
+    "pump": {"stock": 30, "reorder_point": 14, "order_quantity": 16, "lead_time": "14 d"},
+    "fan": {"stock": 19, "reorder_point": 7, "order_quantity": 12, "lead_time": "7 d"},
 }
 
 

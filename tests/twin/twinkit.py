@@ -1,10 +1,11 @@
 """Builders for the model tests: quiet scenarios and runs with their event logs.
 
 A model test switches on only the mechanism it is about. `quiet_scenario`
-starts from a hall in which nothing happens unless a test asks for it: no
-unit or wafer ever fails, the repair pipeline is instantaneous and
-deterministic (diagnosis and automated fix take no time, every fault goes to
-a crew, no wrong unit, no silent failure), crews and parts are plentiful
+starts from a hall in which nothing happens unless a test asks for it: a
+new hall (every unit installed at 0) in which no unit or wafer ever fails,
+the repair pipeline is instantaneous and deterministic (diagnosis and
+automated fix take no time, every fault goes to a crew, no wrong unit, no
+silent failure), crews and parts are plentiful
 and a system is back the moment its last reason for being down clears.
 Overrides are nested dicts merged key by key; a distribution table
 (a dict with "dist") replaces the default whole.
@@ -28,7 +29,7 @@ DEFAULT_CLASSES = ("psu", "pump", "fan")
 _QUIET: dict[str, Any] = {
     "name": "quiet",
     "run": {"until": "100 h", "seed": 1},
-    "hall": {"rows": 1, "racks_per_row": 1, "systems_per_rack": 4},
+    "hall": {"rows": 1, "racks_per_row": 1, "systems_per_rack": 4, "start_age": "new"},
     "system": {"boot_time": "0 h"},
     "components": {
         name: {"failure": NEVER, "escalate_probability": 1.0} for name in DEFAULT_CLASSES

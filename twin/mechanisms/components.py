@@ -9,20 +9,89 @@ its `count` units are up. A class with a `failover` transient (the internal
 pumps) multiplies the thermal resistance by `failover_factor` for the
 failover time when a load-carrying unit fails; while any unit is down the
 resistance carries `thermal_factor`.
+
+Failover: `required` of the units that are up carry the load and the others
+stand by, every up unit as likely as any other to be carrying it; so a
+failure that leaves the system running hits a load-carrying unit (and
+starts a transient) with probability ``required / up``, `up` counted just
+before the failure (1/2 for 1+1 with both up).
+
+Starting age (`hall.start_age`): "new" installs every unit at t = 0; a
+fixed age makes every unit a survivor of that age; "steady" draws each
+unit's age from the stationary law of its renewal process, so failure
+rates are at equilibrium from the first hour. A unit's age is the time
+since it was installed: an automated fix is a minimal repair and leaves
+it, a replacement (an escalated fault, a mistaken replacement, a swap)
+starts it again. Failures then follow the unit's hazard through automated
+fixes, and a fraction p = `escalate_probability` of them replace it, so a
+unit survives to age a unreplaced with probability S(a)^p and the
+stationary age has density S(a)^p / integral S^p (S(a) / mean for p = 1,
+the forward-recurrence law). A bad unit's cycle is `bad_factor` times
+shorter, so a random moment finds a bad unit with probability
+(f / b) / (f / b + 1 - f) and its age is the good law's divided by b.
+Repair durations, mistaken replacements and swaps are left out of the
+stationary law (they are short or rare next to lives). A class that never
+escalates (p = 0) has no stationary age and starts new.
+
+Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
+(bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
+failure hits a load-carrying unit) and ``.failover_time``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import simpy
 
 from twin.agenda import Agenda
+from twin.distributions import Deterministic, Exponential, Lognormal, Weibull
 from twin.fleet import Fleet
-from twin.mechanisms.repair import RepairShop
+from twin.mechanisms.repair import RepairShop, RepairStreams
 from twin.mechanisms.thermal import Thermal
-from twin.scenario import ComponentSpec
+from twin.rng import Streams
+from twin.scenario import ComponentSpec, StartAge
 
-__all__ = ["ComponentClass"]
+__all__ = ["ComponentClass", "stationary_ages", "MAX_AGE"]
+
+
+# The oldest starting age (hours, ~100 million years): a class that is almost never
+# renewed (p near 0) would otherwise draw ages that overflow.
+MAX_AGE = 1e12
+
+
+def stationary_ages(
+    dist: object, rng: np.random.Generator, n: int, replaced: float
+) -> np.ndarray:
+    """`n` ages (hours, accel = 1) from the density S(a)^p / integral S^p of `dist`'s
+    survival S, p = `replaced` the share of failures that renew the unit (with p = 0
+    a unit is never renewed by its own faults and has no stationary age: it starts
+    new, which for an exponential life is the same). Capped at MAX_AGE."""
+    p = replaced
+    if p == 0.0:
+        return np.zeros(n)
+    log_p = math.log(p)
+    if isinstance(dist, Exponential):
+        ages = rng.exponential(1.0, n) * math.exp(min(math.log(dist.mean_) - log_p, 700.0))
+    elif isinstance(dist, Weibull):  # S^p is a Weibull of scale s p^(-1/k): a = s' G^(1/k)
+        k = dist.shape
+        with np.errstate(over="ignore"):
+            ages = np.exp(math.log(dist.scale) + (np.log(rng.gamma(1.0 / k, 1.0, n)) - log_p) / k)
+    elif isinstance(dist, Deterministic):  # a minimal repair restarts the life: only phase counts
+        ages = rng.random(n) * dist.value
+    elif isinstance(dist, Lognormal):  # invert the cumulative integral of S^p numerically
+        from scipy.special import log_ndtr
+
+        top = min(12.0 / math.sqrt(min(p, 1.0)) + 4.0, math.log(MAX_AGE / dist.median) / dist.sigma)
+        z = np.linspace(-12.0, max(top, 0.0), 20_001)
+        x = dist.median * np.exp(dist.sigma * z)
+        density = np.exp(p * log_ndtr(-z)) * dist.sigma * x  # S^p dx/dz
+        cumulative = np.concatenate(([0.0], np.cumsum((density[1:] + density[:-1]) / 2.0)))
+        ages = np.interp(rng.random(n) * cumulative[-1], cumulative, x)
+    else:
+        raise TypeError(f"no stationary age for {dist!r}")
+    return np.minimum(ages, MAX_AGE)
 
 
 class ComponentClass:
@@ -37,45 +106,70 @@ class ComponentClass:
         thermal: Thermal,
         shop: RepairShop,
         *,
-        rng: np.random.Generator,
-        repair_rng: np.random.Generator,
+        streams: Streams,
+        start_age: StartAge = "new",
     ) -> None:
         self.env, self.name, self.spec = env, name, spec
-        self.fleet, self.thermal, self.shop, self.rng = fleet, thermal, shop, rng
-        self.repair_rng = repair_rng  # repairs of this class draw here, lives from `rng`
+        self.fleet, self.thermal, self.shop = fleet, thermal, shop
+        self._life = streams[f"components.{name}.life"]
+        self._lot_rng = streams[f"components.{name}.lot"]
+        self._failover_rng = streams[f"components.{name}.failover"]
+        self._failover_time = streams[f"components.{name}.failover_time"]
+        self.repair_streams = RepairStreams.named(streams, name)
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
         self.up = np.ones(n_units, dtype=bool)
-        self.installed = np.zeros(n_units)
-        self.accel = self._lot(n_units)
         self.down = np.zeros(fleet.n, dtype=np.int64)  # units down per system
         self.in_failover = np.zeros(fleet.n, dtype=np.int64)
         self.failures = 0
         self.replaced = 0
-        self._bit = fleet.bit(name)
+        self.bit = fleet.bit(name)
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
-        self._agenda.schedule_many(range(n_units), spec.failure.sample(rng, self.accel))
+        self.installed, self.accel, lives = self._start(n_units, start_age, streams)
+        self._agenda.schedule_many(range(n_units), lives)
 
-    def _lot(self, n: int) -> np.ndarray:
-        """Clock speed of `n` new units: `bad_factor` for those from the bad lot."""
+    def _start(
+        self, n: int, start_age: StartAge, streams: Streams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Install times, clock speeds and first failure times of the `n` units at t = 0."""
         spec = self.spec
-        return np.where(self.rng.random(n) < spec.bad_fraction, spec.bad_factor, 1.0)
+        if start_age == "new":
+            accel = self._lot(n)
+            return np.zeros(n), accel, spec.failure.sample(self._life, accel)
+        if start_age == "steady":
+            f, b = spec.bad_fraction, spec.bad_factor
+            accel = self._lot(n, (f / b) / (f / b + 1.0 - f) if f > 0.0 else 0.0)
+            ages = stationary_ages(
+                spec.failure, streams[f"components.{self.name}.age"], n,
+                spec.escalate_probability,
+            ) / accel
+        else:
+            accel = self._lot(n)
+            ages = np.full(n, float(start_age))
+        return -ages, accel, spec.failure.residual(self._life, ages, accel)
+
+    def _lot(self, n: int, bad_fraction: float | None = None) -> np.ndarray:
+        """Clock speed of `n` units: `bad_factor` for those from the bad lot (a share
+        `bad_fraction`, by default the new units' one)."""
+        spec = self.spec
+        f = spec.bad_fraction if bad_fraction is None else bad_fraction
+        return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
     def _install(self, units: np.ndarray) -> np.ndarray:
         """New units go in at `units`: their clocks start now, their lot is drawn
         afresh; returns their lives."""
         self.installed[units] = self.env.now
         self.accel[units] = self._lot(len(units))
-        return self.spec.failure.sample(self.rng, self.accel[units])
+        return self.spec.failure.sample(self._life, self.accel[units])
 
     def unit_scope(self, unit: int) -> str:
         s, u = divmod(unit, self.count)
         return f"{self.fleet.scopes[s]}.{self.name}{u + 1}"
 
     def repair_hours(self) -> float:
-        return float(self.spec.repair.sample(self.repair_rng))
+        return float(self.spec.repair.sample(self.repair_streams.repair_time))
 
     # -- failure and restore -------------------------------------------------
     def _fail(self, unit: int) -> None:
@@ -86,10 +180,14 @@ class ComponentClass:
         now = self.env.now
         self.fleet.recorder.emit(now, self.unit_scope(unit), "failure", self.name)
         if self.down[s] > self._tolerated:
-            self.fleet.add_reason(s, self._bit, self.name)
-        elif self.spec.failover is not None and self.rng.random() * self.count < self.spec.required:
+            self.fleet.add_reason(s, self.bit, self.name)
+            if self.down[s] == self._tolerated + 1:
+                self.shop.system_down(s)
+        elif self.spec.failover is not None and (
+            self._failover_rng.random() * (self.count - self.down[s] + 1) < self.spec.required
+        ):
             self.in_failover[s] += 1
-            delay = float(self.spec.failover.sample(self.rng))
+            delay = float(self.spec.failover.sample(self._failover_time))
             generation = self.fleet.generation[s]
             self.env.timeout(delay).callbacks.append(
                 lambda _ev: self._failover_done(s, generation)
@@ -110,13 +208,13 @@ class ComponentClass:
             life = self._install(np.array([unit]))[0]
         else:
             age = now - self.installed[unit]
-            life = self.spec.failure.residual(self.rng, np.asarray(age), self.accel[unit])
+            life = self.spec.failure.residual(self._life, np.asarray(age), self.accel[unit])
         self._agenda.schedule(unit, now + float(life))
         self.up[unit] = True
         self.down[s] -= 1
         self.fleet.recorder.emit(now, self.unit_scope(unit), "repaired", self.name)
         if self.down[s] == self._tolerated:
-            self.fleet.clear_reason(s, self._bit)
+            self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
 
     def replace_healthy(self, unit: int) -> None:
@@ -135,7 +233,7 @@ class ComponentClass:
         lives = self._install(units)
         for unit, life in zip(units.tolist(), lives.tolist(), strict=True):
             self._agenda.schedule(unit, now + life)
-        self.fleet.clear_reason(s, self._bit)
+        self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
 
     def _thermal(self, s: int) -> None:

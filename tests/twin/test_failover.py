@@ -1,0 +1,37 @@
+"""The failover transient for k of n: which failures start one.
+
+`required` of the units that are up carry the load, every up unit equally
+likely to be one of them, so a failure that leaves the system running
+starts a transient with probability required / up (up counted just before
+the failure): 2/4 for the first failure of a 2-of-4 class, 2/3 for the
+second while the first is still down (not required / count = 2/4 again).
+"""
+
+from __future__ import annotations
+
+import math
+
+from twinkit import NEVER, quiet_scenario
+
+from twin.engine import build
+
+SYSTEMS = 2_000
+
+
+def test_a_failure_hits_a_load_carrying_unit_with_probability_required_over_up():
+    model = build(quiet_scenario(
+        hall={"systems_per_rack": SYSTEMS},
+        components={"pump": {"count": 4, "required": 2, "failure": NEVER, "repair": NEVER,
+                             "failover": {"dist": "deterministic", "value": "100 h"},
+                             "failover_factor": 2.0}}), 1)
+    pump = next(c for c in model.classes if c.name == "pump")
+    for s in range(SYSTEMS):
+        pump._agenda.schedule(4 * s, 1.0)
+        pump._agenda.schedule(4 * s + 1, 2.0)
+    model.env.run(until=1.5)
+    first = pump.in_failover.copy()
+    model.env.run(until=2.5)
+    second = pump.in_failover - first
+    assert (pump.down == 2).all()
+    for hits, p in ((int(first.sum()), 2 / 4), (int(second.sum()), 2 / 3)):
+        assert abs(hits - SYSTEMS * p) <= 4 * math.sqrt(SYSTEMS * p * (1 - p)), (hits, p)
