@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from twin.scenario import Scenario, deep_merge, load_scenario
+from twin.scenario import Scenario, deep_merge, load_scenario, scale_scenario
 
 __all__ = ["HALL_TOML", "default_hall", "scaled_hall", "accelerated", "thermal_stress", "changed"]
 
@@ -61,23 +61,12 @@ def faster(dist: dict[str, Any], factor: float) -> dict[str, Any]:
 
 
 def scaled_hall(factor: int, base: Scenario | None = None, *, scale_crews: bool = True) -> Scenario:
-    """The default hall with `factor` times the rows, crews, spares and spare systems
-    (the crews as in `base` if not `scale_crews`)."""
+    """The default hall scaled as ``--scale factor`` scales it (`scale_scenario`: rows,
+    crews, spares and spare systems), the crews kept as in `base` if not `scale_crews`."""
     base = base or default_hall()
-    spares = {
-        name: {
-            "stock": spec.stock * factor,
-            "reorder_point": spec.reorder_point * factor,
-            "order_quantity": spec.order_quantity * factor,
-        }
-        for name, spec in base.spares.items()
-    }
-    return changed(base, {
-        "hall": {"rows": base.hall.rows * factor},
-        "repair": {"crews": base.repair.crews * (factor if scale_crews else 1)},
-        "spares": spares,
-        "spare_systems": {"count": base.spare_systems.count * factor},
-    }, name=f"hall-x{factor}{'' if scale_crews else '-default-crews'}")
+    crews = {} if scale_crews else {"repair": {"crews": base.repair.crews}}
+    name = f"hall-x{factor}{'' if scale_crews else '-default-crews'}"
+    return changed(scale_scenario(base, factor), crews, name=name)
 
 
 def accelerated(

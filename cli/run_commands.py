@@ -67,7 +67,7 @@ def _clean(value: float) -> float | None:
 
 
 def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
-    """The one JSON object `twin run --json` prints (DESIGN.md section 7)."""
+    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys)."""
     return {
         "run_id": run_id,
         "scenario": result.scenario_name,

@@ -66,13 +66,6 @@ def test_every_kpi_is_documented() -> None:
 
 MARKDOWN = sorted([*ROOT.glob("*.md"), *DOCS.glob("*.md")])
 
-# Known failures, each fixed on another branch: the strict marker turns the
-# test red the moment the file is fixed, so that the marker is removed then.
-KNOWN_BROKEN_TABLES = {
-    "docs/kpis.md": "docs/kpis.md: the 18 rows after 'Root causes' render as a paragraph",
-}
-
-
 def _name(path: Path, root: Path = ROOT) -> str:
     return path.relative_to(root).as_posix()
 
@@ -159,14 +152,7 @@ def link_problems(path: Path, root: Path = ROOT) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(
-        path, id=_name(path),
-        marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BROKEN_TABLES[_name(path)])]
-        if _name(path) in KNOWN_BROKEN_TABLES else [],
-    )
-    for path in MARKDOWN
-])
+@pytest.mark.parametrize("path", MARKDOWN, ids=_name)
 def test_every_table_row_renders_as_a_row_of_its_table(path: Path) -> None:
     assert not table_problems(path)
 
@@ -209,18 +195,6 @@ OUTSIDE = re.compile(r"\.\./shared|\bFACTS\b|\bDESIGN\.md\b")
 SOURCE_DIRS = ("twin", "storage", "cli", "bench", "scenarios", "tests", "docs")
 TEXT_SUFFIXES = (".py", ".md", ".toml", ".ini", ".txt")
 
-# Files that cite it on this branch; their citations move to docs/sources.md
-# (anchors per cited section), each on the branch that owns the file.
-KNOWN_OUTSIDE_CITATIONS = {
-    name: f"{name} still cites FACTS / DESIGN.md: point it at docs/sources.md"
-    for name in (
-        "README.md", "docs/model.md", "scenarios/hall.toml", "twin/scenario.py",
-        "twin/agenda.py", "cli/run_commands.py", "tests/twin/test_availability.py",
-        "tests/twin/test_wafer.py",
-    )
-}
-
-
 def _project_files() -> list[Path]:
     files = [*ROOT.glob("*.md"), ROOT / "Makefile", ROOT / "pyproject.toml"]
     for folder in SOURCE_DIRS:
@@ -236,21 +210,6 @@ def _outside_citations(path: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
-        for name, reason in KNOWN_OUTSIDE_CITATIONS.items()
-    ],
-)
-def test_a_file_known_to_cite_material_outside_the_repository_no_longer_does(name: str) -> None:
-    assert not _outside_citations(ROOT / name)
-
-
-def test_no_other_file_cites_material_outside_the_repository() -> None:
-    found = [
-        line
-        for path in _project_files() if _name(path) not in KNOWN_OUTSIDE_CITATIONS
-        for line in _outside_citations(path)
-    ]
+def test_no_file_cites_material_outside_the_repository() -> None:
+    found = [line for path in _project_files() for line in _outside_citations(path)]
     assert not found, "cite docs/sources.md#<anchor> instead:\n" + "\n".join(found)

@@ -4,7 +4,7 @@ A mechanism (failures of a component class, thermal crossings, ...) keeps one
 pending time per key (a unit, a system) and one SimPy process that sleeps
 until the earliest. Rescheduling a key replaces its pending time (the old
 heap entry is skipped when popped); an earlier time wakes the process with
-an interrupt. This is the "one process per mechanism" of DESIGN.md §4.
+an interrupt. This is the "one process per mechanism" of docs/performance.md, *The approach*.
 """
 
 from __future__ import annotations

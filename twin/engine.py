@@ -125,6 +125,7 @@ def simulate(
             _write_metrics(model, log, horizon, sink)
         kpis = collect_kpis(model, horizon, integrals)
         systems = model.hall.n_systems
+        warnings = model.saturation.warnings()
         del model  # a model is cyclic garbage: collected as the run's freeze ends
     return RunResult(
         scenario_name=scenario.name,
@@ -135,7 +136,7 @@ def simulate(
         systems=systems,
         wall_s=time.perf_counter() - started,
         kpis=kpis,
-        warnings=model.saturation.warnings(),
+        warnings=warnings,
     )
 
 

@@ -11,7 +11,7 @@ value of an unknown key. `Scenario.document()` is the resolved document,
 defaults included, and `Scenario.digest()` its hash: the store keeps one
 copy per hash, and every run refers to it.
 
-Built-in defaults are CS-3-like and come from ../shared/FACTS.md where a
+Built-in defaults are CS-3-like and come from docs/sources.md where a
 figure is published; the rest are stated assumptions (marked ASSUMPTION).
 """
 
@@ -154,7 +154,7 @@ StartAge = Annotated[str | float, PlainValidator(_start_age), PlainSerializer(_s
 
 
 class HallSpec(_Model):
-    """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (FACTS A3)."""
+    """Rows of racks of wafer-scale systems; three 15 RU systems fit a rack (sources A3)."""
 
     rows: int = Field(default=20, ge=1, le=10_000)
     racks_per_row: int = Field(default=17, ge=1, le=1_000)
@@ -173,7 +173,7 @@ class HallSpec(_Model):
 
 
 class SystemSpec(_Model):
-    """One wafer-scale system: ~23 kW at full load (FACTS A3, CS-3)."""
+    """One wafer-scale system: ~23 kW at full load (sources A3, CS-3)."""
 
     power: Power = _q("23 kW")
     idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
@@ -211,10 +211,10 @@ class ComponentSpec(_Model):
 class WaferSpec(_Model):
     """The wafer: cores, spare pool, defects at manufacture, run-time core loss."""
 
-    physical_cores: int = Field(default=970_000, ge=1, le=MAX_CORES)  # FACTS A2 (~970k physical)
-    active_cores: int = Field(default=900_000, ge=1)  # FACTS A1/A2 (900k enabled)
-    area: Area = _q("46225 mm2")  # 46,225 mm^2, FACTS A1
-    defect_density: DefectDensity = _q("0.1 /cm2")  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, FACTS A2
+    physical_cores: int = Field(default=970_000, ge=1, le=MAX_CORES)  # sources A2 (~970k physical)
+    active_cores: int = Field(default=900_000, ge=1)  # sources A1, A2 (900k enabled)
+    area: Area = _q("46225 mm2")  # 46,225 mm^2, sources A1
+    defect_density: DefectDensity = _q("0.1 /cm2")  # D0 ~ 0.1 /cm^2 at TSMC 5 nm, sources A2
     core_failures: Distribution = _dist(dist="exponential", mean="2000 h")  # ASSUMPTION
     # ASSUMPTION: mean cluster size
     cores_per_failure: float = Field(default=4.0, ge=1.0, le=MAX_CORES)
@@ -281,7 +281,7 @@ def working_wafer_log_bound(spec: WaferSpec) -> float:
 class ThermalSpec(_Model):
     """First-order wafer temperature: C dT/dt = P - (T - T_inlet) / R."""
 
-    inlet: Temperature = _q("30 C")  # ASSUMPTION: warm facility water (FACTS A3: not published)
+    inlet: Temperature = _q("30 C")  # ASSUMPTION: warm facility water (sources A3: not published)
     resistance: ThermalResistance = _q("1.8 K/kW")  # ASSUMPTION: 23 kW -> ~71 C at 30 C inlet
     capacitance: HeatCapacity = _q("200 kJ/K")  # ASSUMPTION: tau = R C = 6 min
     throttle: Temperature = _q("85 C")  # ASSUMPTION
@@ -347,8 +347,8 @@ class RecordingSpec(_Model):
 
 
 # Component classes of a CS-3-like system: PSUs 6+6, internal pumps 1+1 and fans
-# 3+1 (FACTS A3, CS-1 teardown). Lifetimes are ASSUMPTIONS (no sourced AFR for
-# pumps and fans, FACTS C3); PSU MTBF in the range of vendor power modules. Pumps
+# 3+1 (sources A3, CS-1 teardown). Lifetimes are ASSUMPTIONS (no sourced AFR for
+# pumps and fans, sources C3); PSU MTBF in the range of vendor power modules. Pumps
 # (mean ~90,000 h, ~10 %/yr at steady state) and fans (mean ~230,000 h, ~4 %/yr)
 # are in the range of rated lives of such parts; the earlier 40,000 h and 90,000 h
 # scales gave ~24 %/yr and ~10 %/yr, more than an operator would accept.

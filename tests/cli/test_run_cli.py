@@ -448,9 +448,12 @@ def test_scale_multiplies_the_hall_and_its_support_after_set(twin: click.Group) 
     out = run_json(twin, SMALL, "--no-store", "--until", "1d", "--set", "hall.rows=3",
                    "--scale", "4")
     assert out["systems"] == 4 * 3 * 4 * 3  # rows 3 (from --set) x 4, 4 racks, 3 systems
+    base = json.loads(invoke(twin, "check", SMALL, "--resolved").stdout)
     result = invoke(twin, "check", SMALL, "--scale", "4", "--resolved")
     document = json.loads(result.stdout)
-    assert (document["hall"]["rows"], document["repair"]["crews"]) == (8, 4)
-    assert document["spares"]["psu"]["stock"] == 4 * 30
+    assert (document["hall"]["rows"], document["repair"]["crews"]) == (
+        4 * base["hall"]["rows"], 4 * base["repair"]["crews"]
+    )
+    assert document["spares"]["psu"]["stock"] == 4 * base["spares"]["psu"]["stock"]
     lines = problems(invoke(twin, "check", SMALL, "--scale", "5001"))
     assert lines[0].startswith("--scale: hall.rows: expected less than or equal to 10000")

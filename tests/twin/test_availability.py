@@ -1,4 +1,4 @@
-"""k-out-of-n availability with repair, against the closed forms of FACTS D7.
+"""k-out-of-n availability with repair, against the closed forms of sources D7.
 
 A class of n units of which k must run, exponential lives (rate lam) and
 exponential repairs (rate mu), everything else quiet (instant diagnosis, no

@@ -20,7 +20,7 @@ SYSTEMS = 2_000
 
 def test_a_failure_hits_a_load_carrying_unit_with_probability_required_over_up():
     model = build(quiet_scenario(
-        hall={"systems_per_rack": SYSTEMS},
+        hall={"rows": SYSTEMS // 100, "racks_per_row": 1, "systems_per_rack": 100},
         components={"pump": {"count": 4, "required": 2, "failure": NEVER, "repair": NEVER,
                              "failover": {"dist": "deterministic", "value": "100 h"},
                              "failover_factor": 2.0}}), 1)

@@ -28,7 +28,8 @@ SYSTEMS, COUNT = 200, 12
 
 def weibull_hall(start_age: str, escalate: float = 1.0):
     return quiet_scenario(
-        hall={"systems_per_rack": SYSTEMS, "start_age": start_age},
+        hall={"rows": SYSTEMS // 100, "racks_per_row": 1, "systems_per_rack": 100,
+              "start_age": start_age},
         components={"psu": {"failure": {"dist": "weibull", "shape": SHAPE, "scale": f"{SCALE} h"},
                              "repair": INSTANT, "escalate_probability": escalate}})
 
@@ -104,7 +105,8 @@ def test_a_steady_start_finds_bad_units_in_proportion_to_their_time_in_service()
     # a bad unit lives b times shorter: a random moment finds one with (f/b)/(f/b + 1 - f)
     f, b = 0.3, 4.0
     model = build(quiet_scenario(
-        hall={"systems_per_rack": SYSTEMS, "start_age": "steady"},
+        hall={"rows": SYSTEMS // 100, "racks_per_row": 1, "systems_per_rack": 100,
+              "start_age": "steady"},
         components={"psu": {"failure": {"dist": "weibull", "shape": SHAPE, "scale": "1000 h"},
                             "bad_fraction": f, "bad_factor": b}}), 1)
     share = float((model.classes[0].accel > 1.0).mean())

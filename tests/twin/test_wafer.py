@@ -1,7 +1,7 @@
 """The wafer: Poisson defects at manufacture, core loss, degradation and swaps.
 
 Closed forms: a wafer of area A at defect density D0 gets Poisson(D0 A)
-defects (FACTS D3; FACTS A2: D0 = 0.1/cm2 on 46,225 mm2 gives ~46.2). Hits
+defects (sources D3; sources A2: D0 = 0.1/cm2 on 46,225 mm2 gives ~46.2). Hits
 land on uniformly random cores, so core c gets Poisson(D0 A / N) of them
 independently, and the number of distinct dead cores has mean
 N (1 - exp(-D0 A / N)) and variance N p (1 - p) with p = 1 - exp(-D0 A / N).
@@ -77,7 +77,7 @@ def test_the_engine_spends_about_46_spare_cores_per_default_wafer_on_defects():
 
 
 def test_poisson_yield_of_an_h100_sized_die_without_spares_is_44_percent():
-    # FACTS A2/D3: 814 mm2 at 0.1/cm2, no spare cores, every core needed:
+    # sources A2, D3: 814 mm2 at 0.1/cm2, no spare cores, every core needed:
     # a wafer works only with no defect at all, e^-0.814 = 44.3 %.
     systems = 2_000
     result, events = run_logged(quiet_scenario(
