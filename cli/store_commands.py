@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +82,7 @@ def _print_table(frame: pd.DataFrame, title: str | None = None) -> None:
     print_rows([str(c) for c in frame.columns], rows, title=title, numeric=numeric)
 
 
-def _print_csv(columns: list[str], rows: Iterable[Iterable[Any]]) -> None:
+def _print_csv(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
     write_csv(sys.stdout, columns, rows)
 
 
