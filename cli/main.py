@@ -1,7 +1,8 @@
 """Entry point of the `twin` console script: the click group and error policy.
 
 Exit codes: 0 success, 2 bad input (`ScenarioError`, `StoreError`, click usage
-errors), 1 internal error, 130 Ctrl-C, 143 SIGTERM (see `cli.terminal`). Each
+errors), 1 internal error, 130 Ctrl-C, 143 SIGTERM, 141 output closed by its
+reader (see `cli.terminal`). Each
 command lives in a small module and is registered in `COMMANDS` by name; a
 command's module is imported only when the command runs or shows its help, so
 `twin --help` loads no engine, numpy or database driver
@@ -16,7 +17,7 @@ from collections.abc import Iterator, MutableMapping
 
 import click
 
-from cli.terminal import handle_sigterm, interrupted, printable
+from cli.terminal import handle_sigterm, interrupted, output_closed, printable
 from twin.errors import TwinError
 
 __all__ = ["cli", "main", "COMMANDS"]
@@ -97,6 +98,8 @@ class TwinGroup(click.Group):
             raise _Failure(printable(str(exc), keep_newlines=True), exc.exit_code) from exc
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as `Terminated`
             raise _Failure(*interrupted(exc)) from exc
+        except BrokenPipeError:  # `twin query ... | head -1`: the reader went away
+            raise SystemExit(output_closed()) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         table = self.commands

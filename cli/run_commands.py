@@ -11,7 +11,7 @@ import click
 
 from cli.options import db_option
 from twin.budget import check_memory
-from twin.records import RunResult, nest_kpis
+from twin.records import RunResult, nest_kpis, run_name
 from twin.scenario import MAX_SEED, Scenario, load_scenario, run_option, scale_scenario
 
 __all__ = ["COMMANDS", "run", "check", "result_json"]
@@ -66,10 +66,12 @@ def _clean(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
-    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys)."""
+def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, Any]:
+    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys);
+    `name` is the name the run goes by (`twin.records.run_name`)."""
     return {
         "run_id": run_id,
+        "name": name,
         "scenario": result.scenario_name,
         "scenario_hash": result.scenario_hash,
         "seed": result.seed,
@@ -81,11 +83,13 @@ def result_json(result: RunResult, run_id: int | None) -> dict[str, Any]:
     }
 
 
-def _print_table(result: RunResult, run_id: int | None) -> None:
+def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    title = f"{result.scenario_name}: {result.systems} systems, {result.until_h / 24:g} days"
+    # Text: a name or label is shown as written, never read as rich markup
+    title = Text(f"{name}: {result.systems} systems, {result.until_h / 24:g} days")
     stored = f"run {run_id}" if run_id is not None else "not stored"
     caption = f"seed {result.seed}, {stored}, {result.wall_s:.2f} s"
     table = Table(title=title, caption=caption)
@@ -148,6 +152,7 @@ def run(
     horizon = scenario.run.until if horizon is None else horizon
     if not force:
         check_memory(scenario, horizon, stored=not no_store, source=str(scenario_path))
+    changes = (*overrides, *([f"--scale {scale}"] if scale != 1 else []))
     if no_store:
         from twin.engine import simulate  # here: `twin check` and `twin run -h` need no engine
 
@@ -155,15 +160,15 @@ def run(
     else:
         from storage import open_store
 
-        store = open_store(db_url)
-        changes = (*overrides, *([f"--scale {scale}"] if scale != 1 else []))
-        result, run_id = store.record(
-            scenario, seed=seed, until=horizon, label=label, overrides=changes
-        )
+        with open_store(db_url) as store:
+            result, run_id = store.record(
+                scenario, seed=seed, until=horizon, label=label, overrides=changes
+            )
+    name = run_name(result.scenario_name, result.scenario_hash, label, bool(changes))
     if as_json:
-        click.echo(json.dumps(result_json(result, run_id)))
+        click.echo(json.dumps(result_json(result, run_id, name)))
     else:
-        _print_table(result, run_id)
+        _print_table(result, run_id, name)
 
 
 @click.command()

@@ -6,16 +6,20 @@ spells them as escapes, so nothing the store holds can move the cursor,
 retitle the window or hide output. A command stopped by Ctrl-C exits 130 and
 by SIGTERM 143 (128 + the signal), after a run in progress has been marked
 interrupted; SIGTERM is raised as `Terminated`, a `KeyboardInterrupt`, so
-every handler of Ctrl-C handles it too.
+every handler of Ctrl-C handles it too. A command whose reader goes away
+(`twin query ... | head -1`) stops quietly with 141, as a process killed by
+SIGPIPE would, not with a traceback or the internal-error code.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import unicodedata
 from types import FrameType
 
-__all__ = ["printable", "Terminated", "handle_sigterm", "interrupted"]
+__all__ = ["printable", "Terminated", "handle_sigterm", "interrupted", "output_closed"]
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
@@ -55,3 +59,10 @@ def interrupted(exc: KeyboardInterrupt) -> tuple[str, int]:
     if isinstance(exc, Terminated):
         return "terminated (SIGTERM)", 128 + signal.SIGTERM
     return "interrupted (Ctrl-C)", 128 + signal.SIGINT
+
+
+def output_closed() -> int:
+    """The exit code of a command whose standard output was closed by its reader;
+    what is still buffered goes nowhere, so the interpreter's last flush is quiet."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE

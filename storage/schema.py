@@ -8,7 +8,7 @@ checks that a database migrated to head matches this metadata.
 Times (`created`, `started`, `finished`, `heartbeat`) are naive UTC. JSON
 documents (`scenarios.document`, `sweeps.factors`) are text with sorted keys;
 `runs.overrides` is a JSON array of a run's ``--set`` assignments, in order.
-A run's `name` is what it is listed and aggregated under (see `run_name`).
+A run's `name` is what it is listed and aggregated under (see `twin.records.run_name`).
 A float that is NaN is stored as NULL, on both backends, so aggregates skip it.
 
 Metrics are stored one row per series (`metric_series`, the values a JSON
@@ -33,7 +33,6 @@ __all__ = [
     "RUN_STATUSES",
     "SWEEP_STATUSES",
     "NAMING_CONVENTION",
-    "run_name",
 ]
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
@@ -57,15 +56,6 @@ RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def _status_check(name: str) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{s}'" for s in RUN_STATUSES)
     return sa.CheckConstraint(f"status IN ({allowed})", name=name)
-
-
-def run_name(scenario_name: str, scenario_hash: str, label: str | None, overrides: bool) -> str:
-    """The name a run goes by: its label; else its scenario's name, followed by
-    ``+`` and the first 8 hex digits of the resolved scenario's hash when ``--set``
-    overrides changed it, so no what-if is taken for (or averaged with) its base."""
-    if label:
-        return label
-    return f"{scenario_name}+{scenario_hash[:8]}" if overrides else scenario_name
 
 
 scenarios = sa.Table(

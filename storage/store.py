@@ -41,6 +41,7 @@ from storage.query import DEFAULT_TIMEOUT_S, QueryRows, db_message, pg_query_eng
 from storage.urls import display_url, normalize_url, sqlite_path
 from storage.writer import CHUNK_BYTES, CHUNK_ROWS, RunWriter
 from twin.errors import StoreError
+from twin.records import run_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,14 +192,14 @@ class Store:
 
         `label` and `overrides` (the ``--set`` assignments that changed the
         scenario, and ``--scale N`` if it did) are kept with the run and decide the name it goes by
-        (`schema.run_name`). `scenario` is stored once per hash; the run keeps
+        (`twin.records.run_name`). `scenario` is stored once per hash; the run keeps
         its own `seed` and `until_h`.
         """
         row = _new_run_row(seed, until_h, systems, replication, sweep_id)
         row.update(
             label=_label(label),
             overrides=json.dumps(list(overrides)),
-            name=schema.run_name(scenario_name, scenario_hash, label, bool(overrides)),
+            name=run_name(scenario_name, scenario_hash, label, bool(overrides)),
         )
         try:
             with self.engine.begin() as conn:

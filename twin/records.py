@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "Event", "EventRow", "Metric", "MetricSeries", "RunResult", "Sink", "ListSink", "nest_kpis",
+    "run_name",
 ]
 
 
@@ -130,3 +131,12 @@ def nest_kpis(
             node = node.setdefault(part, {})
         node[leaf] = clean(value)
     return out
+
+
+def run_name(scenario_name: str, scenario_hash: str, label: str | None, overrides: bool) -> str:
+    """The name a run goes by: its label; else its scenario's name, followed by
+    ``+`` and the first 8 hex digits of the resolved scenario's hash when ``--set``
+    or ``--scale`` changed it, so no what-if is taken for (or averaged with) its base."""
+    if label:
+        return label
+    return f"{scenario_name}+{scenario_hash[:8]}" if overrides else scenario_name

@@ -457,3 +457,22 @@ def test_scale_multiplies_the_hall_and_its_support_after_set(twin: click.Group) 
     assert document["spares"]["psu"]["stock"] == 4 * base["spares"]["psu"]["stock"]
     lines = problems(invoke(twin, "check", SMALL, "--scale", "5001"))
     assert lines[0].startswith("--scale: hall.rows: expected less than or equal to 10000")
+
+
+def test_a_what_if_run_is_printed_under_the_name_it_goes_by(twin: click.Group, tmp_path) -> None:
+    db = str(tmp_path / "w.db")
+    plain = run_json(twin, SMALL, "--until", "2d", "--db", db)
+    what_if = run_json(twin, SMALL, "--until", "2d", "--db", db, "--set", "repair.crews=3")
+    labelled = run_json(twin, SMALL, "--until", "2d", "--no-store", "--label", "tight")
+    assert plain["name"] == plain["scenario"] == "small"
+    assert what_if["name"] == f"small+{what_if['scenario_hash'][:8]}"
+    assert labelled["name"] == "tight"
+    from storage import read_runs
+
+    assert set(read_runs(db)["scenario"]) == {plain["name"], what_if["name"]}
+
+
+def test_a_name_with_brackets_is_printed_as_written(twin: click.Group) -> None:
+    result = invoke(twin, "run", SMALL, "--until", "2d", "--no-store", "--set", 'name="x[/bold]"')
+    assert result.exit_code == 0, result.output
+    assert "x[/bold]+" in result.stdout

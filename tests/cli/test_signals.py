@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli.terminal import printable
-from storage import read_runs
+from storage import open_store, read_runs
 from twin.errors import StoreError
 
 HALL = str(Path(__file__).resolve().parents[2] / "scenarios" / "hall.toml")
@@ -86,3 +86,18 @@ def test_control_characters_are_escaped(raw: str, shown: str) -> None:
 
 def test_newlines_can_be_kept_for_messages_of_several_lines() -> None:
     assert printable("one\ntwo\x1b", keep_newlines=True) == "one\ntwo\\x1b"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.db")
+    open_store(db).close()
+    rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) "
+    query = subprocess.Popen(
+        [TWIN, "query", rows + "SELECT i FROM n", "--db", db, "--format", "csv"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert query.stdout is not None
+    assert query.stdout.readline() == b"i\n"
+    query.stdout.close()  # as `| head -1` does
+    _, stderr = query.communicate(timeout=60)
+    assert (query.returncode, stderr) == (141, b"")
