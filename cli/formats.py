@@ -1,14 +1,15 @@
 """How the store commands print values: JSON-ready, CSV cells, table cells, rich tables.
 
 A value from either backend becomes one plain form: NaN, NaT and infinities
-are null; timestamps ISO 8601 in UTC to the second (``2026-12-01T14:00:00Z``;
-the store keeps naive UTC), dates and
+are null; timestamps ISO 8601 in UTC (``2026-12-01T14:00:00Z``, with the fraction of a
+second when there is one; the store keeps naive UTC; tables show the second), dates and
 times ISO 8601 text; an interval an ISO 8601
 duration (``P1DT2H``); bytes hex text as PostgreSQL writes it (``\\x00ff``);
 a UUID, an address or any other object its text. CSV and JSON are written
 row by row, so a result of any size streams through. Text read from a store
-reaches the terminal with its control characters escaped
-(`cli.terminal.printable`) in tables and CSV, and never as rich markup; JSON
+reaches a terminal with its control characters escaped
+(`cli.terminal.printable`): tables always (never read as rich markup), CSV
+when it is written to a terminal (to a file or a pipe it is exact); JSON
 escapes them itself.
 """
 
@@ -18,7 +19,7 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, Any
@@ -56,11 +57,13 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def timestamp(value: datetime) -> str:
-    """ISO 8601 in UTC to the second: a naive time is taken as UTC (the store's convention)."""
+def timestamp(value: datetime, *, seconds: bool = False) -> str:
+    """ISO 8601 in UTC, with its fraction of a second unless zero or `seconds`; a naive
+    time is taken as UTC (the store's convention)."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    whole = seconds or not value.microsecond
+    return value.isoformat(timespec="seconds" if whole else "microseconds") + "Z"
 
 
 def _duration(delta: timedelta) -> str:
@@ -76,7 +79,9 @@ def _duration(delta: timedelta) -> str:
 
 def cell(value: Any) -> str:
     """A value as a table shows it: '-' if missing, numbers to 6 digits, a list of
-    words as words, control characters escaped."""
+    words as words, times to the second, control characters escaped."""
+    if isinstance(value, datetime) and value == value:  # pandas' NaT differs from itself
+        return timestamp(value, seconds=True)
     value = plain(value)
     if value is None:
         return "-"
@@ -119,21 +124,23 @@ def _is_number(value: Any) -> bool:
 
 
 def write_csv(out: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write a header and `rows` as CSV (missing values empty); returns the rows written."""
+    """Write a header and `rows` as CSV (missing values empty), text escaped only on a
+    terminal; returns the rows written."""
+    shown = printable if out.isatty() else str
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([printable(str(c)) for c in columns])
+    writer.writerow([shown(str(c)) for c in columns])
     count = 0
     for row in rows:
         cells = [plain(value) for value in row]
-        writer.writerow(["" if v is None else _csv_text(v) for v in cells])
+        writer.writerow(["" if v is None else _csv_text(v, shown) for v in cells])
         count += 1
     return count
 
 
-def _csv_text(value: Any) -> Any:
+def _csv_text(value: Any, shown: Callable[[str], str]) -> Any:
     if isinstance(value, str):
-        return printable(value)
-    return printable(json.dumps(value)) if isinstance(value, list | dict) else value
+        return shown(value)
+    return shown(json.dumps(value)) if isinstance(value, list | dict) else value
 
 
 def write_json(out: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -17,7 +17,7 @@ from cli import store_commands
 from storage import open_store
 from storage.testing import synthetic_run, write_run
 
-ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z")
 
 
 @pytest.fixture
@@ -279,15 +279,32 @@ def test_stored_text_reaches_the_terminal_escaped(twin: click.Group, tmp_path: P
         writer = store.begin_run(**synthetic_run(0, 0, scenario_name=HOSTILE).header)  # type: ignore[arg-type]
         writer.fail(f"boom {HOSTILE}")
     shown = "evil\\x1b]0;pwned\\x07\\x1b[2J[bold]x[/bold]\\u202e"
-    for args in (
-        ["runs"],
-        ["runs", "--format", "csv"],
-        ["show", "1"],
-        ["show", "1", "--format", "csv"],
-    ):
+    for args in (["runs"], ["show", "1"]):  # tables, always read by a person
         out = _twin(twin, *args, "--db", path).output
         assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, args
         assert shown in out, args
+    for args in (["runs", "--format", "csv"], ["show", "1", "--format", "csv"]):
+        assert HOSTILE in _twin(twin, *args, "--db", path).output, args  # to a pipe: exact
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_csv_to_a_terminal_is_escaped_and_to_a_pipe_exact() -> None:
+    from cli.formats import write_csv
+
+    for out, expected in ((_Terminal(), "a\\x1b[2Jb"), (io.StringIO(), "a\x1b[2Jb")):
+        write_csv(out, ["name"], [["a\x1b[2Jb"]])
+        assert out.getvalue() == f"name\n{expected}\n"
+
+
+def test_stored_json_keeps_text_exact(twin: click.Group, tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    with open_store(path) as store:
+        writer = store.begin_run(**synthetic_run(0, 0, scenario_name=HOSTILE).header)  # type: ignore[arg-type]
+        writer.fail(f"boom {HOSTILE}")
     rows = json.loads(_twin(twin, "runs", "--db", path, "--format", "json").output)
     assert rows[0]["scenario"] == HOSTILE  # JSON keeps the text exact, escaped its own way
     assert "\x1b" not in _twin(twin, "runs", "--db", path, "--format", "json").output
