@@ -18,7 +18,7 @@ from cli.options import db_option
 from storage.query import DEFAULT_TIMEOUT_S
 from twin.errors import StoreError
 
-__all__ = ["COMMANDS", "query", "TABLE_MAX_ROWS"]
+__all__ = ["query", "TABLE_MAX_ROWS"]
 
 TABLE_MAX_ROWS = 1000
 _NAME = re.compile(r"[^\W\d]\w*")
@@ -116,6 +116,3 @@ def query(
             more = bool(limit) and written == limit and next(rows, None) is not None
     if more:
         click.echo(f"(the first {limit} rows; --max-rows 0 prints all)", err=True)
-
-
-COMMANDS = [query]

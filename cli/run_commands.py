@@ -14,7 +14,7 @@ from twin.budget import check_memory
 from twin.records import RunResult, nest_kpis, run_name
 from twin.scenario import MAX_SEED, Scenario, load_scenario, run_option, scale_scenario
 
-__all__ = ["COMMANDS", "run", "check", "result_json"]
+__all__ = ["run", "check", "result_json"]
 
 DEFAULT_SCENARIO = "scenarios/hall.toml"
 
@@ -203,6 +203,3 @@ def check(
             f"{scenario_path}: valid ({scenario.name}, {scenario.systems} systems, "
             f"hash {scenario.digest()[:12]})"
         )
-
-
-COMMANDS = [run, check]

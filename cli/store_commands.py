@@ -32,7 +32,7 @@ from twin.records import nest_kpis
 if TYPE_CHECKING:  # pandas is imported by storage when a command reads; `twin run` never pays
     import pandas as pd
 
-__all__ = ["COMMANDS", "runs", "show", "export", "rm"]
+__all__ = ["runs", "show", "export", "rm"]
 
 _RUN_COLUMNS = {
     "run_id": "run",
@@ -57,8 +57,8 @@ def format_option(func):  # type: ignore[no-untyped-def]
     )(func)  # fmt: skip
 
 
-class _OutputError(click.ClickException):
-    """A file that cannot be written where the user asked (exit code 2)."""
+class _UsageError(click.ClickException):
+    """A command that cannot do what was asked as it was asked (exit code 2)."""
 
     exit_code = 2
 
@@ -268,7 +268,7 @@ def export(run_id: int, fmt: str, out_dir: Path, db_url: str) -> None:
 
 def _write_together(files: dict[Path, pd.DataFrame], fmt: str, out_dir: Path) -> None:
     """Write every frame to a hidden file beside its path, then rename them all into
-    place; on any error remove what was written and raise `_OutputError`."""
+    place; on any error remove what was written and raise `_UsageError`."""
     temporary = {path: path.with_name(f".{path.name}.{os.getpid()}.part") for path in files}
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -284,7 +284,7 @@ def _write_together(files: dict[Path, pd.DataFrame], fmt: str, out_dir: Path) ->
             with contextlib.suppress(OSError):  # never written, or its folder is not one
                 part.unlink()
         where = printable(str(out_dir))
-        raise _OutputError(f"--out {where}: cannot write there ({exc.strerror or exc})") from exc
+        raise _UsageError(f"--out {where}: cannot write there ({exc.strerror or exc})") from exc
 
 
 @click.command()
@@ -294,7 +294,8 @@ def _write_together(files: dict[Path, pd.DataFrame], fmt: str, out_dir: Path) ->
 def rm(run_id: int, yes: bool, db_url: str) -> None:
     """Delete a run with its events, metrics and KPIs.
 
-    Asks first, unless --yes is given (with no terminal to ask, say --yes).
+    Asks first, unless --yes is given; with no answer (no terminal to ask) it
+    deletes nothing and exits 2, a "no" keeps the run and exits 0.
     A run that is still running is refused (exit code 2); one whose process
     is gone is marked interrupted when the store opens and can be deleted.
 
@@ -313,10 +314,14 @@ def rm(run_id: int, yes: bool, db_url: str) -> None:
             f"Delete run {run_id} ({_cell(run['scenario'])}, {run['status']}, started "
             f"{_plain(run['started'])}) with its events, metrics and KPIs?"
         )
-        click.confirm(question, abort=True)
+        try:
+            agreed = click.confirm(question)
+        except click.Abort:  # no answer: end of input, no terminal to ask
+            raise _UsageError(f"run {run_id} not deleted: no answer to the question; "
+                              "give --yes to delete without asking") from None
+        if not agreed:
+            click.echo(f"kept run {run_id}")
+            return
     with open_store(db_url) as store:  # deleting writes: opened (and migrated) to write
         delete_run(store, run_id)
     click.echo(f"deleted run {run_id}")
-
-
-COMMANDS = [runs, show, export, rm]

@@ -81,8 +81,8 @@ def test_every_command_a_module_declares_is_registered_under_its_name() -> None:
     declared = {
         f"{module}:{command.callback.__name__}": command.name
         for module in modules
-        for command in importlib.import_module(module).COMMANDS
-        if command.callback is not None
+        for command in vars(importlib.import_module(module)).values()
+        if isinstance(command, click.Command) and command.callback is not None
     }
     assert declared == {target: name for name, (target, _) in COMMANDS.items()}
 

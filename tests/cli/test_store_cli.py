@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from cli import store_commands
+from cli.main import COMMANDS
 from storage import open_store
 from storage.testing import synthetic_run, write_run
 
@@ -144,12 +144,11 @@ def test_export_writes_events_metrics_and_kpis(
     assert {*events["run_id"], *metrics["run_id"], *kpis["run_id"]} == {1}
 
 
-@pytest.mark.parametrize("command", store_commands.COMMANDS, ids=lambda c: c.name)
-def test_every_command_is_documented_with_an_example(
-    twin: click.Group, command: click.Command
-) -> None:
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_is_documented_with_an_example(twin: click.Group, name: str) -> None:
+    command = twin.commands[name]
     assert command.help and "Example:" in command.help
-    result = _twin(twin, command.name or "", "-h")
+    result = _twin(twin, name, "-h")
     assert result.exit_code == 0 and "Example:" in result.output
 
 
@@ -250,7 +249,10 @@ def test_rm_deletes_a_run_with_its_records(twin: click.Group, db: str) -> None:
 
 def test_rm_asks_first_unless_told_yes(twin: click.Group, db: str) -> None:
     kept = CliRunner().invoke(twin, ["rm", "2", "--db", db], input="n\n")
-    assert kept.exit_code == 1 and "Delete run 2 (small, completed, started" in kept.output
+    assert kept.exit_code == 0 and "Delete run 2 (small, completed, started" in kept.output
+    assert "kept run 2" in kept.output
+    unanswered = CliRunner().invoke(twin, ["rm", "2", "--db", db], input="")
+    assert unanswered.exit_code == 2 and "give --yes" in unanswered.output
     assert _twin(twin, "show", "2", "--db", db).exit_code == 0
     gone = CliRunner().invoke(twin, ["rm", "2", "--db", db], input="y\n")
     assert gone.exit_code == 0 and "deleted run 2" in gone.output
