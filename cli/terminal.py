@@ -16,29 +16,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import unicodedata
 from types import FrameType
+
+from twin.text import escaped
 
 __all__ = ["printable", "Terminated", "handle_sigterm", "interrupted", "output_closed"]
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
-    """`text` with every control character written as an escape (``\\x1b``, ``\\u2028``).
-
-    With `keep_newlines`, line feeds stay (messages of several lines).
-    """
-    if text.isprintable():
-        return text
-    out = []
-    for char in text:
-        if char.isprintable() or (keep_newlines and char == "\n"):
-            out.append(char)
-        elif char == " " or unicodedata.category(char) == "Zs":
-            out.append(char)  # spaces other than " " are not "printable", yet harmless
-        else:
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
+    """`text` with every control character written as an escape (``\\x1b``, ``\\u2028``;
+    `twin.text`). With `keep_newlines`, line feeds stay (messages of several lines)."""
+    return escaped(text, keep="\n" if keep_newlines else "")
 
 
 class Terminated(KeyboardInterrupt):

@@ -25,7 +25,6 @@ import os
 import re
 import stat
 import tomllib
-import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -59,6 +58,7 @@ from twin.quantities import (
     ThermalResistance,
     Unit,
 )
+from twin.text import escaped, unprintable
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
@@ -87,22 +87,12 @@ def printable(text: str, allowed: str = "") -> str:
     those in `allowed`): such characters would be printed raw to a terminal
     (an escape sequence, a bidi override). Raises `ValueError` naming the first."""
     for char in text:
-        if char not in allowed and unicodedata.category(char) in _UNPRINTABLE:
+        if char not in allowed and unprintable(char):
             raise ValueError(
-                f"text without control characters ({_escaped(char)} at position "
+                f"text without control characters ({escaped(char)} at position "
                 f"{text.index(char)})"
             )
     return text
-
-
-_UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-
-
-def _escaped(text: str) -> str:
-    """`text` with every unprintable character written as a Python escape."""
-    return "".join(
-        repr(c)[1:-1] if unicodedata.category(c) in _UNPRINTABLE else c for c in text
-    )
 
 
 # One line of text (a name, a part, a label): no control characters at all.
@@ -488,9 +478,9 @@ _TOP_KEYS = frozenset(Scenario.model_fields)
 def _display(path: Path) -> str:
     """A path as a user would write it: relative to the working folder when inside it."""
     try:
-        return _escaped(str(path.relative_to(Path.cwd())))
+        return escaped(str(path.relative_to(Path.cwd())))
     except ValueError:
-        return _escaped(str(path))
+        return escaped(str(path))
 
 
 def _note_origins(data: dict[str, Any], source: str, origins: Origins, prefix: str = "") -> None:
@@ -524,7 +514,7 @@ def _read_toml(
         _note_origins(data, shown, origins)
         return data
     if not isinstance(base, str) or not base or any(
-        unicodedata.category(c) in _UNPRINTABLE for c in base
+        unprintable(c) for c in base
     ):
         raise ScenarioError(
             shown, "extends", "a relative path to a base scenario", _brief(base)
@@ -644,13 +634,13 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ScenarioError(
-            "--set", _escaped(assignment), "KEY=VALUE with a dotted KEY such as hall.rows=4"
+            "--set", escaped(assignment), "KEY=VALUE with a dotted KEY such as hall.rows=4"
         )
     try:
         printable(assignment)
     except ValueError as exc:
         # a newline would end the TOML value early and the rest be silently dropped
-        raise ScenarioError("--set", _escaped(key), f"one line of {exc}") from None
+        raise ScenarioError("--set", escaped(key), f"one line of {exc}") from None
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -670,7 +660,7 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    parts = [_escaped(str(p)) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+    parts = [escaped(str(p)) for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
     return ".".join(parts)
 
 
@@ -785,7 +775,7 @@ def load_scenario(
     """Read, merge, override and validate a scenario file. An ``extends`` that leaves
     the file's folder (and the folders below it) is refused unless `allow_outside`."""
     path = Path(path)
-    shown = _escaped(str(path))
+    shown = escaped(str(path))
     origins: Origins = {}
     real = path.resolve()
     try:

@@ -387,7 +387,7 @@ def test_a_set_value_with_a_newline_exits_2_instead_of_being_cut(
     lines = problems(invoke(twin, "run", SMALL, "--db", db, "--set", "hall.rows=3\nhall.rows=9"))
     assert lines == [
         "--set: hall.rows: expected one line of text without control characters "
-        "(\\n at position 11)"
+        "(\\x0a at position 11)"
     ]
     assert stored_runs(db, tmp_path) == 0
 
