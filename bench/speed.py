@@ -105,5 +105,5 @@ def scaling(factors: tuple[int, ...] = (1, 4, 16), repeats: int = 1) -> list[Tim
 
 def saturated_crews(factor: int = 64) -> Timing:
     """One run of the default hall scaled by `factor` but with the default hall's crews
-    (x64: 65,280 systems and 4 crews, whose queue never empties)."""
+    (x64: 65,280 systems and 2 crews, whose queue never empties)."""
     return time_engine(scaled_hall(factor, scale_crews=False), repeats=1)
