@@ -15,7 +15,7 @@ import click
 
 from cli.formats import print_rows, write_csv, write_json
 from cli.options import db_option
-from storage.query import DEFAULT_TIMEOUT_S
+from storage.query import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
 from twin.errors import StoreError
 
 __all__ = ["query", "TABLE_MAX_ROWS"]
@@ -55,9 +55,9 @@ def _read_sql(sql: str) -> str:
     help="Value of the query's :NAME placeholder, as text (repeatable).",
 )  # fmt: skip
 @click.option(
-    "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+    "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True, max=MAX_TIMEOUT_S),
     default=DEFAULT_TIMEOUT_S, show_default=True, metavar="SECONDS",
-    help="Stop the query after this long.",
+    help=f"Stop the query after this long (at most {MAX_TIMEOUT_S:g}).",
 )  # fmt: skip
 @click.option(
     "--max-rows", type=click.IntRange(min=0), metavar="N",

@@ -6,10 +6,17 @@ No alembic.ini is needed: the Config is built here with the package's own
 write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), so two
 processes opening a new store at once migrate it once. A store already at
 head is recognised with one query, without importing Alembic and without
-the lock (which any session can take: an ad-hoc query holding it must not
-stall every `twin run`). A database with tables but no revision stamp is not
-a store: it is refused, never written into. Readers do not migrate:
-`check_readable` says what to do with a store they cannot read.
+the lock. A database with tables but no revision stamp is not a store: it
+is refused, never written into. Readers do not migrate: `check_readable`
+says what to do with a store they cannot read.
+
+PostgreSQL's advisory locks have no permissions: any session, a reader's
+query included, can take any key. So the migration lock is the store's own
+(the pair `PG_LOCK_CLASS`, a hash of the database and schema names that the
+server computes in the migrating transaction): holding it delays only
+migrations of that one store, never an open of a current store; and it is
+waited for at most `LOCK_WAIT_S`, after which the migration fails with a
+`StoreError` that says how to find the session holding it.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = [
     "HEAD",
     "MIGRATIONS_DIR",
+    "LOCK_WAIT_S",
+    "PG_LOCK_CLASS",
+    "pg_lock_key",
     "alembic_config",
     "current_revision",
     "other_relations",
@@ -38,7 +48,14 @@ __all__ = [
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD = "0005"  # the newest revision; a test checks it against the scripts
-_PG_LOCK_KEY = 0x7A1F_7781  # any constant shared by every wafertwin process
+LOCK_WAIT_S = 60.0  # the longest a migration waits for another session's lock (PostgreSQL)
+PG_LOCK_CLASS = 0x7A1F_7781  # first key of every wafertwin migration lock (pg_locks.classid)
+# The second key: the store's identity, as the server names it, as a non-negative int4.
+_PG_STORE_KEY = """
+SELECT hashtext(format('%I.%I', current_database(), coalesce(current_schema(), '')))
+       & 2147483647
+"""
+_PG_LOCK = sa.text("SELECT pg_advisory_xact_lock(CAST(:cls AS integer), CAST(:key AS integer))")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -105,7 +122,7 @@ def upgrade(engine: Engine, revision: str = "head", *, where: str = "the databas
             return
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            _pg_lock(conn, where)
         current = current_revision(conn)
         if current == target:
             return
@@ -116,6 +133,37 @@ def upgrade(engine: Engine, revision: str = "head", *, where: str = "the databas
         config = alembic_config(conn)
         _check_known(config, current)
         command.upgrade(config, revision)
+
+
+def pg_lock_key(connection: Connection) -> int:
+    """The second key of the migration lock of the PostgreSQL store `connection` is in (the
+    first is `PG_LOCK_CLASS`): the same for every session of that database and schema."""
+    return int(connection.execute(sa.text(_PG_STORE_KEY)).scalar_one())
+
+
+def _pg_lock(conn: Connection, where: str) -> None:
+    """Take the store's migration lock for the transaction, waiting at most `LOCK_WAIT_S`.
+
+    The session's own ``lock_timeout`` is restored once the lock is held, so the
+    migration's statements wait for table locks as they did before.
+    """
+    import psycopg.errors
+
+    key = pg_lock_key(conn)
+    before = conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar_one()
+    wait_ms = f"{max(1, round(LOCK_WAIT_S * 1000))}ms"
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": wait_ms})
+    try:
+        conn.execute(_PG_LOCK, {"cls": PG_LOCK_CLASS, "key": key})
+    except sa.exc.OperationalError as exc:
+        if not isinstance(exc.orig, psycopg.errors.LockNotAvailable):
+            raise
+        raise StoreError(
+            f"cannot migrate the store at {where}: another session has held its migration lock "
+            f"for over {LOCK_WAIT_S:g} s (find it: SELECT pid FROM pg_locks WHERE locktype = "
+            f"'advisory' AND classid = {PG_LOCK_CLASS} AND objid = {key})"
+        ) from exc
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": before})
 
 
 def _check_known(config: Config, current: str | None) -> None:

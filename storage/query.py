@@ -50,6 +50,7 @@ from twin.errors import StoreError
 __all__ = [
     "QueryRows",
     "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
     "LOCK_TIMEOUT_S",
     "pg_query_engine",
     "run_query",
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_S = 60.0
+MAX_TIMEOUT_S = 3600.0  # the longest a query may run (PostgreSQL takes whole ms up to 2^31 - 1)
 LOCK_TIMEOUT_S = 5.0
 HOW_TO_READ = (
     "give a URL of a role that can only read the store with --reader-db or TWIN_READER_DB "
@@ -105,8 +107,11 @@ def run_query(
     dialect = engine.dialect.name
     statement = check_read_only(sql, dialect)
     values = _check_parameters(statement, dialect, params)
-    if not timeout_s > 0:
-        raise StoreError(f"timeout: expected a positive number of seconds, got {timeout_s!r}")
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise StoreError(
+            f"timeout: expected a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, "
+            f"got {timeout_s!r}"
+        )
     runner = _sqlite_rows if dialect == "sqlite" else _pg_rows
     return runner(engine, statement, values, timeout_s)
 

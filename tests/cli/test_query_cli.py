@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from cli.query_command import TABLE_MAX_ROWS
 from storage import open_store
+from storage.query import MAX_TIMEOUT_S
 from storage.testing import PG_URL_ENV, pg_test_schema, synthetic_run, write_run
 
 COUNT_TO = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < {n}) "
@@ -153,6 +154,28 @@ def test_a_query_past_its_timeout_exits_2(twin: click.Group, db: str) -> None:
     endless = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g) SELECT MAX(x) FROM g"
     result = _query(twin, endless, "--db", db, "--timeout", "0.2")
     assert result.exit_code == 2 and "time limit of 0.2 s" in result.output
+
+
+@pytest.mark.parametrize("seconds", ["3600.5", "1e7", "inf"])
+def test_a_timeout_above_the_maximum_is_a_usage_error(
+    twin: click.Group, db: str, seconds: str
+) -> None:
+    result = _query(twin, "SELECT 1 AS one", "--db", db, "--timeout", seconds)
+    assert result.exit_code == 2
+    assert "--timeout" in result.output and f"<={MAX_TIMEOUT_S:g}" in result.output
+
+
+def test_a_timeout_that_is_not_a_number_exits_2(twin: click.Group, db: str) -> None:
+    result = _query(twin, "SELECT 1 AS one", "--db", db, "--timeout", "nan")
+    assert result.exit_code == 2 and f"at most {MAX_TIMEOUT_S:g}, got nan" in result.output
+
+
+@pytest.mark.pg
+def test_the_longest_timeout_reaches_postgresql_whole(twin: click.Group, pg_db: str) -> None:
+    sql = "SELECT current_setting('statement_timeout') AS t"
+    result = _query(twin, sql, "--db", pg_db, "--timeout", str(MAX_TIMEOUT_S), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["t", "1h"]
 
 
 def test_the_query_command_is_documented_with_an_example(twin: click.Group) -> None:

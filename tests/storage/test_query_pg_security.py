@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 import storage.query
 from storage import Store, StoreError, open_store, read_runs, schema
-from storage.migrate import _PG_LOCK_KEY
+from storage.migrate import PG_LOCK_CLASS, pg_lock_key
 from storage.reader_role import READER_ROLE
 from storage.testing import PG_URL_ENV, pg_test_schema, synthetic_run, write_run
 from storage.urls import normalize_url
@@ -166,17 +166,21 @@ def test_a_query_holding_the_migration_lock_does_not_stall_an_open(
 ) -> None:
     """The lock a migration takes is one any session can take; a current store needs none."""
     failures: list[StoreError] = []
+    with filled.engine.connect() as conn:
+        key = pg_lock_key(conn)
 
     def hold() -> None:
         try:
-            filled.query(f"SELECT pg_advisory_lock({_PG_LOCK_KEY}), pg_sleep(60)", timeout_s=60)
+            filled.query(
+                f"SELECT pg_advisory_lock({PG_LOCK_CLASS}, {key}), pg_sleep(60)", timeout_s=60
+            )
         except StoreError as exc:
             failures.append(exc)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
-        pid = _wait_for_advisory_lock(admin, _PG_LOCK_KEY)
+        pid = _wait_for_advisory_lock(admin, key)
         url = normalize_url(pg_url)
         impatient = url.update_query_dict(
             {"options": f"{url.query['options']} -clock_timeout=1000"}
@@ -197,10 +201,10 @@ def _wait_for_advisory_lock(admin: sa.Engine, key: int) -> int:
             pid = conn.execute(
                 sa.text(
                     "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                    " WHERE l.locktype = 'advisory' AND l.objid = :key AND l.granted"
-                    " AND a.usename = :reader"
+                    " WHERE l.locktype = 'advisory' AND l.classid = :cls AND l.objid = :key"
+                    " AND l.granted AND a.usename = :reader"
                 ),
-                {"key": key, "reader": READER_ROLE},
+                {"cls": PG_LOCK_CLASS, "key": key, "reader": READER_ROLE},
             ).scalar()
         if pid is not None:
             return int(pid)

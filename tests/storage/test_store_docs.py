@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from storage import Store
+from storage.migrate import LOCK_WAIT_S, PG_LOCK_CLASS
+from storage.query import MAX_TIMEOUT_S
 from storage.readonly import READ_STARTS
 from storage.testing import synthetic_run, write_run
 
@@ -74,3 +76,10 @@ def test_the_python_example_runs_as_written(
     exec(compile(example, str(DOC), "exec"), namespace)  # noqa: S102
     assert namespace["run_id"] == 1
     assert isinstance(namespace["failures"], int) and namespace["failures"] > 0
+
+
+def test_the_page_states_the_migration_lock_and_query_bounds_the_code_has() -> None:
+    text = " ".join(DOC.read_text().split())
+    assert f"the pair ({PG_LOCK_CLASS}, a hash of the store's database and schema names)" in text
+    assert f"by at most {LOCK_WAIT_S:g} s" in text
+    assert f"at most {MAX_TIMEOUT_S:g} s" in text

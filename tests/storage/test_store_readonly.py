@@ -4,6 +4,7 @@ time, streams its rows, and binds ``:name`` parameters outside literals only."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -110,8 +111,9 @@ def test_a_query_is_stopped_at_its_time_limit(filled: Store) -> None:
     }[filled.backend]
     with pytest.raises(StoreError, match="time limit of 0.2 s"):
         filled.query(endless, timeout_s=0.2)
-    with pytest.raises(StoreError, match="timeout"):
-        filled.query("SELECT 1", timeout_s=0)
+    for bad in (0.0, storage.query.MAX_TIMEOUT_S + 1, math.inf, math.nan):
+        with pytest.raises(StoreError, match="timeout: expected .* at most 3600, got"):
+            filled.query("SELECT 1", timeout_s=bad)
 
 
 def test_parameters_are_bound_outside_literals_only(filled: Store) -> None:
