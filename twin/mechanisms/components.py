@@ -36,6 +36,10 @@ escalates (p = 0) has no stationary age and starts new.
 Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
 (bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
 failure hits a load-carrying unit) and ``.failover_time``.
+
+The state of units and systems is kept in plain lists: every failure and
+restore reads and writes single elements (see `twin.fleet`); lives and lots
+are drawn as arrays, for the whole hall at the start.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def stationary_ages(
 
 
 class ComponentClass:
-    """All units of one class: failure agenda, up flags, ages, k-of-n state."""
+    """All units of one class: failure agenda, up flags, install times, k-of-n state."""
 
     def __init__(
         self,
@@ -119,15 +123,17 @@ class ComponentClass:
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
-        self.up = np.ones(n_units, dtype=bool)
-        self.down = np.zeros(fleet.n, dtype=np.int64)  # units down per system
-        self.in_failover = np.zeros(fleet.n, dtype=np.int64)
+        self.up: list[bool] = [True] * n_units
+        self.down: list[int] = [0] * fleet.n  # units down per system
+        self.in_failover: list[int] = [0] * fleet.n  # failover transients under way
         self.failures = 0
         self.replaced = 0
         self.bit = fleet.bit(name)
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
-        self.installed, self.accel, lives = self._start(n_units, start_age, streams)
+        installed, accel, lives = self._start(n_units, start_age, streams)
+        self.installed: list[float] = installed.tolist()  # install time of each unit
+        self.accel: list[float] = accel.tolist()  # clock speed of each unit (bad lot)
         self._agenda.schedule_many(range(n_units), lives)
 
     def _start(
@@ -157,12 +163,16 @@ class ComponentClass:
         f = spec.bad_fraction if bad_fraction is None else bad_fraction
         return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
-    def _install(self, units: np.ndarray) -> np.ndarray:
+    def _install(self, units: list[int]) -> list[float]:
         """New units go in at `units`: their clocks start now, their lot is drawn
         afresh; returns their lives."""
-        self.installed[units] = self.env.now
-        self.accel[units] = self._lot(len(units))
-        return self.spec.failure.sample(self._life, self.accel[units])
+        now = self.env.now
+        accel = self._lot(len(units))
+        for unit, a in zip(units, accel.tolist(), strict=True):
+            self.installed[unit] = now
+            self.accel[unit] = a
+        lives: list[float] = self.spec.failure.sample(self._life, accel).tolist()
+        return lives
 
     def unit_scope(self, unit: int) -> str:
         s, u = divmod(unit, self.count)
@@ -205,11 +215,11 @@ class ComponentClass:
         s = unit // self.count
         now = self.env.now
         if renewed:
-            life = self._install(np.array([unit]))[0]
+            [life] = self._install([unit])
         else:
-            age = now - self.installed[unit]
-            life = self.spec.failure.residual(self._life, np.asarray(age), self.accel[unit])
-        self._agenda.schedule(unit, now + float(life))
+            age = np.asarray(now - self.installed[unit])
+            life = float(self.spec.failure.residual(self._life, age, self.accel[unit]))
+        self._agenda.schedule(unit, now + life)
         self.up[unit] = True
         self.down[s] -= 1
         self.fleet.recorder.emit(now, self.unit_scope(unit), "repaired", self.name)
@@ -220,18 +230,20 @@ class ComponentClass:
     def replace_healthy(self, unit: int) -> None:
         """A healthy unit was replaced by mistake: it is new now."""
         self.replaced += 1
-        self._agenda.schedule(unit, self.env.now + float(self._install(np.array([unit]))[0]))
+        [life] = self._install([unit])
+        self._agenda.schedule(unit, self.env.now + life)
 
     def renew_system(self, s: int) -> None:
         """System `s` was swapped for a spare: all its units are new and up."""
         first = s * self.count
-        units = np.arange(first, first + self.count)
+        units = list(range(first, first + self.count))
         now = self.env.now
-        self.up[units] = True
+        for unit in units:
+            self.up[unit] = True
         self.down[s] = 0
         self.in_failover[s] = 0
         lives = self._install(units)
-        for unit, life in zip(units.tolist(), lives.tolist(), strict=True):
+        for unit, life in zip(units, lives, strict=True):
             self._agenda.schedule(unit, now + life)
         self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
