@@ -13,6 +13,7 @@ restart 45 C.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -364,3 +365,17 @@ def test_heat_is_blamed_on_the_class_whose_factor_holds_now_not_the_last_to_rise
     for system in both:
         assert throttled[system].t > FAILED_AT + 0.002  # after the pump was back
         assert throttled[system].cause == "fan"
+
+
+def test_systems_that_draw_no_power_run_without_a_division_by_zero():
+    # 0 kW is a valid power: the governor's hold fraction (throttle - inlet) / (R P)
+    # only exists for a throttled system, which one without heat never is
+    scenario = quiet_scenario(
+        system={"power": "0 kW", "idle_power": "0 kW"},
+        components={"fan": {"failure": {"dist": "exponential", "mean": "20 h"},
+                            "thermal_factor": 3.0}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kpis = simulate(scenario, seed=1, until=100.0).kpis
+    assert kpis["failures.fan"] > 0
+    assert kpis["energy.it_mwh"] == 0.0 and kpis["thermal.throttle_events"] == 0.0
