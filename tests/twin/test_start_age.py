@@ -73,10 +73,10 @@ def test_a_fixed_start_age_makes_every_unit_a_survivor_of_that_age():
         hall={"start_age": "4 h"},
         components={"psu": {"failure": {"dist": "deterministic", "value": "10 h"}}})
     units = build(scenario, 1).classes[0].installed
-    assert units == [-4.0] * len(units)
+    assert units.tolist() == [-4.0] * units.size
     _, sink = run_model(scenario, until=7.0)
     psu = [e.t for e in sink.events if e.kind == "failure" and e.cause == "psu"]
-    assert psu == [6.0] * len(units)
+    assert psu == [6.0] * units.size
 
 
 @pytest.mark.parametrize("dist", [
@@ -109,9 +109,9 @@ def test_a_steady_start_finds_bad_units_in_proportion_to_their_time_in_service()
               "start_age": "steady"},
         components={"psu": {"failure": {"dist": "weibull", "shape": SHAPE, "scale": "1000 h"},
                             "bad_fraction": f, "bad_factor": b}}), 1)
-    n = len(model.classes[0].accel)
-    share = sum(a > 1.0 for a in model.classes[0].accel) / n
+    share = float((model.classes[0].accel > 1.0).mean())
     expected = (f / b) / (f / b + 1 - f)
+    n = model.classes[0].accel.size
     assert abs(share - expected) <= 4 * math.sqrt(expected * (1 - expected) / n)
 
 

@@ -94,7 +94,7 @@ def run_model(scenario: Scenario, until: float, seed: int = 1) -> tuple[Model, M
     are written when they end; `run_logged` runs to the end and has them)."""
     sink = ModelSink()
     model = build(scenario, seed, sink)
-    sink.first_lots = {cls.name: np.array(cls.accel) for cls in model.classes}
+    sink.first_lots = {cls.name: cls.accel.copy() for cls in model.classes}
     model.env.run(until=until)
     model.recorder.flush()
     return model, sink

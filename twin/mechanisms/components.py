@@ -37,9 +37,11 @@ Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
 (bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
 failure hits a load-carrying unit) and ``.failover_time``.
 
-The state of units and systems is kept in plain lists: every failure and
-restore reads and writes single elements (see `twin.fleet`); lives and lots
-are drawn as arrays, for the whole hall at the start.
+Up flags and the per-system counters are plain lists: every failure and
+restore reads and writes single elements (see `twin.fleet`). Install times
+and lots stay arrays: they are drawn for the whole hall at the start, and
+read only when a unit is restored; as lists of floats they would take four
+times the memory.
 """
 
 from __future__ import annotations
@@ -131,9 +133,7 @@ class ComponentClass:
         self.bit = fleet.bit(name)
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
-        installed, accel, lives = self._start(n_units, start_age, streams)
-        self.installed: list[float] = installed.tolist()  # install time of each unit
-        self.accel: list[float] = accel.tolist()  # clock speed of each unit (bad lot)
+        self.installed, self.accel, lives = self._start(n_units, start_age, streams)
         self._agenda.schedule_many(range(n_units), lives)
 
     def _start(
@@ -166,12 +166,9 @@ class ComponentClass:
     def _install(self, units: list[int]) -> list[float]:
         """New units go in at `units`: their clocks start now, their lot is drawn
         afresh; returns their lives."""
-        now = self.env.now
-        accel = self._lot(len(units))
-        for unit, a in zip(units, accel.tolist(), strict=True):
-            self.installed[unit] = now
-            self.accel[unit] = a
-        lives: list[float] = self.spec.failure.sample(self._life, accel).tolist()
+        self.installed[units] = self.env.now
+        self.accel[units] = self._lot(len(units))
+        lives: list[float] = self.spec.failure.sample(self._life, self.accel[units]).tolist()
         return lives
 
     def unit_scope(self, unit: int) -> str:
