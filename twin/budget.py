@@ -5,8 +5,8 @@ the scenario alone (see docs/scenarios.md#memory for the measured accuracy):
 
 - per unit and per wafer, one pending time on an `Agenda` (a heap entry and
   its stamp: a 3-tuple, a float, two ints, a list slot and a dict entry) and
-  the per-unit arrays of its component class;
-- per system, the fleet's and the thermal model's arrays, its scope name and
+  the per-unit state of its component class;
+- per system, the fleet's and the thermal model's state, its scope name and
   the three change-log entries that open the run;
 - per change of a tracked quantity (an outage is ~7: down, booting, up), one
   change-log entry kept to the end of the run and turned into arrays there;
@@ -38,10 +38,10 @@ __all__ = ["Estimate", "estimate", "available_memory", "check_memory", "fmt_byte
 # 64-bit; docs/scenarios.md#memory gives the runs and the accuracy).
 FIXED = 1_000_000  # a run's first arenas and numpy temporaries, whatever its size
 # A pending time: (t, seq, key) tuple 64 + float 24 + 2 ints 60 + list slot 8 + dict
-# entry ~40 = 196 (tracemalloc), with the unit's arrays (up, installed, accel) and
+# entry ~40 = 196 (tracemalloc), with the unit's up flag, install time and lot and
 # the allocator's share: 235 measured per extra unit.
 AGENDA_ENTRY = 235
-# Fleet, thermal and wafer arrays, per-class counters, the scope name and the three
+# Fleet, thermal and wafer state (lists), per-class counters, the scope name and the three
 # changes that open the run: ~620 counted, 800 measured per system beyond its units.
 SYSTEM = 800
 CHANGE = 127  # 4 list slots + 2 floats while running; 4 array cells and selections at the end

@@ -1,4 +1,4 @@
-"""`Fleet`: the hot state of every system in arrays, and its change log.
+"""`Fleet`: the hot state of every system in lists, and its change log.
 
 A system is down while any *reason* holds (a component class below its
 k-of-n, the wafer, a thermal trip, a core remap, ...). When the last reason
@@ -11,6 +11,11 @@ quantity (running, capacity, IT power, throttled, tripped) is appended to a
 change log of (t, system, quantity, delta); time-weighted KPIs and bucketed
 metrics are integrated exactly from that log after the run (`twin.metrics`),
 so nothing is sampled on a clock and the hot path only appends to lists.
+
+Per-system state is kept in plain Python lists, not numpy arrays: every
+event reads and writes single elements, and a list element costs a fraction
+of a numpy one (no scalar boxing); the few whole-hall reads (`close`, the
+KPIs) loop or convert where they happen.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ class Recorder:
 
 
 class Fleet:
-    """Per-system state arrays, reasons for being down, boot, and the change log."""
+    """Per-system state, reasons for being down, boot, and the change log."""
 
     def __init__(
         self,
@@ -105,22 +110,22 @@ class Fleet:
         self.env, self.hall, self.recorder = env, hall, recorder
         self.n = n
         self.full_kw, self.idle_kw, self.boot_h = power_kw, idle_kw, boot_h
-        self.reasons = np.zeros(n, dtype=np.int64)  # bitmask of reasons for being down
-        self.booting = np.zeros(n, dtype=bool)
-        self.generation = np.zeros(n, dtype=np.int64)  # bumped when a system is swapped
-        self.fraction = np.ones(n)  # power fraction set by the thermal governor
-        self.core_fraction = np.ones(n)  # usable cores / nominal active cores
-        self.cold = np.zeros(n, dtype=bool)  # powered off during this outage: boots
+        self.reasons: list[int] = [0] * n  # bitmask of reasons for being down
+        self.booting: list[bool] = [False] * n
+        self.generation: list[int] = [0] * n  # bumped when a system is swapped
+        self.fraction: list[float] = [1.0] * n  # power fraction set by the thermal governor
+        self.core_fraction: list[float] = [1.0] * n  # usable cores / nominal active cores
+        self.cold: list[bool] = [False] * n  # powered off during this outage: boots
         self.down_cause: list[str] = [""] * n  # the trigger of the outage in progress
         self.charged: list[str] = [""] * n  # cause its downtime is charged to now
-        self.charged_since = np.zeros(n)
+        self.charged_since: list[float] = [0.0] * n
         self._boot_cause: list[str] = [""] * n  # the last reason that powered it off
         self._held: dict[tuple[int, int], str] = {}  # cause of each reason holding
         self._hold_until: dict[tuple[int, int], float] = {}  # end of each `hold`
         self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
-        self._value = np.zeros((n, len(QUANTITIES)))
+        self._value = [[0.0] * len(QUANTITIES) for _ in range(n)]  # each quantity now
         self._reason_bits: dict[str, int] = {}
         self._by_severity: list[int] = []  # allocated bits, most severe first
         self._soft_bits = 0
@@ -214,7 +219,7 @@ class Fleet:
         """Charge the downtime of `s` to the most severe reason holding now (while
         booting: the last reason that powered it off). A stretch charged to one
         cause ends as one ``outage`` event: at its start, its length as value."""
-        reasons = int(self.reasons[s])
+        reasons = self.reasons[s]
         cause = ""
         if reasons:
             for bit in self._by_severity:
@@ -234,7 +239,7 @@ class Fleet:
         """Book the stretch of downtime of `s` charged to one cause, up to now."""
         cause = self.charged[s]
         if cause:
-            start = float(self.charged_since[s])
+            start = self.charged_since[s]
             hours = self.env.now - start
             self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + hours
             self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
@@ -244,7 +249,7 @@ class Fleet:
         """Power dissipated by system `s` now (what the thermal model sees)."""
         if self.running(s):
             return self.full_kw * self.fraction[s]
-        reasons = int(self.reasons[s])
+        reasons = self.reasons[s]
         powered = self.booting[s] or (reasons & self._soft_bits and not reasons & ~self._soft_bits)
         return self.idle_kw if powered else 0.0
 
@@ -288,5 +293,6 @@ class Fleet:
     def close(self) -> None:
         """Book the downtime of outages still open at the end of the run, up to the
         horizon (they are not counted in `outages_by_cause`)."""
-        for s in np.flatnonzero((self.reasons != 0) | self.booting).tolist():
-            self._book(s)
+        for s in range(self.n):
+            if self.reasons[s] or self.booting[s]:
+                self._book(s)

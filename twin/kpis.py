@@ -84,7 +84,7 @@ def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> d
     k["wafer.defect_cores"] = float(wafers.defect_cores)
     k["wafer.spare_cores_consumed"] = float(wafers.spare_cores_consumed)
     k["wafer.failed_for_cores"] = float(wafers.failed_for_cores)
-    k["wafer.degraded_systems"] = float(np.count_nonzero(fleet.core_fraction < 1.0))
+    k["wafer.degraded_systems"] = float(sum(f < 1.0 for f in fleet.core_fraction))
     k["repair.auto_fixed"] = float(shop.auto_fixed)
     k["repair.escalated"] = float(shop.escalated)
     k["repair.wrong_unit"] = float(shop.wrong_unit)

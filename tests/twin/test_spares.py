@@ -81,7 +81,7 @@ def test_the_stock_follows_the_s_q_policy_replayed_from_the_failures():
     # conservation: on the shelf = initial + delivered - taken
     assert stock.shelf.level == stock0 + Q * len(restocks) - stock.used
     assert stock.on_order == Q * (stock.orders - len(restocks))
-    assert stock.used == len(model.shop.restore_hours["psu"]) + int((~model.classes[0].up).sum()) \
+    assert stock.used == len(model.shop.restore_hours["psu"]) + model.classes[0].up.count(False) \
         - len(stock.shelf.get_queue)
 
 

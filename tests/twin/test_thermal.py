@@ -13,6 +13,7 @@ restart 45 C.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -166,7 +167,7 @@ def test_a_failover_throttles_at_the_closed_form_time_and_releases_when_it_ends(
         assert (episode.t, episode.cause) == (pytest.approx(t_throttle, abs=1e-9), "pump")
         assert episode.value == pytest.approx((1 - hold) * (t_release - t_throttle), rel=1e-9)
     # released at 11 h: the episodes were written then, not at the end of the run
-    assert not model.thermal.throttled.any() and np.all(model.fleet.fraction == 1.0)
+    assert not any(model.thermal.throttled) and all(f == 1.0 for f in model.fleet.fraction)
     kpis = simulate(scenario, seed=1, until=until).kpis
     assert kpis["thermal.throttle_h"] == pytest.approx(len(throttled) * (t_release - t_throttle))
     assert kpis["thermal.throttle_events"] == len(throttled)
@@ -279,7 +280,7 @@ def test_a_trip_is_counted_and_its_hours_are_the_time_spent_tripped():
     assert kpis["thermal.trip_h"] == pytest.approx(trips * (until - t_trip))
     # a trip's downtime is the pump's (its failover raised the resistance), as is
     # that of the systems that lost both pumps at 10 h
-    both = int(np.count_nonzero(model.classes[1].down == 2))
+    both = model.classes[1].down.count(2)
     assert kpis["downtime_h.thermal"] == 0.0
     assert kpis["downtime_h.pump"] == pytest.approx(
         trips * (until - t_trip) + both * (until - FAILED_AT))
@@ -364,3 +365,17 @@ def test_heat_is_blamed_on_the_class_whose_factor_holds_now_not_the_last_to_rise
     for system in both:
         assert throttled[system].t > FAILED_AT + 0.002  # after the pump was back
         assert throttled[system].cause == "fan"
+
+
+def test_systems_that_draw_no_power_run_without_a_division_by_zero():
+    # 0 kW is a valid power: the governor's hold fraction (throttle - inlet) / (R P)
+    # only exists for a throttled system, which one without heat never is
+    scenario = quiet_scenario(
+        system={"power": "0 kW", "idle_power": "0 kW"},
+        components={"fan": {"failure": {"dist": "exponential", "mean": "20 h"},
+                            "thermal_factor": 3.0}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kpis = simulate(scenario, seed=1, until=100.0).kpis
+    assert kpis["failures.fan"] > 0
+    assert kpis["energy.it_mwh"] == 0.0 and kpis["thermal.throttle_events"] == 0.0

@@ -36,6 +36,12 @@ escalates (p = 0) has no stationary age and starts new.
 Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
 (bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
 failure hits a load-carrying unit) and ``.failover_time``.
+
+Up flags and the per-system counters are plain lists: every failure and
+restore reads and writes single elements (see `twin.fleet`). Install times
+and lots stay arrays: they are drawn for the whole hall at the start, and
+read only when a unit is restored; as lists of floats they would take four
+times the memory.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ def stationary_ages(
 
 
 class ComponentClass:
-    """All units of one class: failure agenda, up flags, ages, k-of-n state."""
+    """All units of one class: failure agenda, up flags, install times, k-of-n state."""
 
     def __init__(
         self,
@@ -119,9 +125,9 @@ class ComponentClass:
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
-        self.up = np.ones(n_units, dtype=bool)
-        self.down = np.zeros(fleet.n, dtype=np.int64)  # units down per system
-        self.in_failover = np.zeros(fleet.n, dtype=np.int64)
+        self.up: list[bool] = [True] * n_units
+        self.down: list[int] = [0] * fleet.n  # units down per system
+        self.in_failover: list[int] = [0] * fleet.n  # failover transients under way
         self.failures = 0
         self.replaced = 0
         self.bit = fleet.bit(name)
@@ -157,12 +163,13 @@ class ComponentClass:
         f = spec.bad_fraction if bad_fraction is None else bad_fraction
         return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
-    def _install(self, units: np.ndarray) -> np.ndarray:
+    def _install(self, units: list[int]) -> list[float]:
         """New units go in at `units`: their clocks start now, their lot is drawn
         afresh; returns their lives."""
         self.installed[units] = self.env.now
         self.accel[units] = self._lot(len(units))
-        return self.spec.failure.sample(self._life, self.accel[units])
+        lives: list[float] = self.spec.failure.sample(self._life, self.accel[units]).tolist()
+        return lives
 
     def unit_scope(self, unit: int) -> str:
         s, u = divmod(unit, self.count)
@@ -205,11 +212,11 @@ class ComponentClass:
         s = unit // self.count
         now = self.env.now
         if renewed:
-            life = self._install(np.array([unit]))[0]
+            [life] = self._install([unit])
         else:
-            age = now - self.installed[unit]
-            life = self.spec.failure.residual(self._life, np.asarray(age), self.accel[unit])
-        self._agenda.schedule(unit, now + float(life))
+            age = np.asarray(now - self.installed[unit])
+            life = float(self.spec.failure.residual(self._life, age, self.accel[unit]))
+        self._agenda.schedule(unit, now + life)
         self.up[unit] = True
         self.down[s] -= 1
         self.fleet.recorder.emit(now, self.unit_scope(unit), "repaired", self.name)
@@ -220,18 +227,20 @@ class ComponentClass:
     def replace_healthy(self, unit: int) -> None:
         """A healthy unit was replaced by mistake: it is new now."""
         self.replaced += 1
-        self._agenda.schedule(unit, self.env.now + float(self._install(np.array([unit]))[0]))
+        [life] = self._install([unit])
+        self._agenda.schedule(unit, self.env.now + life)
 
     def renew_system(self, s: int) -> None:
         """System `s` was swapped for a spare: all its units are new and up."""
         first = s * self.count
-        units = np.arange(first, first + self.count)
+        units = list(range(first, first + self.count))
         now = self.env.now
-        self.up[units] = True
+        for unit in units:
+            self.up[unit] = True
         self.down[s] = 0
         self.in_failover[s] = 0
         lives = self._install(units)
-        for unit, life in zip(units.tolist(), lives.tolist(), strict=True):
+        for unit, life in zip(units, lives, strict=True):
             self._agenda.schedule(unit, now + life)
         self.fleet.clear_reason(s, self.bit)
         self._thermal(s)

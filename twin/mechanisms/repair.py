@@ -235,7 +235,7 @@ class Repairable(Protocol):
     count: int
     bit: int  # its reason for a system being down (below k of n)
     escalate_probability: float
-    up: np.ndarray  # per unit (flat index): working now
+    up: list[bool]  # per unit (flat index): working now
     repair_streams: RepairStreams
 
     def restore(self, unit: int, renewed: bool) -> None: ...

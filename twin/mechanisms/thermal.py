@@ -14,13 +14,15 @@ restart threshold (then it boots). Throttling ends when an input change lets
 full power settle `release_margin` below the threshold. A throttle or trip
 is blamed on the component class whose factor on the resistance is the
 largest at that moment, or on `thermal` when none holds.
+
+The state of each system is kept in plain lists (read and written one
+element at a time on every event; see `twin.fleet`).
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import simpy
 
 from twin.agenda import Agenda
@@ -51,26 +53,32 @@ class Thermal:
     def __init__(self, env: simpy.Environment, fleet: Fleet, spec: ThermalSpec) -> None:
         n = fleet.n
         self.env, self.fleet, self.spec = env, fleet, spec
-        self.t0 = np.zeros(n)
-        self.T0 = np.full(n, spec.inlet)
-        self.inlet = np.full(n, spec.inlet)
-        self.heat = np.array([fleet.heat_kw(i) for i in range(n)])  # P since t0
-        self.factor = np.ones(n)  # multiplier on the base thermal resistance
-        self._class_factor: dict[str, np.ndarray] = {}  # each class's multiplier
-        self.throttled = np.zeros(n, dtype=bool)
-        self._episode_start = np.zeros(n)  # current throttling episode: start,
-        self._episode_lost = np.zeros(n)  # capacity lost so far (system-hours),
-        self._episode_mark = np.zeros(n)  # and when the fraction last changed
+        self.t0: list[float] = [0.0] * n
+        self.inlet: list[float] = [spec.inlet] * n
+        self.heat: list[float] = [fleet.heat_kw(s) for s in range(n)]  # P since t0
+        # The hall has been running: start each wafer at its steady state (capped at the
+        # throttle threshold, where the governor then holds it) and solve from there.
+        self.T0: list[float] = [
+            min(T_in + P * spec.resistance, spec.throttle)
+            for T_in, P in zip(self.inlet, self.heat, strict=True)
+        ]
+        self.factor: list[float] = [1.0] * n  # multiplier on the base thermal resistance
+        self._class_factor: dict[str, list[float]] = {}  # each class's multiplier
+        self.throttled: list[bool] = [False] * n
+        self._episode_start: list[float] = [0.0] * n  # current throttling episode: start,
+        self._episode_lost: list[float] = [0.0] * n  # capacity lost so far (system-hours),
+        self._episode_mark: list[float] = [0.0] * n  # and when the fraction last changed
         self._episode_cause = [""] * n
         self.throttle_events = 0
         self.trips = 0
-        self._pending = np.zeros(n, dtype=np.int64)
+        self._pending: list[int] = [_THROTTLE] * n
+        self._level = {  # the threshold each kind of crossing is at
+            _THROTTLE: spec.throttle, _TRIP: spec.trip, _HOLD: spec.throttle,
+            _COOLED: spec.restart,
+        }
         self._agenda = Agenda(env, self._cross)
         self._trip_bit = fleet.bit("thermal")
         fleet.on_heat_change = self.update
-        # The hall has been running: start each wafer at its steady state (capped at the
-        # throttle threshold, where the governor then holds it) and solve from there.
-        self.T0[:] = np.minimum(self.inlet + self.heat * spec.resistance, spec.throttle)
         for s in range(n):
             self.update(s, advanced=True)
 
@@ -88,7 +96,9 @@ class Thermal:
 
     def set_class_factor(self, s: int, name: str, factor: float) -> None:
         """Set the resistance multiplier that component class `name` imposes on `s`."""
-        factors = self._class_factor.setdefault(name, np.ones(self.fleet.n))
+        factors = self._class_factor.get(name)
+        if factors is None:
+            factors = self._class_factor[name] = [1.0] * self.fleet.n
         if factors[s] == factor:
             return
         factors[s] = factor
@@ -118,7 +128,6 @@ class Thermal:
         spec, fleet = self.spec, self.fleet
         R = spec.resistance * self.factor[s]
         full_ss = self.inlet[s] + fleet.full_kw * R
-        hold = (spec.throttle - self.inlet[s]) / (R * fleet.full_kw)
         if not self.throttled[s]:
             if T < spec.throttle or full_ss <= spec.throttle:
                 self._set_fraction(s, 1.0)
@@ -126,7 +135,8 @@ class Thermal:
             self._engage(s)
         if full_ss <= spec.throttle - spec.release_margin:
             self._release(s)
-        elif T <= spec.throttle + 1e-9:
+        elif T <= spec.throttle + 1e-9:  # engaged only if full_ss > throttle: full_kw > 0
+            hold = (spec.throttle - self.inlet[s]) / (R * fleet.full_kw)
             self._set_fraction(s, max(spec.min_power_fraction, min(1.0, hold)))
         else:
             self._set_fraction(s, spec.min_power_fraction)
@@ -139,7 +149,7 @@ class Thermal:
         if self.factor[s] > 1.0:
             for name, factors in self._class_factor.items():
                 if factors[s] > largest:
-                    cause, largest = name, float(factors[s])
+                    cause, largest = name, factors[s]
         return cause
 
     def _set_fraction(self, s: int, fraction: float) -> None:
@@ -164,13 +174,13 @@ class Thermal:
         self._set_fraction(s, 1.0)
         self.throttled[s] = False
         self.fleet.recorder.emit(
-            float(self._episode_start[s]), self.fleet.scopes[s], "throttle",
-            self._episode_cause[s], float(self._episode_lost[s]),
+            self._episode_start[s], self.fleet.scopes[s], "throttle",
+            self._episode_cause[s], self._episode_lost[s],
         )
 
     def close(self) -> None:
         """Book the throttling episodes still open at the end of the run."""
-        for s in np.flatnonzero(self.throttled).tolist():
+        for s in [s for s, throttled in enumerate(self.throttled) if throttled]:
             self._release(s)
 
     def _schedule(self, s: int, T: float) -> None:
@@ -196,9 +206,8 @@ class Thermal:
 
     def _cross(self, s: int) -> None:
         kind = self._pending[s]
-        spec, fleet = self.spec, self.fleet
-        level = {_THROTTLE: spec.throttle, _TRIP: spec.trip, _HOLD: spec.throttle,
-                 _COOLED: spec.restart}[kind]
+        fleet = self.fleet
+        level = self._level[kind]
         self.T0[s], self.t0[s] = level, self.env.now
         if kind == _TRIP:
             self.trips += 1

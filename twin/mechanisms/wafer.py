@@ -97,11 +97,12 @@ class Wafers:
         self._swap_rng, self._rma_rng = streams["wafer.swap"], streams["wafer.rma"]
         n = fleet.n
         self.pool = simpy.Container(env, init=swaps.count)
-        self.spare_cores = np.zeros(n, dtype=np.int64)  # left in the spare pool
-        self.usable = np.zeros(n, dtype=np.int64)  # active cores that work
-        self.replaced = np.zeros(n, dtype=bool)  # carries a swapped-in wafer
-        self.accel = np.ones(n)  # core-failure clock speed (bad lot)
-        self.defects = np.zeros(n, dtype=np.int64)
+        # per system, read and written one at a time on every event: lists (see twin.fleet)
+        self.spare_cores: list[int] = [0] * n  # left in the spare pool
+        self.usable: list[int] = [0] * n  # active cores that work
+        self.replaced: list[bool] = [False] * n  # carries a swapped-in wafer
+        self.accel: list[float] = [1.0] * n  # core-failure clock speed (bad lot)
+        self.defects = np.zeros(n, dtype=np.int64)  # at manufacture
         self.defect_cores = 0
         self.spare_cores_consumed = 0
         self.core_events = 0
@@ -125,16 +126,17 @@ class Wafers:
         self.defects[systems] = defects
         self.defect_cores += int(dead.sum())
         spares = spec.physical_cores - spec.active_cores - dead
-        self.spare_cores[systems] = np.maximum(spares, 0)
-        self.usable[systems] = spec.active_cores + np.minimum(spares, 0)
         bad = draws.lot.random(len(systems)) < spec.bad_fraction
-        self.accel[systems] = accel = np.where(bad, spec.bad_factor, 1.0)
+        accel = np.where(bad, spec.bad_factor, 1.0)
         first_core = spec.core_failures.sample(draws.core_failures, accel)
         life = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
         self._cores.schedule_many(systems, now + first_core)
         self._fatal.schedule_many(systems, now + life)
         dead_on_arrival = []
-        for s in systems.tolist():
+        for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True):
+            self.spare_cores[s] = max(left, 0)
+            self.usable[s] = spec.active_cores + min(left, 0)
+            self.accel[s] = a
             self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
             if self.usable[s] < spec.min_active_fraction * spec.active_cores:
                 self._cores.cancel(s)
@@ -148,7 +150,7 @@ class Wafers:
         draws = self._replacement if self.replaced[s] else self._first
         lost = int(draws.cores_lost.geometric(1.0 / spec.cores_per_failure))
         self.core_events += 1
-        from_spares = min(lost, int(self.spare_cores[s]))
+        from_spares = min(lost, self.spare_cores[s])
         self.spare_cores[s] -= from_spares
         self.spare_cores_consumed += from_spares
         self.usable[s] -= lost - from_spares
@@ -178,7 +180,7 @@ class Wafers:
     def _count_failure(self, s: int, cores: bool) -> None:
         self.failures += 1
         self.failed_for_cores += cores
-        share = max(int(self.usable[s]), 0) / self.spec.active_cores if cores else float("nan")
+        share = max(self.usable[s], 0) / self.spec.active_cores if cores else float("nan")
         self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "failure", "wafer", share)
 
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
