@@ -8,16 +8,18 @@ second half (the first may still carry the start-up) and warns for a
 resource when both hold there:
 
 - **work waited**: its queue held work on at least `WAITED_SHARE` of the
-  daily samples. A resource that keeps up is idle on most days; one fed by
-  periodic deliveries (an (s, Q) reorder, an RMA return) drains now and
-  then even while it cannot keep up, so the test is not "never emptied";
+  daily samples. Nobody waits most days for a resource that keeps up; one
+  fed by periodic deliveries (an (s, Q) reorder, an RMA return) drains now
+  and then even while it cannot keep up, so the test is not "never emptied";
 - **demand reached capacity**: demand / capacity over that half is at least
   `FULL_LOAD`. Crews: hands-on hours worked per on-shift crew-hour (a busy
-  share: it cannot pass 1, so full counts from `FULL_LOAD`); part stocks:
-  the demand over a lead time per reorder point + order quantity (the most
-  the (s, Q) policy holds: above it the shelf is short on most deliveries);
-  spare systems: requests for a spare x (swap time + RMA time) per spare
-  system (Little's law: the spares away, against the pool).
+  share, about 1 for crews that cannot keep up whatever their backlog, so
+  full counts from `FULL_LOAD`). A part: the demand over a lead time per
+  mean stock position of its (s, Q) policy, reorder point + (order quantity
+  + 1) / 2 (above 1 the stock expected when a delivery lands is negative:
+  repairs wait on most deliveries, though the backlog stays level). Spare
+  systems: wafer failures x (mean swap time + mean RMA time) per spare
+  system (Little's law: the spares away from the pool, against the pool).
 
 A queue that merely fills overnight (crews on a day shift) or in a burst has
 a low load; a resource at full load whose queue stays empty has nobody
