@@ -29,7 +29,7 @@ from twin.mechanisms.wafer import Wafers
 from twin.metrics import bucket_edges, bucket_integrals
 from twin.records import MetricSeries, RunResult, Sink
 from twin.rng import Streams
-from twin.saturation import Saturation
+from twin.saturation import Queue, Saturation
 from twin.scenario import Scenario
 
 __all__ = ["simulate", "Model", "build"]
@@ -88,17 +88,51 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
         streams, source=scenario.source,
     )
-    saturation = Saturation(env, [
-        ("crews", "faults waiting for a crew", "repair.crews", lambda: crews.waiting),
-        *((f"spares.{name}", "repairs waiting for a part",
-           f"spares.{name}.reorder_point and order_quantity",
-           lambda s=s: len(s.shelf.get_queue)) for name, s in stock.items()),
-        ("spare_systems", "systems waiting for a spare system", "spare_systems.count",
-         lambda: len(wafers.pool.get_queue)),
-    ])
+    saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
         saturation,
+    )
+
+
+def _watched(
+    env: simpy.Environment,
+    scenario: Scenario,
+    crews: Crews,
+    stock: dict[str, PartStock],
+    wafers: Wafers,
+) -> list[Queue]:
+    """The resources `Saturation` watches: each queue, with its demand and capacity
+    in one unit (`twin.saturation` says why these)."""
+    repair, swaps = scenario.repair, scenario.spare_systems
+    away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
+    return [
+        Queue(
+            "crews", "faults waited for a crew", "repair.crews", lambda: crews.waiting,
+            lambda: crews.busy_h, lambda: repair.crews * crews.on_shift_hours(env.now),
+            "hands-on hours / on-shift crew-hours",
+        ),
+        *(_part_queue(env, name, part) for name, part in stock.items()),
+        Queue(
+            "spare_systems", "systems waited for a spare system", "spare_systems.count",
+            lambda: len(wafers.pool.get_queue),
+            lambda: wafers.failures * away_h, lambda: swaps.count * env.now,
+            "wafer failures x (swap_time + rma_time) / count",
+        ),
+    ]
+
+
+def _part_queue(env: simpy.Environment, name: str, part: PartStock) -> Queue:
+    """A part's stock as `Saturation` watches it: demand over a lead time against the
+    mean stock position of its (s, Q) policy."""
+    spec, waiting = part.spec, part.shelf.get_queue
+    return Queue(
+        f"spares.{name}", "repairs waited for a part",
+        f"spares.{name}.reorder_point and order_quantity",
+        lambda: len(waiting),
+        lambda: (part.used + len(waiting)) * spec.lead_time,
+        lambda: (spec.reorder_point + (spec.order_quantity + 1) / 2) * env.now,
+        "demand over a lead time / (reorder_point + (order_quantity + 1) / 2)",
     )
 
 
