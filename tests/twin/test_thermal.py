@@ -379,3 +379,9 @@ def test_systems_that_draw_no_power_run_without_a_division_by_zero():
         kpis = simulate(scenario, seed=1, until=100.0).kpis
     assert kpis["failures.fan"] > 0
     assert kpis["energy.it_mwh"] == 0.0 and kpis["thermal.throttle_events"] == 0.0
+
+
+def test_crossing_time_is_finite_a_subnormal_distance_from_the_asymptote():
+    # 1 / 2.2e-311 overflows: the time is tau x ln(4.5e310) = 715.3 tau, not infinite
+    assert crossing_time(1.0, -2.225073858507e-311, 0.0, 1.0) == pytest.approx(715.3, abs=0.1)
+    assert crossing_time(1e-200, -1e-200, 0.0, 1.0) == pytest.approx(math.log(2.0))

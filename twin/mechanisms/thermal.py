@@ -42,9 +42,13 @@ def temperature_at(t: float, t0: float, T0: float, T_ss: float, tau: float) -> f
 
 def crossing_time(T0: float, T_ss: float, level: float, tau: float) -> float:
     """Time from T0 until the response towards T_ss crosses `level`, or inf if never."""
-    if (T0 - level) * (T_ss - level) >= 0.0:
+    start, end = T0 - level, T_ss - level  # signs, not their product, which can underflow
+    if start == 0.0 or end == 0.0 or (start > 0.0) == (end > 0.0):
         return math.inf
-    return tau * math.log((T_ss - T0) / (T_ss - level))
+    ratio = (T_ss - T0) / end
+    if math.isinf(ratio):  # the level a subnormal distance from the asymptote
+        return tau * (math.log(abs(T_ss - T0)) - math.log(abs(end)))
+    return tau * math.log(ratio)
 
 
 class Thermal:
