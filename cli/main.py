@@ -17,7 +17,7 @@ from collections.abc import Iterator, MutableMapping
 
 import click
 
-from cli.terminal import handle_sigterm, interrupted, output_closed, printable
+from cli.terminal import handle_signals, interrupted, output_closed, printable
 from twin.errors import TwinError
 
 __all__ = ["cli", "main", "COMMANDS"]
@@ -129,5 +129,5 @@ def cli() -> None:
 
 def main() -> None:
     """Run the CLI (console script `twin`)."""
-    handle_sigterm()
+    handle_signals()
     cli(prog_name="twin")

@@ -6,7 +6,8 @@ spells them as escapes, so nothing the store holds can move the cursor,
 retitle the window or hide output. A command stopped by Ctrl-C exits 130 and
 by SIGTERM 143 (128 + the signal), after a run in progress has been marked
 interrupted; SIGTERM is raised as `Terminated`, a `KeyboardInterrupt`, so
-every handler of Ctrl-C handles it too. A command whose reader goes away
+every handler of Ctrl-C handles it too, and a signal the interpreter dropped
+is said again. A command whose reader goes away
 (`twin query ... | head -1`) stops quietly with 141, as a process killed by
 SIGPIPE would, not with a traceback or the internal-error code.
 """
@@ -16,11 +17,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from types import FrameType
 
 from twin.text import escaped
 
-__all__ = ["printable", "Terminated", "handle_sigterm", "interrupted", "output_closed"]
+__all__ = ["printable", "Terminated", "handle_signals", "interrupted", "output_closed"]
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
@@ -33,17 +35,40 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is, as Ctrl-C raises `KeyboardInterrupt`."""
 
 
-def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+# Python drops an exception raised while a finalizer runs (a generator closed by
+# a garbage-collection pass during the simulation): a signal that lands there
+# would be lost and the run go on. So each signal is said again after this
+# long, unless the command has taken it by then; a repeat that lands while the
+# first is being handled (the run recording its end) is ignored.
+RESEND_S = 2.0
+_resend: threading.Timer | None = None
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    global _resend
+    if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+        return  # the first is being handled: let the run record its end
+    if _resend is None:
+        _resend = threading.Timer(RESEND_S, os.kill, (os.getpid(), signum))
+        _resend.daemon = True
+        _resend.start()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signal.Signals(signum).name)
 
 
-def handle_sigterm() -> None:
-    """Let SIGTERM end the command as Ctrl-C does (call once, in the main thread)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+def handle_signals() -> None:
+    """Let Ctrl-C and SIGTERM end the command, each raised where the command is
+    (call once, in the main thread)."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
 
 
 def interrupted(exc: KeyboardInterrupt) -> tuple[str, int]:
-    """The one-line message and exit code of a command ended by a signal."""
+    """The one-line message and exit code of a command ended by a signal (which it
+    has now taken: no repeat)."""
+    if _resend is not None:
+        _resend.cancel()
     if isinstance(exc, Terminated):
         return "terminated (SIGTERM)", 128 + signal.SIGTERM
     return "interrupted (Ctrl-C)", 128 + signal.SIGINT

@@ -101,3 +101,31 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     query.stdout.close()  # as `| head -1` does
     _, stderr = query.communicate(timeout=60)
     assert (query.returncode, stderr) == (141, b"")
+
+
+def test_a_signal_the_interpreter_drops_is_said_again() -> None:
+    # A signal that lands while a finalizer runs (here __del__; in a run, a generator
+    # closed by a garbage-collection pass) raises where Python ignores the exception.
+    program = """
+import os, signal, sys, time
+from cli.terminal import handle_signals
+handle_signals()
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs in here: its exception is dropped
+
+Finalized()
+try:
+    time.sleep(20)
+    print("lost")
+except KeyboardInterrupt as exc:
+    print(type(exc).__name__)
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, cwd=root
+    )
+    assert done.stdout.strip() == "Terminated", done.stderr
+    assert "Exception ignored" in done.stderr  # the first one was indeed dropped
