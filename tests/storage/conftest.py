@@ -37,3 +37,12 @@ def store(store_url: str) -> Iterator[Store]:
     opened = open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def base_url() -> str:
+    """The URL of the PostgreSQL server named by TWIN_TEST_PG_URL (skips without it)."""
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"{PG_URL_ENV} is not set")
+    return url

@@ -7,7 +7,6 @@ dangerous case: the query must not run as that user.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -20,19 +19,11 @@ import storage.query
 from storage import Store, StoreError, open_store, read_runs, schema
 from storage.migrate import PG_LOCK_CLASS, pg_lock_key
 from storage.reader_role import READER_ROLE
-from storage.testing import PG_URL_ENV, pg_test_schema, synthetic_run, write_run
+from storage.testing import pg_test_schema, synthetic_run, write_run
 from storage.urls import normalize_url
 from storage.views import VIEW_NAMES
 
 pytestmark = pytest.mark.pg
-
-
-@pytest.fixture(scope="module")
-def base_url() -> str:
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.skip(f"{PG_URL_ENV} is not set")
-    return url
 
 
 @pytest.fixture(scope="module")

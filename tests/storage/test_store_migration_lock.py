@@ -7,7 +7,6 @@ store only, and for a bounded time.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,20 +18,12 @@ from storage import StoreError, open_store
 from storage import migrate as migrate_module
 from storage.engines import make_write_engine
 from storage.migrate import HEAD, PG_LOCK_CLASS, current_revision, pg_lock_key, upgrade
-from storage.testing import PG_URL_ENV, pg_test_schema
+from storage.testing import pg_test_schema
 from storage.urls import display_url, normalize_url
 
 pytestmark = pytest.mark.pg
 
 OLD_CONSTANT_KEY = 0x7A1F_7781  # the one key every store's migration took before
-
-
-@pytest.fixture(scope="module")
-def base_url() -> str:
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.skip(f"{PG_URL_ENV} is not set")
-    return url
 
 
 @pytest.fixture
