@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cli.terminal import printable
+from twin.text import unprintable
 
 __all__ = ["scenario_toml"]
 
@@ -66,7 +67,7 @@ def _string(text: str) -> str:
     for char in text:
         if char in '"\\':
             out.append("\\" + char)
-        elif char.isprintable() or char == " ":
+        elif not unprintable(char):  # twin.text's rule, with TOML's own escapes
             out.append(char)
         else:
             code = ord(char)

@@ -24,7 +24,7 @@ import click
 
 from cli.formats import cell as _cell
 from cli.formats import plain as _plain
-from cli.formats import print_rows, write_csv
+from cli.formats import print_rows, write_csv, write_json
 from cli.options import db_option
 from cli.terminal import printable
 from twin.records import nest_kpis
@@ -87,10 +87,11 @@ def _print_csv(columns: list[str], rows: Iterable[Sequence[Any]]) -> None:
 
 
 def _print_frame(frame: pd.DataFrame, fmt: str, title: str | None = None) -> None:
+    columns, rows = [str(c) for c in frame.columns], frame.itertuples(index=False, name=None)
     if fmt == "json":
-        click.echo(json.dumps(_records(frame)))
+        write_json(sys.stdout, columns, rows)
     elif fmt == "csv":
-        _print_csv([str(c) for c in frame.columns], frame.itertuples(index=False, name=None))
+        _print_csv(columns, rows)
     else:
         _print_table(frame, title=title)
 

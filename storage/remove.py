@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import schema
+from storage.query import db_message
 from storage.read import check_run_id
-from storage.store import Store, db_message
+from storage.store import Store
 from twin.errors import StoreError
 
 __all__ = ["delete_run"]

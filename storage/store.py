@@ -101,14 +101,19 @@ def open_store(
     return store
 
 
+def _read_only_part(path: Path) -> Path | None:
+    """The store file or its folder if either cannot be written (SQLite needs both)."""
+    return next((where for where in (path, path.parent) if not os.access(where, os.W_OK)), None)
+
+
 def _check_writable(path: Path) -> None:
-    for where in (path, path.parent):
-        if not os.access(where, os.W_OK):
-            raise StoreError(
-                f"cannot write to store {str(path)!r}: {str(where)!r} is read-only "
-                "(a run needs to write the file and its folder; twin runs, show, query "
-                "and export only read)"
-            )
+    where = _read_only_part(path)
+    if where is not None:
+        raise StoreError(
+            f"cannot write to store {str(path)!r}: {str(where)!r} is read-only "
+            "(a run needs to write the file and its folder; twin runs, show, query "
+            "and export only read)"
+        )
 
 
 class Store:
@@ -346,7 +351,7 @@ class Store:
             return True
         path = sqlite_path(self.sa_url)
         if path is not None:
-            return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+            return _read_only_part(path) is None
         may_update = sa.text("SELECT has_table_privilege('runs', 'UPDATE')")
         with self.reading() as conn:
             return bool(conn.execute(may_update).scalar())

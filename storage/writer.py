@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from storage import schema
 from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
+from storage.query import db_message
 from storage.urls import display_url
 from twin.errors import StoreError
 from twin.records import EventRow, MetricSeries, RunResult
@@ -157,8 +158,6 @@ class RunWriter:
         try:
             yield
         except SQLAlchemyError as exc:
-            from storage.store import db_message  # storage.store imports this module
-
             self._store_failed = True
             url = display_url(self.engine.url)
             message = f"run {self.run_id}: {what} in {url} failed: {db_message(exc)}"

@@ -58,6 +58,18 @@ def test_parts_grow_with_what_drives_them() -> None:
     assert "recording.hall_bucket" not in estimate(base, 100.0, stored=False).parts
 
 
+def test_a_bad_lot_speeds_each_wafer_clock_by_its_own_factor() -> None:
+    lives = {"core_failures": {"dist": "exponential", "mean": "1000 h"},
+             "failure": {"dist": "exponential", "mean": "1000 h"}, "bad_fraction": 1.0}
+    plain = estimate(quiet(wafer=lives), 100.0).parts
+    cores = estimate(quiet(wafer={**lives, "bad_factor": 10.0}), 100.0).parts
+    outright = estimate(quiet(wafer={**lives, "bad_failure_factor": 10.0}), 100.0).parts
+    assert cores["wafer.core_failures"] == pytest.approx(10 * plain["wafer.core_failures"])
+    assert cores["wafer.failure"] == plain["wafer.failure"]
+    assert outright["wafer.failure"] == pytest.approx(10 * plain["wafer.failure"])
+    assert outright["wafer.core_failures"] == plain["wafer.core_failures"]
+
+
 @pytest.mark.parametrize(
     ("tables", "key"),
     [

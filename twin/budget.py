@@ -103,6 +103,7 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
     add("wafer.defect_density", DEFECT * n * wafer.defect_density * wafer.area)
 
     crew_hours = 0.0  # demanded per hour
+    jobs = 0.0  # manual repairs and swaps per hour
     for name, comp in scenario.components.items():
         rate = n * comp.count * _rate(
             comp.failure.mean(), _speedup(comp.bad_fraction, comp.bad_factor)
@@ -110,21 +111,20 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
         outages = CHANGES_PER_OUTAGE if comp.required == comp.count else 0
         add(f"components.{name}.failure", rate * horizon * (RESTORE + CHANGE * outages))
         crew_hours += rate * comp.escalate_probability * comp.repair.mean()
-    speedup = _speedup(wafer.bad_fraction, wafer.bad_factor)
-    cores = n * _rate(wafer.core_failures.mean(), speedup)
+        jobs += rate * comp.escalate_probability
+    # a bad lot speeds up the core-loss and the outright-failure clocks by its own factors
+    cores = n * _rate(wafer.core_failures.mean(), _speedup(wafer.bad_fraction, wafer.bad_factor))
     add("wafer.core_failures", cores * horizon * CHANGE * CHANGES_PER_REMAP)
-    swaps = n * _rate(wafer.failure.mean(), speedup)
+    swaps = n * _rate(
+        wafer.failure.mean(), _speedup(wafer.bad_fraction, wafer.bad_failure_factor)
+    )
     add("wafer.failure", swaps * horizon * (RESTORE + CHANGE * CHANGES_PER_OUTAGE))
     crew_hours += swaps * scenario.spare_systems.swap_time.mean()
+    jobs += swaps
 
     repair = scenario.repair
     on_shift = repair.crews * repair.shift_length / 24.0
     if crew_hours > on_shift:
-        jobs = sum(
-            n * c.count * _rate(c.failure.mean(), _speedup(c.bad_fraction, c.bad_factor))
-            * c.escalate_probability
-            for c in scenario.components.values()
-        ) + swaps
         add("repair.crews", QUEUED_JOB * jobs * (1.0 - on_shift / crew_hours) * horizon)
 
     if stored:
