@@ -97,7 +97,7 @@ def test_a_core_failure_during_a_remap_extends_it():
     result, events = run_logged(scenario, until=100.0)
     assert stretches(events) == [(10.0, 90.0, "cores")]
     assert result.kpis["availability"] == pytest.approx(0.1, rel=1e-12)
-    # the last failure at 90 h: back at 105 h, so with a longer run the outage ends then
+    # past the horizon too, each new failure extends the hold: the outage is still open
     result, events = run_logged(scenario, until=104.0)
     assert result.kpis["outages.cores"] == 0
     scenario = one_system(wafer={"core_failures": {"dist": "deterministic", "value": "10 h"},
