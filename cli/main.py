@@ -40,6 +40,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Write a run's events, metrics and KPIs to files, one per table.",
     ),
     "rm": ("cli.store_commands:rm", "Delete a run with its events, metrics and KPIs."),
+    "sweep": (
+        "cli.sweep_commands:sweep",
+        "Run a scenario's replications (and factor levels) with 95 % intervals per KPI.",
+    ),
+    "compare": (
+        "cli.sweep_commands:compare",
+        "Compare two scenarios replication by replication (paired by seed).",
+    ),
+    "nightly": (
+        "cli.sweep_commands:nightly",
+        "Run the nightly sweeps and flag watched KPIs that changed since the previous night.",
+    ),
 }
 
 

@@ -1,0 +1,386 @@
+"""`twin sweep`, `twin compare` and `twin nightly`: replications with intervals.
+
+Thin over `twin.experiments` (plans, executors, statistics, the nightly
+verdict) and `storage.sweeps` (a sweep is created in the store, then run by
+`run_stored`, which is also what ``--resume`` does). Progress goes to
+stderr, only when stderr is a terminal (`cli.sweep_output`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.options import db_option
+from cli.run_commands import _parse_until, scenario_argument
+from twin.errors import ScenarioError
+from twin.scenario import MAX_SEED
+
+__all__ = ["sweep", "compare", "nightly"]
+
+DEFAULT_REPLICATIONS = 20
+DEFAULT_NIGHTLY = "scenarios/nightly.toml"
+RECORD_HELP = (
+    "What each replication keeps besides its KPIs: kpis (the default, ~4 kB a "
+    "replication), metrics (+ its metric series) or events (+ every event)."
+)
+
+
+def execution_options(func):  # type: ignore[no-untyped-def]
+    """``--workers K`` | ``--scheduler ADDR``, ``--record``, ``--db`` and ``--json``."""
+    func = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(func)
+    func = db_option(func)
+    func = click.option(
+        "--record", type=click.Choice(["kpis", "metrics", "events"]), default="kpis",
+        show_default=True, help=RECORD_HELP,
+    )(func)
+    func = click.option(
+        "--scheduler", metavar="ADDR",
+        help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT) instead of local processes.",
+    )(func)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), metavar="K",
+        help="Local worker processes (default: every core; 1 runs in this process).",
+    )(func)
+
+
+def _executor(workers: int | None, scheduler: str | None):  # type: ignore[no-untyped-def]
+    from twin.experiments.executors import executor
+
+    if workers is not None and scheduler is not None:
+        raise ScenarioError("--scheduler", scheduler, "either --workers or --scheduler, not both")
+    return executor(workers, scheduler)
+
+
+def _settings(replications: int, max_replications: int | None, targets: Sequence[str]) -> dict[
+    str, Any
+]:
+    from twin.experiments.stats import parse_target
+
+    parsed = [parse_target(text) for text in targets]
+    most = max(replications, max_replications or (10 * replications if parsed else replications))
+    return {
+        "replications": replications,
+        "max_replications": most,
+        "targets": [str(target) for target in parsed],
+    }
+
+
+def _create(
+    store: Any,
+    levels: Sequence[Any],
+    factors: dict[str, Any],
+    seed: int,
+    settings: dict[str, Any],
+    record: str,
+    label: str | None = None,
+    night: Any = None,
+) -> int:
+    from storage.store import SweepLevel
+
+    rows = [
+        SweepLevel(
+            level.scenario.name, level.scenario.digest(), level.scenario.document(),
+            level.assignments, level.overrides, level.name,
+        )
+        for level in levels
+    ]  # fmt: skip
+    base = rows[0]
+    return int(
+        store.create_sweep(
+            scenario_name=base.scenario_name, scenario_hash=base.scenario_hash,
+            scenario=base.scenario, factors=factors, replications=settings["replications"],
+            seed=seed, record=record, settings=settings, label=label, night=night, levels=rows,
+        )
+    )  # fmt: skip
+
+
+def _run(store: Any, sweep_id: int, workers: int | None, scheduler: str | None,
+         watch: Sequence[str]) -> Any:  # fmt: skip
+    from cli.sweep_output import progress_bar
+    from storage.sweeps import run_stored
+
+    pool = _executor(workers, scheduler)
+    try:
+        with progress_bar(watch, pool.description) as progress:
+            return run_stored(
+                store, sweep_id, pool, progress=progress, check_kpis=_watch_check(watch)
+            )
+    finally:
+        pool.close()
+
+
+def _watch_check(watch: Sequence[str]):  # type: ignore[no-untyped-def]
+    def check(names: Sequence[str]) -> None:
+        for kpi in watch:
+            if kpi not in names:
+                raise ScenarioError("--watch", kpi, f"a KPI of the scenario ({', '.join(names)})")
+
+    return check
+
+
+@click.command()
+@scenario_argument
+@click.option(
+    "--replications", "-n", type=click.IntRange(min=2), default=DEFAULT_REPLICATIONS,
+    show_default=True, help="Replications of each level (the first batch with --ci-width).",
+)
+@click.option(
+    "--factor", "factors", multiple=True, metavar="KEY=V1,V2,...",
+    help="A scenario key and its values; several make a full factorial (repeatable).",
+)
+@click.option(
+    "--ci-width", "targets", multiple=True, metavar="KPI=X",
+    help="Add replications until the 95 % half-width of KPI is at most X, or X% of its "
+    "mean (repeatable).",
+)
+@click.option(
+    "--max-replications", type=click.IntRange(min=2), metavar="M",
+    help="Most replications per level with --ci-width (default: 10 x --replications).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0, max=MAX_SEED),
+    help="Entropy of the sweep's seed sequence (default: the scenario's run.seed).",
+)
+@click.option("--until", "until", metavar="DURATION", help="Simulated time of each replication.")
+@click.option(
+    "--watch", multiple=True, metavar="KPI",
+    help="KPI whose running half-width the progress bar shows (default: the --ci-width "
+    "KPIs, else availability).",
+)
+@click.option("--resume", type=click.IntRange(min=1), metavar="ID",
+              help="Run what sweep ID still lacks (its own scenario and settings).")
+@execution_options
+def sweep(
+    scenario_path: Path,
+    overrides: tuple[str, ...],
+    allow_outside: bool,
+    scale: int,
+    replications: int,
+    factors: tuple[str, ...],
+    targets: tuple[str, ...],
+    max_replications: int | None,
+    seed: int | None,
+    until: str | None,
+    watch: tuple[str, ...],
+    resume: int | None,
+    workers: int | None,
+    scheduler: str | None,
+    record: str,
+    db_url: str,
+    as_json: bool,
+) -> None:
+    """Run a scenario's replications (and factor levels) with 95 % intervals per KPI.
+
+    Replication i of every level takes the i-th seed of the sweep's seed
+    sequence (common random numbers), so levels are compared pairwise,
+    with Holm's correction over each KPI's pairs. Each replication is
+    committed to the store once, as it finishes; a sweep stopped at any
+    moment is completed with --resume ID, which runs only what is missing.
+
+    Example:
+
+        twin sweep scenarios/hall.toml -n 50 --factor repair.crews=4,8 --ci-width availability=5e-4
+    """
+    from storage import open_store
+    from twin.experiments.design import factorial, parse_factor
+
+    if resume is not None and (factors or overrides or targets):
+        expected = "no --factor, --set or --ci-width: a resumed sweep keeps its own"
+        raise ScenarioError("--resume", str(resume), expected)
+    levels = None
+    if resume is None:  # the whole sweep is validated before the store is touched
+        levels = factorial(
+            scenario_path, overrides, [parse_factor(text) for text in factors],
+            allow_outside=allow_outside, until=_parse_until(until), scale=scale,
+        )  # fmt: skip
+        settings = _settings(replications, max_replications, targets)
+    with open_store(db_url) as store:
+        if resume is not None:
+            sweep_id = resume
+        else:
+            assert levels is not None
+            sweep_id = _create(
+                store, levels, _factor_table(factors),
+                levels[0].scenario.run.seed if seed is None else seed, settings, record,
+            )  # fmt: skip
+        results = _run(store, sweep_id, workers, scheduler, _watched(watch, store, sweep_id))
+        _show(store, sweep_id, results, as_json)
+
+
+def _factor_table(factors: Sequence[str]) -> dict[str, list[str]]:
+    from twin.experiments.design import parse_factor
+
+    return {f.key: list(f.values) for f in map(parse_factor, factors)}
+
+
+def _watched(watch: Sequence[str], store: Any, sweep_id: int) -> list[str]:
+    if watch:
+        return list(watch)
+    from storage.sweeps import load_sweep
+
+    targets = load_sweep(store, sweep_id).settings.get("targets", [])
+    return [text.partition("=")[0] for text in targets] or ["availability"]
+
+
+def _show(store: Any, sweep_id: int, results: Any, as_json: bool) -> None:
+    from cli.sweep_output import print_sweep, sweep_json
+    from storage.sweeps import load_sweep
+
+    stored = load_sweep(store, sweep_id)
+    if as_json:
+        click.echo(json.dumps(sweep_json(stored, results)))
+    else:
+        print_sweep(stored, results)
+
+
+@click.command()
+@click.argument("first", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--replications", "-n", type=click.IntRange(min=2), default=DEFAULT_REPLICATIONS,
+    show_default=True, help="Replications of each scenario.",
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of both scenarios (repeatable).")
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED),
+              help="Entropy of the seed sequence (default: the first scenario's run.seed).")
+@click.option("--until", "until", metavar="DURATION", help="Simulated time of each replication.")
+@click.option("--allow-outside", is_flag=True, envvar="TWIN_ALLOW_OUTSIDE",
+              help="Let `extends` reach files outside each scenario's folder.")
+@execution_options
+def compare(
+    first: Path,
+    second: Path,
+    replications: int,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    until: str | None,
+    allow_outside: bool,
+    workers: int | None,
+    scheduler: str | None,
+    record: str,
+    db_url: str,
+    as_json: bool,
+) -> None:
+    """Compare two scenarios replication by replication (paired by seed).
+
+    The two scenarios are the two levels of one sweep: replication i of
+    each takes the same seed, and every KPI's paired difference is given
+    with its 95 % interval and whether it is significant.
+
+    Example:
+
+        twin compare scenarios/hall.toml scenarios/pump-stress.toml -n 30 --json
+    """
+    from storage import open_store
+    from twin.experiments.design import level_of
+    from twin.scenario import load_scenario
+
+    horizon = _parse_until(until)
+    scenarios = [load_scenario(path, overrides, allow_outside=allow_outside)
+                 for path in (first, second)]  # fmt: skip
+    levels = [level_of(i, (), overrides, s, horizon) for i, s in enumerate(scenarios)]
+    with open_store(db_url) as store:
+        sweep_id = _create(
+            store, levels, {"scenario": [str(first), str(second)]},
+            scenarios[0].run.seed if seed is None else seed,
+            _settings(replications, None, ()), record,
+        )  # fmt: skip
+        results = _run(store, sweep_id, workers, scheduler, ["availability"])
+        _show(store, sweep_id, results, as_json)
+
+
+@click.command()
+@click.argument(
+    "config_path", metavar="[CONFIG]", required=False, default=DEFAULT_NIGHTLY,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option("--night", metavar="YYYY-MM-DD",
+              help="The night the sweeps are tagged with (default: today, UTC).")
+@execution_options
+def nightly(
+    config_path: Path,
+    night: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    record: str,
+    db_url: str,
+    as_json: bool,
+) -> None:
+    """Run the nightly sweeps and flag watched KPIs that changed since the previous night.
+
+    Each sweep of CONFIG is tagged with its label, the night and the code
+    version, and each watched KPI is compared with the last completed night
+    of the same label: changed when the means differ by more than the two
+    95 % intervals explain, regressed when the change is for the worse.
+    A sweep of tonight left unfinished (killed) is resumed, not restarted.
+    Exit code 0 when nothing regressed, 3 when something did (2 bad input,
+    1 internal error).
+
+    Example:
+
+        twin nightly scenarios/nightly.toml --db nightly.db
+    """
+    from cli.sweep_output import print_verdicts, verdicts_json
+    from storage import open_store
+    from twin.experiments.nightly import REGRESSED, load_config
+
+    config = load_config(config_path)
+    date = _night(night)
+    verdicts = []
+    with open_store(db_url) as store:
+        for entry in config.sweep:
+            verdicts.extend(_night_sweep(store, config_path, config.seed, entry, date, workers,
+                                         scheduler, record))  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(verdicts_json(date, verdicts)))
+    else:
+        print_verdicts(date, verdicts)
+    if any(v.regressed for v in verdicts):
+        raise SystemExit(REGRESSED)
+
+
+def _night(text: str | None) -> Any:
+    if text is None:
+        return datetime.now(UTC).date()
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise ScenarioError("--night", "", "a date YYYY-MM-DD", text) from None
+
+
+def _night_sweep(
+    store: Any, config_path: Path, seed: int, entry: Any, night: Any, workers: int | None,
+    scheduler: str | None, record: str,
+) -> list[Any]:  # fmt: skip
+    """Run (or finish) tonight's sweep of `entry` and judge its watched KPIs."""
+    from storage.sweeps import committed_kpis, nightly_sweeps, previous_night
+    from twin.experiments.design import factorial
+    from twin.experiments.nightly import judge
+    from twin.experiments.stats import summarize
+
+    sweep_id = nightly_sweeps(store, night).get(entry.label)
+    if sweep_id is None:
+        levels = factorial(config_path.parent / entry.scenario, entry.set, ())
+        settings = _settings(entry.replications, entry.max_replications, entry.ci_width)
+        settings["watch"] = dict(entry.watch)
+        sweep_id = _create(store, levels, {}, seed, settings, record, entry.label, night)
+    results = _run(store, sweep_id, workers, scheduler, list(entry.watch))
+    tonight = results.summaries(0)
+    before = previous_night(store, entry.label, sweep_id)
+    previous = None
+    if before is not None:
+        kpis = committed_kpis(store, before)
+        names = {name for values in kpis.values() for name in values}
+        previous = {
+            name: summarize([kpis[key].get(name, float("nan")) for key in sorted(kpis)
+                             if key[0] == 0])
+            for name in names
+        }  # fmt: skip
+    return judge(entry.label, entry.watch, tonight, previous)
