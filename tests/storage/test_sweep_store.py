@@ -71,10 +71,8 @@ def test_a_replication_arriving_twice_is_committed_once(store: Store) -> None:
     )
 
 
-@pytest.mark.parametrize("record, series, events", [("metrics", True, False), ("events", True, True)])
-def test_record_levels_keep_metrics_then_events(
-    store: Store, record: str, series: bool, events: bool
-) -> None:
+@pytest.mark.parametrize("record, events", [("metrics", False), ("events", True)])
+def test_record_levels_keep_metrics_then_events(store: Store, record: str, events: bool) -> None:
     sweep_id = new_sweep(store, record)
     ledger = SweepLedger(store, load_sweep(store, sweep_id))
     done = outcome(store, sweep_id, 0, 0, record)

@@ -40,10 +40,10 @@ class NightlySweep(_Model):
 
     label: str = Field(min_length=1, max_length=200)
     scenario: str = Field(min_length=1)
-    set: tuple[str, ...] = ()
+    set: list[str] = Field(default_factory=list)
     replications: int = Field(default=100, ge=2)
     max_replications: int | None = Field(default=None, ge=2)
-    ci_width: tuple[str, ...] = ()
+    ci_width: list[str] = Field(default_factory=list)
     watch: dict[str, Literal["higher", "lower"]] = Field(min_length=1)
 
 
@@ -51,7 +51,7 @@ class NightlyConfig(_Model):
     """The nightly batch: the sweeps it runs, in order."""
 
     seed: int = Field(default=1, ge=0)
-    sweep: tuple[NightlySweep, ...] = Field(min_length=1)
+    sweep: list[NightlySweep] = Field(min_length=1)
 
 
 def load_config(path: Path) -> NightlyConfig:
