@@ -123,28 +123,31 @@ def throughput(
 
 
 def db_size_per_1000(replications: int, folder: Path) -> dict[str, float]:
-    """MB of SQLite store per 1,000 hall-year replications at each record level
-    (the file after a checkpoint, less an empty store's)."""
-    import sqlite3
-
+    """MB of SQLite store per 1,000 hall-year replications at each record level: the
+    file after a checkpoint, less that of the same store with the sweep but no
+    replication (KPIs alone are small: they get 4 times the replications)."""
     sizes = {}
     for record in ("kpis", "metrics", "events"):
-        level = hall_level()
-        with _store(record, level, replications, folder) as (store, sweep_id):
-            empty = _file_mb(store)
-            run_stored(store, sweep_id, InProcess())
-        path = next(folder.glob(f"sweep-{record}-*.db"))
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        sizes[record] = (path.stat().st_size / 1e6 - empty) * 1000 / replications
-        for leftover in folder.glob(f"sweep-{record}-*"):
-            leftover.unlink()
+        count = 4 * replications if record == "kpis" else replications
+        grown = _size(record, count, folder) - _size(record, 0, folder)
+        sizes[record] = grown * 1000 / count
     return sizes
 
 
-def _file_mb(store: Store) -> float:
-    path = Path(str(store.sa_url.database))
-    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+def _size(record: str, replications: int, folder: Path) -> float:
+    """MB of a store holding one sweep of `replications` hall-years (0: none run)."""
+    import sqlite3
+
+    with _store(record, hall_level(), replications, folder) as (store, sweep_id):
+        if replications:
+            run_stored(store, sweep_id, InProcess())
+        path = Path(str(store.sa_url.database))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size / 1e6
+    for leftover in folder.glob(path.name + "*"):
+        leftover.unlink()
+    return size
 
 
 def dask_overhead(replications: int, folder: Path) -> tuple[Throughput, Throughput, float]:
