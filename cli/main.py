@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cli.sweep_commands:nightly",
         "Run the nightly sweeps and flag watched KPIs that changed since the previous night.",
     ),
+    "sensitivity": (
+        "cli.sweep_commands:sensitivity",
+        "Rank scenario parameters by their effect on a KPI (Morris elementary effects).",
+    ),
 }
 
 

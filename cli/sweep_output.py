@@ -19,10 +19,14 @@ from typing import Any
 
 from storage.sweeps import StoredSweep
 from twin.experiments.nightly import Verdict
+from twin.experiments.sensitivity import Effect
 from twin.experiments.stats import Summary
 from twin.experiments.sweep import Progress, SweepResults
 
-__all__ = ["progress_bar", "print_sweep", "sweep_json", "print_verdicts", "verdicts_json"]
+__all__ = [
+    "progress_bar", "print_sweep", "sweep_json", "print_verdicts", "verdicts_json",
+    "print_effects",
+]
 
 CORRECTION = "Holm over the level pairs of each KPI, family-wise alpha 0.05"
 _REDRAW_S = 0.5  # the half-widths are recomputed at most this often
@@ -173,6 +177,39 @@ def print_verdicts(night: date, verdicts: Sequence[Verdict]) -> None:
     regressed = sum(v.regressed for v in verdicts)
     Console().print(table)
     Console().print(f"{regressed} watched KPIs regressed" if regressed else "nothing regressed")
+
+
+def print_effects(
+    kpi: str, effects: Sequence[Effect], points: int, replications: int, noise: float,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Morris statistics per parameter, strongest first, and the replication noise."""
+    import json
+
+    if as_json:
+        print(json.dumps({
+            "kpi": kpi, "method": "morris", "points": points, "replications": replications,
+            "mean_point_half_width": _number(noise),
+            "effects": [
+                {"param": e.key, "mu_star": e.mu_star, "mu_star_conf": _number(e.mu_star_conf),
+                 "mu": e.mu, "sigma": e.sigma}
+                for e in effects
+            ],
+        }))  # fmt: skip
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"Morris elementary effects on {kpi}: {points} points x {replications} replications",
+        caption=f"mean 95 % half-width of a point's {kpi}: {noise:.3g}",
+    )
+    for column in ("rank", "parameter", "mu* ± 95 %", "mu", "sigma"):
+        table.add_column(column, justify="left" if column == "parameter" else "right")
+    for rank, e in enumerate(effects, 1):
+        table.add_row(str(rank), e.key, f"{e.mu_star:.3g} ± {e.mu_star_conf:.2g}",
+                      f"{e.mu:.3g}", f"{e.sigma:.3g}")  # fmt: skip
+    Console().print(table)
 
 
 @contextmanager

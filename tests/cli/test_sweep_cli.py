@@ -144,3 +144,24 @@ def test_a_bad_nightly_config_exits_2_naming_the_key(tmp_path: Path, db: str) ->
                       'watch = { availability = "up" }\n')  # fmt: skip
     result = _nightly(config, "2026-11-29", db)
     assert result.exit_code == 2 and "sweep.0.replications" in result.output
+
+
+def test_sensitivity_ranks_the_parameter_that_moves_the_kpi_first() -> None:
+    pytest.importorskip("SALib")
+    result = twin(
+        "sensitivity", SMALL, "--until", "60d", "--kpi", "failures.pump", "-r", "4", "-n", "3",
+        "--param", "repair.crews=1:4", "--param", "components.pump.failure.scale=20000:200000 h",
+        "--workers", "1", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    first, second = out["effects"]
+    assert first["param"] == "components.pump.failure.scale"
+    assert first["mu"] < 0 < first["mu_star"]  # longer pump lives, fewer pump failures
+    assert second["mu_star"] < first["mu_star"]
+    assert out["points"] <= 4 * 3  # trajectories x (parameters + 1), repeats run once
+
+
+def test_a_bad_param_range_exits_2() -> None:
+    result = twin("sensitivity", SMALL, "--param", "repair.crews=4:1")
+    assert result.exit_code == 2 and "--param" in result.output

@@ -97,3 +97,18 @@ def test_holm_adjusts_step_down_and_keeps_order() -> None:
 
 def test_levels_rank_by_mean_highest_first() -> None:
     assert rank_levels({0: 0.9, 1: 0.99, 2: math.nan, 3: 0.95}) == [1, 3, 0, 2]
+
+
+def test_a_sensitivity_param_keeps_its_unit_and_rounds_counts() -> None:
+    from twin.experiments.sensitivity import parse_param
+
+    crews = parse_param("repair.crews=1:4")
+    assert crews.integer and crews.assignment(2.6) == "repair.crews=3"
+    life = parse_param("components.pump.failure.scale=5e4:1.5e5 h")
+    assert not life.integer
+    assert life.assignment(75000.0) == 'components.pump.failure.scale="75000.0 h"'
+    inlet = parse_param("thermal.inlet=20:40 C")
+    assert not inlet.integer and inlet.assignment(33.5) == 'thermal.inlet="33.5 C"'
+    for bad in ("repair.crews=4:1", "repair.crews", "repair.crews=a:b", "x=1:inf"):
+        with pytest.raises(ScenarioError):
+            parse_param(bad)

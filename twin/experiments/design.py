@@ -25,7 +25,9 @@ from twin.errors import ScenarioError
 from twin.records import run_name
 from twin.scenario import MAX_SEED, Scenario, load_scenario, scale_scenario
 
-__all__ = ["Factor", "Level", "parse_factor", "factorial", "level_of", "replication_seed"]
+__all__ = [
+    "Factor", "Level", "parse_factor", "factorial", "levels_for", "level_of", "replication_seed",
+]
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,23 @@ def factorial(
         if keys.count(key) > 1:
             raise ScenarioError("--factor", key, "each KEY in one --factor only")
     choices = [[f"{factor.key}={value}" for value in factor.values] for factor in factors]
+    return levels_for(path, overrides, list(itertools.product(*choices)),
+                      allow_outside=allow_outside, until=until, scale=scale)  # fmt: skip
+
+
+def levels_for(
+    path: Path,
+    overrides: Sequence[str],
+    combinations: Sequence[Sequence[str]],
+    *,
+    allow_outside: bool = False,
+    until: float | None = None,
+    scale: int = 1,
+) -> list[Level]:
+    """A level per combination of assignments (a factorial's, a sensitivity design's)
+    over the scenario at `path` with `overrides`, as `factorial` describes."""
     levels = []
-    for index, assignments in enumerate(itertools.product(*choices)):
+    for index, assignments in enumerate(combinations):
         every = (*overrides, *assignments)
         scenario = scale_scenario(load_scenario(path, every, allow_outside=allow_outside), scale)
         marked = (*every, *([f"--scale {scale}"] if scale != 1 else []))
