@@ -18,11 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from storage import Store, open_store
-from storage.store import SweepLevel
-from storage.sweeps import run_stored
+from storage.sweeps import new_sweep, run_stored
 from twin.experiments.design import Level, factorial
 from twin.experiments.executors import DaskCluster, Executor, InProcess, ProcessPool
-from twin.experiments.sweep import SweepResults
+from twin.experiments.sweep import SweepResults, settings
 
 __all__ = ["Throughput", "hall_level", "throughput", "db_size_per_1000", "dask_overhead"]
 
@@ -59,16 +58,9 @@ def _store(record: str, level: Level, replications: int, folder: Path) -> Iterat
     tuple[Store, int]
 ]:
     path = folder / f"sweep-{record}-{time.monotonic_ns()}.db"
-    scenario = level.scenario
     with open_store(path) as store:
-        row = SweepLevel(scenario.name, scenario.digest(), scenario.document(), (), (), level.name)
-        settings = {"replications": replications, "max_replications": replications}
-        sweep_id = store.create_sweep(
-            scenario_name=row.scenario_name, scenario_hash=row.scenario_hash,
-            scenario=row.scenario, factors={}, replications=replications, seed=1,
-            record=record, settings=settings, levels=[row],
-        )  # fmt: skip
-        yield store, sweep_id
+        plan = settings(replications)
+        yield store, new_sweep(store, [level], seed=1, settings=plan, record=record)
 
 
 def _worker_rss_mb() -> list[float]:

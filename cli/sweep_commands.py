@@ -57,51 +57,8 @@ def _executor(workers: int | None, scheduler: str | None):  # type: ignore[no-un
     return executor(workers, scheduler)
 
 
-def _settings(replications: int, max_replications: int | None, targets: Sequence[str]) -> dict[
-    str, Any
-]:
-    from twin.experiments.stats import parse_target
-
-    parsed = [parse_target(text) for text in targets]
-    most = max(replications, max_replications or (10 * replications if parsed else replications))
-    return {
-        "replications": replications,
-        "max_replications": most,
-        "targets": [str(target) for target in parsed],
-    }
-
-
-def _create(
-    store: Any,
-    levels: Sequence[Any],
-    factors: dict[str, Any],
-    seed: int,
-    settings: dict[str, Any],
-    record: str,
-    label: str | None = None,
-    night: Any = None,
-) -> int:
-    from storage.store import SweepLevel
-
-    rows = [
-        SweepLevel(
-            level.scenario.name, level.scenario.digest(), level.scenario.document(),
-            level.assignments, level.overrides, level.name,
-        )
-        for level in levels
-    ]  # fmt: skip
-    base = rows[0]
-    return int(
-        store.create_sweep(
-            scenario_name=base.scenario_name, scenario_hash=base.scenario_hash,
-            scenario=base.scenario, factors=factors, replications=settings["replications"],
-            seed=seed, record=record, settings=settings, label=label, night=night, levels=rows,
-        )
-    )  # fmt: skip
-
-
 def _run(store: Any, sweep_id: int, workers: int | None, scheduler: str | None,
-         watch: Sequence[str]) -> Any:  # fmt: skip
+         watch: Sequence[str], source: str = "--watch") -> Any:  # fmt: skip
     from cli.sweep_output import progress_bar
     from storage.sweeps import run_stored
 
@@ -109,17 +66,17 @@ def _run(store: Any, sweep_id: int, workers: int | None, scheduler: str | None,
     try:
         with progress_bar(watch, pool.description) as progress:
             return run_stored(
-                store, sweep_id, pool, progress=progress, check_kpis=_watch_check(watch)
+                store, sweep_id, pool, progress=progress, check_kpis=_watch_check(watch, source)
             )
     finally:
         pool.close()
 
 
-def _watch_check(watch: Sequence[str]):  # type: ignore[no-untyped-def]
+def _watch_check(watch: Sequence[str], source: str = "--watch"):  # type: ignore[no-untyped-def]
     def check(names: Sequence[str]) -> None:
         for kpi in watch:
             if kpi not in names:
-                raise ScenarioError("--watch", kpi, f"a KPI of the scenario ({', '.join(names)})")
+                raise ScenarioError(source, kpi, f"a KPI of the scenario ({', '.join(names)})")
 
     return check
 
@@ -188,7 +145,9 @@ def sweep(
         twin sweep scenarios/hall.toml -n 50 --factor repair.crews=4,8 --ci-width availability=5e-4
     """
     from storage import open_store
+    from storage.sweeps import new_sweep
     from twin.experiments.design import factorial, parse_factor
+    from twin.experiments.sweep import settings
 
     if resume is not None and (factors or overrides or targets):
         expected = "no --factor, --set or --ci-width: a resumed sweep keeps its own"
@@ -199,15 +158,15 @@ def sweep(
             scenario_path, overrides, [parse_factor(text) for text in factors],
             allow_outside=allow_outside, until=_parse_until(until), scale=scale,
         )  # fmt: skip
-        settings = _settings(replications, max_replications, targets)
+        plan = settings(replications, max_replications, targets)
     with open_store(db_url) as store:
         if resume is not None:
             sweep_id = resume
         else:
             assert levels is not None
-            sweep_id = _create(
-                store, levels, _factor_table(factors),
-                levels[0].scenario.run.seed if seed is None else seed, settings, record,
+            sweep_id = new_sweep(
+                store, levels, factors=_factor_table(factors), settings=plan, record=record,
+                seed=levels[0].scenario.run.seed if seed is None else seed,
             )  # fmt: skip
         results = _run(store, sweep_id, workers, scheduler, _watched(watch, store, sweep_id))
         _show(store, sweep_id, results, as_json)
@@ -279,7 +238,9 @@ def compare(
         twin compare scenarios/hall.toml scenarios/pump-stress.toml -n 30 --json
     """
     from storage import open_store
+    from storage.sweeps import new_sweep
     from twin.experiments.design import level_of
+    from twin.experiments.sweep import settings
     from twin.scenario import load_scenario
 
     horizon = _parse_until(until)
@@ -287,10 +248,10 @@ def compare(
                  for path in (first, second)]  # fmt: skip
     levels = [level_of(i, (), overrides, s, horizon) for i, s in enumerate(scenarios)]
     with open_store(db_url) as store:
-        sweep_id = _create(
-            store, levels, {"scenario": [str(first), str(second)]},
-            scenarios[0].run.seed if seed is None else seed,
-            _settings(replications, None, ()), record,
+        sweep_id = new_sweep(
+            store, levels, factors={"scenario": [str(first), str(second)]},
+            seed=scenarios[0].run.seed if seed is None else seed,
+            settings=settings(replications), record=record,
         )  # fmt: skip
         results = _run(store, sweep_id, workers, scheduler, ["availability"])
         _show(store, sweep_id, results, as_json)
@@ -360,18 +321,21 @@ def _night_sweep(
     scheduler: str | None, record: str,
 ) -> list[Any]:  # fmt: skip
     """Run (or finish) tonight's sweep of `entry` and judge its watched KPIs."""
-    from storage.sweeps import committed_kpis, nightly_sweeps, previous_night
+    from storage.sweeps import committed_kpis, new_sweep, nightly_sweeps, previous_night
     from twin.experiments.design import factorial
     from twin.experiments.nightly import judge
     from twin.experiments.stats import summarize
+    from twin.experiments.sweep import settings
 
     sweep_id = nightly_sweeps(store, night).get(entry.label)
     if sweep_id is None:
         levels = factorial(config_path.parent / entry.scenario, entry.set, ())
-        settings = _settings(entry.replications, entry.max_replications, entry.ci_width)
-        settings["watch"] = dict(entry.watch)
-        sweep_id = _create(store, levels, {}, seed, settings, record, entry.label, night)
-    results = _run(store, sweep_id, workers, scheduler, list(entry.watch))
+        plan = settings(entry.replications, entry.max_replications, entry.ci_width)
+        plan["watch"] = dict(entry.watch)
+        sweep_id = new_sweep(store, levels, seed=seed, settings=plan, record=record,
+                             label=entry.label, night=night)  # fmt: skip
+    source = f"{config_path}: sweep {entry.label!r} watch"
+    results = _run(store, sweep_id, workers, scheduler, list(entry.watch), source)
     tonight = results.summaries(0)
     before = previous_night(store, entry.label, sweep_id)
     previous = None

@@ -28,10 +28,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from storage import schema
 from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
-from storage.store import Store, _new_run_row
+from storage.store import Store, SweepLevel, _new_run_row
 from storage.writer import SERIES_COLUMNS, _kpi, _series_row
 from twin.errors import StoreError
-from twin.experiments.design import level_of
+from twin.experiments.design import Level, level_of
 from twin.experiments.executors import Executor
 from twin.experiments.replication import Outcome
 from twin.experiments.stats import parse_target
@@ -40,7 +40,7 @@ from twin.scenario import parse_scenario
 
 __all__ = [
     "SweepLedger", "StoredSweep", "StoredLevel", "load_sweep", "committed_kpis",
-    "set_replications", "previous_night", "nightly_sweeps", "run_stored",
+    "new_sweep", "set_replications", "previous_night", "nightly_sweeps", "run_stored",
 ]  # fmt: skip
 
 
@@ -72,6 +72,34 @@ class StoredSweep:
     night: date | None
     code_version: str
     levels: tuple[StoredLevel, ...]
+
+
+def new_sweep(
+    store: Store,
+    levels: Sequence[Level],
+    *,
+    seed: int,
+    settings: Mapping[str, Any],
+    record: str = "kpis",
+    factors: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    night: date | None = None,
+) -> int:
+    """Store a new sweep of `levels` (level 0 is its base scenario); returns its id.
+    `settings`: what `twin.experiments.sweep.settings` makes."""
+    rows = [
+        SweepLevel(
+            level.scenario.name, level.scenario.digest(), level.scenario.document(),
+            level.assignments, level.overrides, level.name,
+        )
+        for level in levels
+    ]  # fmt: skip
+    base = rows[0]
+    return store.create_sweep(
+        scenario_name=base.scenario_name, scenario_hash=base.scenario_hash,
+        scenario=base.scenario, factors=factors or {}, replications=settings["replications"],
+        seed=seed, record=record, settings=settings, label=label, night=night, levels=rows,
+    )  # fmt: skip
 
 
 def load_sweep(store: Store, sweep_id: int) -> StoredSweep:

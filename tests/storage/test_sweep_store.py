@@ -19,9 +19,15 @@ from click.testing import CliRunner
 
 import storage
 from cli.main import cli
-from cli.sweep_commands import _create
 from storage import Store, open_store
-from storage.sweeps import SweepLedger, committed_kpis, load_sweep, plan_of, run_stored
+from storage.sweeps import (
+    SweepLedger,
+    committed_kpis,
+    load_sweep,
+    new_sweep,
+    plan_of,
+    run_stored,
+)
 from twin.experiments.design import factorial, parse_factor, replication_seed
 from twin.experiments.executors import InProcess
 from twin.experiments.replication import Outcome, Task, run_replication
@@ -32,9 +38,9 @@ SMALL = ROOT / "scenarios" / "small.toml"
 SETTINGS = {"replications": 3, "max_replications": 3, "targets": []}
 
 
-def new_sweep(store: Store, record: str = "kpis", factors: tuple[str, ...] = ()) -> int:
+def small_sweep(store: Store, record: str = "kpis", factors: tuple[str, ...] = ()) -> int:
     levels = factorial(SMALL, ["run.until=20d"], [parse_factor(f) for f in factors])
-    return _create(store, levels, {}, 7, SETTINGS, record)
+    return new_sweep(store, levels, seed=7, settings=SETTINGS, record=record)
 
 
 def outcome(
@@ -53,7 +59,7 @@ def count(store: Store, sql: str) -> int:
 
 
 def test_a_replication_arriving_twice_is_committed_once(store: Store) -> None:
-    sweep_id = new_sweep(store)
+    sweep_id = small_sweep(store)
     ledger = SweepLedger(store, load_sweep(store, sweep_id))
     first = outcome(store, sweep_id, 0, 1)
     assert ledger.commit(first) is True
@@ -73,7 +79,7 @@ def test_a_replication_arriving_twice_is_committed_once(store: Store) -> None:
 
 @pytest.mark.parametrize("record, events", [("metrics", False), ("events", True)])
 def test_record_levels_keep_metrics_then_events(store: Store, record: str, events: bool) -> None:
-    sweep_id = new_sweep(store, record)
+    sweep_id = small_sweep(store, record)
     ledger = SweepLedger(store, load_sweep(store, sweep_id))
     done = outcome(store, sweep_id, 0, 0, record)
     ledger.commit(done)
@@ -83,7 +89,7 @@ def test_record_levels_keep_metrics_then_events(store: Store, record: str, event
 
 
 def test_views_give_the_sweeps_own_intervals_and_paired_differences(store: Store) -> None:
-    sweep_id = new_sweep(store, factors=("repair.crews=1,3",))
+    sweep_id = small_sweep(store, factors=("repair.crews=1,3",))
     results = run_stored(store, sweep_id, InProcess())
     assert load_sweep(store, sweep_id).status == "completed"
     rows = store.query(
@@ -109,7 +115,7 @@ def test_views_give_the_sweeps_own_intervals_and_paired_differences(store: Store
 
 
 def test_events_have_their_row_and_rack(store: Store) -> None:
-    sweep_id = new_sweep(store, "events")
+    sweep_id = small_sweep(store, "events")
     SweepLedger(store, load_sweep(store, sweep_id)).commit(outcome(store, sweep_id, 0, 0, "events"))
     rows = store.query("SELECT scope, row_scope, rack_scope FROM v_events")
     assert len(rows) > 0

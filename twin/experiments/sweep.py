@@ -28,11 +28,12 @@ from twin.experiments.stats import (
     Target,
     compare_levels,
     needed,
+    parse_target,
     rank_levels,
     summarize,
 )
 
-__all__ = ["Plan", "Ledger", "Progress", "SweepResults", "run_sweep"]
+__all__ = ["Plan", "Ledger", "Progress", "SweepResults", "run_sweep", "settings"]
 
 Key = tuple[int, int]  # (level, replication)
 KPIs = Mapping[str, float]
@@ -61,6 +62,21 @@ class Plan:
             for level in self.levels
             if (level.index, i) not in done
         ]  # fmt: skip
+
+
+def settings(
+    replications: int, max_replications: int | None = None, targets: Sequence[str] = ()
+) -> dict[str, object]:
+    """A plan's settings as the store keeps them: the first and the most replications
+    per level (by default 10 times the first with targets, else the first) and the
+    ``--ci-width`` targets, checked."""
+    parsed = [parse_target(text) for text in targets]
+    default = 10 * replications if parsed else replications
+    return {
+        "replications": replications,
+        "max_replications": max(replications, max_replications or default),
+        "targets": [str(target) for target in parsed],
+    }
 
 
 class Ledger(Protocol):
