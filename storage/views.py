@@ -2,13 +2,17 @@
 
 `metrics` shows the metric series of every run (whatever its status) in long
 form, one row per bucket. The `v_` views answer the common questions and
-count completed runs only: a failed or interrupted run keeps its rows for
+count completed runs only (`v_events` aside): a failed or interrupted run keeps its rows for
 inspection but never enters an aggregate. The `v_` SQL is shared by both
 backends except the one expression that differs (the calendar date of a
 timestamp); unnesting a JSON array differs more, so `metrics` has one text
 per dialect. Migrations create the views from `view_sql`, and a revision that
 changes a view replaces it (PostgreSQL) or drops and recreates it (SQLite).
-A run is named in the views by `runs.name` from revision 0004 on.
+A run is named in the views by `runs.name` from revision 0004 on. The sweep
+views of 0006 (`v_sweep_kpis`, `v_sweep_differences`, `v_nightly_changes`,
+`v_events`) count only runs of sweeps except `v_events` (every event, as
+`events`); `v_nightly_changes` reads `v_sweep_kpis`, so views are created in
+their listed order and dropped in reverse.
 
 Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
 duration in hours, the whole system lost) and ``throttle`` (value = capacity
@@ -248,12 +252,7 @@ def view_sql(dialect: str, revision: str = CURRENT) -> dict[str, str]:
         raise ValueError(f"no view SQL for dialect {dialect!r}")
     out = {}
     for name, body in _BY_REVISION[revision].items():
-        if isinstance(body, dict):
-            text = body[dialect]
-        elif name in SWEEP_VIEWS:  # written after 0004: no {night}, and braces of its own
-            text = body
-        else:
-            text = body.format(night=_NIGHT[dialect])
+        text = body[dialect] if isinstance(body, dict) else body.format(night=_NIGHT[dialect])
         out[name] = text.strip()
     return out
 
