@@ -24,7 +24,7 @@ test-all: $(STAMP)
 # The nightly batch on ./nightly.db; `twin nightly` exits 3 when a watched KPI
 # regressed (make then reports "Error 3"): a scheduler should call it directly.
 nightly: $(STAMP)
-	$(BIN)/twin nightly scenarios/nightly.toml --db sqlite:///nightly.db
+	$(BIN)/twin nightly nightly.toml --db sqlite:///nightly.db
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -24,7 +24,7 @@ from twin.scenario import MAX_SEED
 __all__ = ["sweep", "compare", "nightly", "sensitivity"]
 
 DEFAULT_REPLICATIONS = 20
-DEFAULT_NIGHTLY = "scenarios/nightly.toml"
+DEFAULT_NIGHTLY = "nightly.toml"
 RECORD_HELP = (
     "What each replication keeps besides its KPIs: kpis (the default, ~4 kB a "
     "replication), metrics (+ its metric series) or events (+ every event)."
@@ -286,7 +286,7 @@ def nightly(
 
     Example:
 
-        twin nightly scenarios/nightly.toml --db nightly.db
+        twin nightly nightly.toml --db nightly.db
     """
     from cli.sweep_output import print_verdicts, verdicts_json
     from storage import open_store

@@ -165,3 +165,14 @@ def test_sensitivity_ranks_the_parameter_that_moves_the_kpi_first() -> None:
 def test_a_bad_param_range_exits_2() -> None:
     result = twin("sensitivity", SMALL, "--param", "repair.crews=4:1")
     assert result.exit_code == 2 and "--param" in result.output
+
+
+def test_the_shipped_nightly_config_is_valid_and_its_scenarios_load() -> None:
+    from twin.experiments.design import factorial
+    from twin.experiments.nightly import load_config
+
+    config_path = SCENARIOS.parent / "nightly.toml"
+    config = load_config(config_path)
+    for entry in config.sweep:
+        (level,) = factorial(config_path.parent / entry.scenario, entry.set, ())
+        assert level.scenario.name == Path(entry.scenario).stem

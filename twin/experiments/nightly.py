@@ -1,6 +1,6 @@
 """The nightly batch: its configuration file, and the verdict on a night.
 
-The configuration (``scenarios/nightly.toml`` is shipped) lists sweeps, each
+The configuration (``nightly.toml`` is shipped) lists sweeps, each
 with a `label` (what a night is compared under, from one night to the next,
 whatever its scenario's hash), a scenario file (relative to the
 configuration), optional ``--set`` overrides, a replication count, optional
