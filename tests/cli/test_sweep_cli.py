@@ -176,3 +176,26 @@ def test_the_shipped_nightly_config_is_valid_and_its_scenarios_load() -> None:
     for entry in config.sweep:
         (level,) = factorial(config_path.parent / entry.scenario, entry.set, ())
         assert level.scenario.name == Path(entry.scenario).stem
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from cli.sweep_output import progress_bar
+    from twin.experiments.sweep import SweepResults
+
+    with progress_bar(["availability"], "here") as progress:
+        assert progress is None  # stderr is not a terminal under pytest
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr("sys.stderr", screen)
+    results = SweepResults((), 2, {(0, 0): {"availability": 0.9}, (0, 1): {"availability": 0.8}})
+    with progress_bar(["availability"], "here") as progress:
+        assert progress is not None
+        progress(2, 4, results)
+    drawn = screen.getvalue()
+    assert "2/4" in drawn and "availability ±0.64" in drawn  # t(0.975, 1) x 0.0707 / 1.41
