@@ -142,7 +142,7 @@ def sweep(
 
     Example:
 
-        twin sweep scenarios/hall.toml -n 50 --factor repair.crews=4,8 --ci-width availability=5e-4
+        twin sweep scenarios/hall.toml -n 50 --factor repair.crews=4,8
     """
     from storage import open_store
     from storage.sweeps import new_sweep
@@ -396,7 +396,7 @@ def sensitivity(
 
     Example:
 
-        twin sensitivity scenarios/small.toml --param repair.crews=1:4 --kpi availability
+        twin sensitivity scenarios/small.toml --param repair.crews=1:4
     """
     import numpy as np
 
