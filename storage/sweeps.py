@@ -24,10 +24,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from storage import schema
 from storage.bulk import insert_events, insert_rows
 from storage.liveness import utcnow
+from storage.query import db_message
 from storage.store import Store, SweepLevel, _new_run_row
 from storage.writer import SERIES_COLUMNS, _kpi, _series_row
 from twin.errors import StoreError
@@ -167,8 +170,6 @@ class SweepLedger:
                 )
             ).all()
         self._scenario_ids = dict(ids)  # type: ignore[arg-type]
-        self.committed = 0
-        self.skipped = 0
 
     def commit(self, outcome: Outcome) -> bool:
         """Store `outcome` with its records in one transaction; False if that
@@ -189,30 +190,41 @@ class SweepLedger:
             heartbeat=finished, wall_s=float(result.wall_s),
             overrides=json.dumps(list(level.overrides)), name=level.name,
         )  # fmt: skip
-        with self.store.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            statement = (
-                insert(schema.runs)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=["sweep_id", "level", "replication"])
-                .returning(schema.runs.c.id)
-            )
-            run_id = conn.execute(statement).scalar()
-            if run_id is None:
-                self.skipped += 1
-                return False
-            rows = [(run_id, name, _kpi(name, value)) for name, value in result.kpis.items()]
-            insert_rows(conn, "kpis", ("run_id", "name", "value"), rows)
-            texts: dict[float, str] = {}
-            series = [_series_row(run_id, s, texts) for s in outcome.series]
-            insert_rows(conn, "metric_series", SERIES_COLUMNS, series)
-            insert_events(conn, run_id, outcome.events)
-        self.committed += 1
-        return True
+        try:
+            with self.store.engine.begin() as conn:
+                return _insert(conn, row, result.kpis, outcome)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"sweep {self.sweep.id}: committing level {level.index} replication "
+                f"{outcome.replication} to {self.store.url} failed: {db_message(exc)}"
+            ) from exc
 
     def extend(self, replications: int) -> None:
         """Record that the sweep now aims at `replications` per level."""
         set_replications(self.store, self.sweep.id, replications)
+
+
+def _insert(
+    conn: Connection, row: dict[str, Any], kpis: Mapping[str, float], outcome: Outcome
+) -> bool:
+    """Insert a replication's run row unless its key is there, then its records."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(schema.runs)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["sweep_id", "level", "replication"])
+        .returning(schema.runs.c.id)
+    )
+    run_id = conn.execute(statement).scalar()
+    if run_id is None:
+        return False
+    rows = [(run_id, name, _kpi(name, value)) for name, value in kpis.items()]
+    insert_rows(conn, "kpis", ("run_id", "name", "value"), rows)
+    texts: dict[float, str] = {}
+    series = [_series_row(run_id, s, texts) for s in outcome.series]
+    insert_rows(conn, "metric_series", SERIES_COLUMNS, series)
+    insert_events(conn, run_id, outcome.events)
+    return True
 
 
 def set_replications(store: Store, sweep_id: int, replications: int) -> None:

@@ -44,6 +44,7 @@ def test_a_factorial_sweep_prints_intervals_and_holm_comparisons(db: str) -> Non
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert (out["sweep_id"], out["replications"], out["seed"]) == (1, 3, 1)
+    assert out["code_version"] and out["night"] is None
     assert [lv["assignments"] for lv in out["levels"]] == [["repair.crews=1"], ["repair.crews=2"]]
     availability = out["levels"][0]["kpis"]["availability"]
     assert availability["n"] == 3 and availability["low"] <= availability["mean"]
