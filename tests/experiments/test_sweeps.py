@@ -151,3 +151,17 @@ def test_the_interval_covers_the_closed_form_availability() -> None:
 def test_the_interval_covers_the_closed_form_availability_over_many_sweeps() -> None:
     # 500 sweeps of 10 (~25 s): sd of the share 0.0097, the band ~4 sd on each side
     assert 0.90 <= coverage(500, 10) <= 0.99
+
+
+def test_a_scheduler_without_dask_installed_is_a_clear_bad_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from twin.errors import ScenarioError
+    from twin.experiments.executors import executor
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if absent
+    with pytest.raises(ScenarioError, match=r"pip install 'wafertwin\[dask\]'") as err:
+        executor(None, "tcp://127.0.0.1:8786")
+    assert err.value.exit_code == 2 and err.value.source == "--scheduler"
