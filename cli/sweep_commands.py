@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from cli.options import db_option
-from cli.run_commands import _parse_until, scenario_argument
+from cli.run_commands import _parse_until, force_option, scenario_argument
 from twin.errors import ScenarioError
 from twin.scenario import MAX_SEED
 
@@ -47,6 +47,23 @@ def execution_options(func):  # type: ignore[no-untyped-def]
         "--workers", type=click.IntRange(min=1), metavar="K",
         help="Local worker processes (default: every core; 1 runs in this process).",
     )(func)
+
+
+def _check_memory(levels: Sequence[Any], workers: int | None, scheduler: str | None,
+                  record: str, source: str) -> None:  # fmt: skip
+    """Refuse a sweep whose local workers, each running one replication, would not fit in
+    the memory available (a Dask cluster's workers are not here to ask)."""
+    if scheduler is not None:
+        return
+    from twin.budget import available_memory, check_memory
+    from twin.experiments.executors import default_workers
+
+    available = available_memory()
+    if available is None:
+        return
+    share = available // (workers or default_workers())
+    for level in levels:
+        check_memory(level.scenario, None, stored=record != "kpis", source=source, limit=share)
 
 
 def _executor(workers: int | None, scheduler: str | None):  # type: ignore[no-untyped-def]
@@ -112,6 +129,7 @@ def _watch_check(watch: Sequence[str], source: str = "--watch"):  # type: ignore
 )
 @click.option("--resume", type=click.IntRange(min=1), metavar="ID",
               help="Run what sweep ID still lacks (its own scenario and settings).")
+@force_option
 @execution_options
 def sweep(
     scenario_path: Path,
@@ -126,6 +144,7 @@ def sweep(
     until: str | None,
     watch: tuple[str, ...],
     resume: int | None,
+    force: bool,
     workers: int | None,
     scheduler: str | None,
     record: str,
@@ -159,6 +178,8 @@ def sweep(
             allow_outside=allow_outside, until=_parse_until(until), scale=scale,
         )  # fmt: skip
         plan = settings(replications, max_replications, targets)
+        if not force:
+            _check_memory(levels, workers, scheduler, record, str(scenario_path))
     with open_store(db_url) as store:
         if resume is not None:
             sweep_id = resume

@@ -200,3 +200,11 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -
         progress(2, 4, results)
     drawn = screen.getvalue()
     assert "2/4" in drawn and "availability ±0.64" in drawn  # t(0.975, 1) x 0.0707 / 1.41
+
+
+def test_a_sweep_too_big_for_memory_exits_2_before_the_store_is_touched(tmp_path: Path) -> None:
+    endless = 'wafer.core_failures={dist="exponential", mean="1 s"}'
+    result = twin("sweep", SMALL, "--set", endless, "--until", "100 y", "-n", "2")
+    assert result.exit_code == 2, result.output
+    assert "wafer.core_failures: expected a run that fits in memory" in result.output
+    assert not (tmp_path / "twin.db").exists()
