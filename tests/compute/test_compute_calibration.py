@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from twin.compute import CS3
-from twin.compute.calibration import CONSTANTS, fit, load, table
+from twin.compute.calibration import CONSTANTS, fit, load, markdown, table
 from twin.compute.hardware import load_fitted
 
 
@@ -32,3 +34,11 @@ def test_every_out_of_sample_figure_gets_a_prediction_and_none_is_fitted() -> No
     assert all(row.predicted > 0 for row in rows)
     fitted_keys = {(f.model, f.published) for f in fitted}
     assert not fitted_keys & {(f.model, f.published) for f in checks}
+
+
+def test_the_docs_show_the_calibration_the_code_computes() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "compute.md").read_text()
+    fitted, checks = load()
+    for figures in (fitted, checks):
+        for line in markdown(table(figures, CS3)):
+            assert line in text, f"docs/compute.md lacks the row {line!r}"

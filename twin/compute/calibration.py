@@ -10,8 +10,9 @@ ratios of predicted to published speed (span_s, hop_s >= 0, efficiency in
 included. Nothing else is tuned: the speculative decoding defaults and the
 assumptions of each figure are inputs, documented in docs/compute.md.
 
-    python -m twin.compute.calibration           # refit and print the table
-    python -m twin.compute.calibration --write   # and store the refit constants
+    python -m twin.compute.calibration                   # refit, print the tables
+    python -m twin.compute.calibration --write           # and store the constants
+    python -m twin.compute.calibration --acceptance 0.7  # sensitivity to a default
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from twin.compute.catalogue import catalogue, draft_for
 from twin.compute.hardware import CALIBRATION_FILE, PUBLISHED, Hardware
 from twin.compute.perf import DEFAULT_ACCEPTANCE, DEFAULT_DRAFT_TOKENS, Perf, Speculative, evaluate
 
-__all__ = ["Figure", "Row", "load", "fit", "calibrated", "predict", "table", "write_fitted"]
+__all__ = ["Figure", "Row", "Mechanisms", "load", "fit", "calibrated", "predict", "table",
+           "markdown", "write_fitted"]
 
 CONSTANTS = ("span_s", "hop_s", "efficiency")
 # scales of the constants for the optimiser: each of order one at the solution
@@ -98,7 +100,16 @@ def load(path: Path = CALIBRATION_FILE) -> tuple[list[Figure], list[Figure]]:
     return [figure(e) for e in data["fit"]], [figure(e) for e in data["check"]]
 
 
-def predict(figure: Figure, hardware: Hardware) -> Perf:
+@dataclass(frozen=True)
+class Mechanisms:
+    """The documented defaults the calibration assumes; other values test its sensitivity."""
+
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
+    acceptance: float = DEFAULT_ACCEPTANCE
+    core_share: float = 1.0
+
+
+def predict(figure: Figure, hardware: Hardware, mechanisms: Mechanisms = Mechanisms()) -> Perf:
     models = catalogue()
     model = models[figure.model]
     speculative = None
@@ -106,10 +117,10 @@ def predict(figure: Figure, hardware: Hardware) -> Perf:
         draft = draft_for(model, models)
         if draft is None:
             raise ValueError(f"{figure.label}: no draft model for {figure.model}")
-        speculative = Speculative(draft, DEFAULT_DRAFT_TOKENS, DEFAULT_ACCEPTANCE)
+        speculative = Speculative(draft, mechanisms.draft_tokens, mechanisms.acceptance)
     return evaluate(model, bits=figure.bits, batch=figure.batch, context=figure.context,
                     prompt=figure.prompt, speculative=speculative, systems=figure.systems,
-                    hardware=hardware)
+                    hardware=hardware, core_share=mechanisms.core_share)
 
 
 def _value(figure: Figure, perf: Perf) -> float:
@@ -121,7 +132,8 @@ def calibrated(constants: Mapping[str, float], base: Hardware = PUBLISHED) -> Ha
                    efficiency=constants["efficiency"])
 
 
-def fit(figures: list[Figure], base: Hardware = PUBLISHED) -> dict[str, float]:
+def fit(figures: list[Figure], base: Hardware = PUBLISHED,
+        mechanisms: Mechanisms = Mechanisms()) -> dict[str, float]:
     """The constants minimising the squared log ratios predicted / published."""
     from scipy.optimize import least_squares  # only the fit needs scipy
 
@@ -129,7 +141,7 @@ def fit(figures: list[Figure], base: Hardware = PUBLISHED) -> dict[str, float]:
 
     def residuals(x: np.ndarray) -> np.ndarray:
         hardware = calibrated(dict(zip(CONSTANTS, x * _SCALE, strict=True)), base)
-        predicted = np.array([_value(f, predict(f, hardware)) for f in figures])
+        predicted = np.array([_value(f, predict(f, hardware, mechanisms)) for f in figures])
         return np.log(predicted / published)
 
     start = np.array([1.0, 1.0, 0.5])
@@ -142,10 +154,11 @@ def fit(figures: list[Figure], base: Hardware = PUBLISHED) -> dict[str, float]:
     return {name: float(f"{value:.6g}") for name, value in zip(CONSTANTS, x * _SCALE, strict=True)}
 
 
-def table(figures: list[Figure], hardware: Hardware) -> list[Row]:
+def table(figures: list[Figure], hardware: Hardware,
+          mechanisms: Mechanisms = Mechanisms()) -> list[Row]:
     rows = []
     for f in figures:
-        perf = predict(f, hardware)
+        perf = predict(f, hardware, mechanisms)
         rows.append(Row(f, _value(f, perf), int(perf.systems)))
     return rows
 
@@ -161,33 +174,52 @@ def write_fitted(constants: Mapping[str, float], path: Path = CALIBRATION_FILE) 
     path.write_text(new)
 
 
-def _format(rows: list[Row]) -> str:
-    lines = [f"{'figure':42} {'config':22} {'published':>13} {'predicted':>10} {'ratio':>6}"]
+def markdown(rows: list[Row], mechanisms: Mechanisms = Mechanisms()) -> list[str]:
+    """The rows as a Markdown table (docs/compute.md shows the default calibration's)."""
+    lines = ["| figure | configuration | published | predicted | predicted / published |",
+             "|---|---|---|---|---|"]
+    models = catalogue()
     for row in rows:
         f = row.figure
-        unit = "s" if f.ttft_s is not None else "t/s"
-        shown = (f"{f.published:g}" if f.high is None
-                 else f">{f.published:g}" if math.isinf(f.high)
-                 else f"{f.published:g}-{f.high:g}")
-        config = (f"{f.bits:g}b {row.systems} sys "
-                  f"{'spec' if f.speculative else 'no spec'}")
-        lines.append(f"{f.label:42} {config:22} {shown + ' ' + unit:>13} "
-                     f"{row.predicted:10.4g} {row.ratio:6.2f}")
-    return "\n".join(lines)
+        unit = " s" if f.ttft_s is not None else " t/s"
+        shown = (f"{f.published:,g}" if f.high is None
+                 else f"more than {f.published:,g}" if math.isinf(f.high)
+                 else f"{f.published:,g}-{f.high:,g}")
+        draft = draft_for(models[f.model], models)
+        speculation = (f"speculative ({draft.name if draft else '?'}, "
+                       f"{mechanisms.draft_tokens} tokens, acceptance {mechanisms.acceptance:g})"
+                       if f.speculative else "no speculation")
+        value = f"{row.predicted:.3g}" if f.ttft_s is not None else f"{row.predicted:,.0f}"
+        systems = f"{row.systems} system{'' if row.systems == 1 else 's'}"
+        lines.append(f"| {f.label} | {f.bits:g} bit, {systems}, {speculation} | "
+                     f"{shown}{unit} | {value}{unit} | {row.ratio:.2f} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="store the refit constants")
+    parser.add_argument("--file", type=Path, default=CALIBRATION_FILE,
+                        help="calibration file to read (and write)")
+    parser.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS,
+                        help="sensitivity: tokens drafted per verification")
+    parser.add_argument("--acceptance", type=float, default=DEFAULT_ACCEPTANCE,
+                        help="sensitivity: acceptance of a drafted token")
+    parser.add_argument("--core-share", type=float, default=1.0,
+                        help="sensitivity: share of a replica's cores its layers spread over")
     args = parser.parse_args(argv)
-    fitted, checks = load()
-    constants = fit(fitted)
+    mechanisms = Mechanisms(args.draft_tokens, args.acceptance, args.core_share)
+    if args.write and mechanisms != Mechanisms():
+        parser.error("--write stores the fit of the documented defaults only")
+    fitted, checks = load(args.file)
+    constants = fit(fitted, mechanisms=mechanisms)
     if args.write:
-        write_fitted(constants)
+        write_fitted(constants, args.file)
     hardware = calibrated(constants)
     print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in constants.items()))
-    print("\nfitted on:\n" + _format(table(fitted, hardware)))
-    print("\nout of sample:\n" + _format(table(checks, hardware)))
+    for title, figures in (("fitted on", fitted), ("out of sample", checks)):
+        print(f"\n{title}:\n")
+        print("\n".join(markdown(table(figures, hardware, mechanisms), mechanisms)))
 
 
 if __name__ == "__main__":
