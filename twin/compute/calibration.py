@@ -53,6 +53,7 @@ class Figure:
     context: float
     prompt: float
     systems: int | None = None
+    draft: str | None = None  # the draft model, if not the model's default (draft_for)
     user_tps: float | None = None  # published speed per user (the low end of a range)
     high: float | None = None  # top of a published range (inf: "more than user_tps")
     ttft_s: float | None = None  # published time to first token
@@ -114,7 +115,7 @@ def predict(figure: Figure, hardware: Hardware, mechanisms: Mechanisms = Mechani
     model = models[figure.model]
     speculative = None
     if figure.speculative:
-        draft = draft_for(model, models)
+        draft = models[figure.draft] if figure.draft else draft_for(model, models)
         if draft is None:
             raise ValueError(f"{figure.label}: no draft model for {figure.model}")
         speculative = Speculative(draft, mechanisms.draft_tokens, mechanisms.acceptance)
@@ -185,7 +186,7 @@ def markdown(rows: list[Row], mechanisms: Mechanisms = Mechanisms()) -> list[str
         shown = (f"{f.published:,g}" if f.high is None
                  else f"more than {f.published:,g}" if math.isinf(f.high)
                  else f"{f.published:,g}-{f.high:,g}")
-        draft = draft_for(models[f.model], models)
+        draft = models[f.draft] if f.draft else draft_for(models[f.model], models)
         speculation = (f"speculative ({draft.name if draft else '?'}, "
                        f"{mechanisms.draft_tokens} tokens, acceptance {mechanisms.acceptance:g})"
                        if f.speculative else "no speculation")
