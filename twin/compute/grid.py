@@ -36,4 +36,6 @@ def perf_grid(model: ModelSpec, *, bits: Sequence[float], batch: Sequence[float]
     columns = [np.broadcast_to(x, shape).ravel() for x in (
         b, n, c, perf.systems, perf.sram_bytes / 1e9, perf.user_tps, perf.aggregate_tps,
         perf.ttft_s * 1e3, perf.prefill_tps, perf.tokens_per_step)]
-    return list(zip(*(col.tolist() for col in columns), strict=True))
+    # the grid's own coordinates as given: whole numbers stay whole
+    shown = [[int(v) if v.is_integer() else v for v in col.tolist()] for col in columns[:3]]
+    return list(zip(*shown, *(col.tolist() for col in columns[3:]), strict=True))
