@@ -45,6 +45,11 @@ def test_a_scenario_adds_its_own_model_and_a_bad_field_is_named() -> None:
         catalogue({"mine": {**_entry(), "layres": 3}})
     with pytest.raises(ValueError, match="'source'"):
         catalogue({"mine": {k: v for k, v in _entry().items() if k != "source"}})
+    with pytest.raises(ValueError, match="'tied'"):
+        catalogue({"mine": _entry(tied="yes")})
+    with pytest.raises(ValueError, match="'active_params'"):  # no room for the layers
+        catalogue({"mine": _entry(params=0.5e9, active_params=0.5e9)})
+    assert catalogue({"mine": _entry(tied=True)})["mine"].tied
     with pytest.raises(ValueError, match="already"):
         catalogue({"llama-3.1-8b": _entry()})
 

@@ -1,10 +1,13 @@
 """The throughput core: decode and prefill times of one replica, vectorized.
 
 A replica of S systems holds its model's layers in a pipeline across its
-wafers. Its layers spread over a share of its cores (`core_share`, 1 by
-default: all of them), each layer an equal part; the draft model of
-speculative decoding, if any, takes a part in proportion to its weights.
-One pass of a micro-batch of m tokens through a layer of n cores takes
+wafers, then the output projection onto the vocabulary as a stage of its
+own. The model spreads over a share of the replica's cores (`core_share`,
+1 by default: all of them), each layer, the projection and the input
+embedding (a lookup, no time) taking cores in proportion to their weights;
+the draft model of speculative decoding, if any, takes a part in proportion
+to its weights. One pass of a micro-batch of m tokens through a layer of n
+cores takes
 
     span_s x sqrt(n x active / all parameters)
       + max(bytes read / (n cores' SRAM bandwidth x efficiency),
@@ -17,8 +20,9 @@ across the patch of the two-dimensional mesh that a token's weights occupy
 mixture of experts): it grows with the patch's side. The second is the
 roofline of the work: the bytes read are the layer's weights (for a mixture
 of experts, the dense part and the experts the m tokens are routed to) and
-the KV cache of the micro-batch's sequences. A pass through the model adds
-(S - 1) wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
+the KV cache of the micro-batch's sequences. The output projection is one
+more stage of the same form. A pass through the model adds (S - 1)
+wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
 
 A decode step advances every sequence of the batch by one token (one
 verification with speculation): B <= L sequences (L layers) travel one per
@@ -113,36 +117,57 @@ class _Load:
         return cls(**arrays)
 
 
+def _stage(hw: Hardware, cores: np.ndarray, span_cores: np.ndarray, read: np.ndarray,
+           flops: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """One pipeline stage on `cores` cores: the latency of its broadcasts and reductions
+    across the `span_cores` a token's weights occupy, plus the roofline of its work."""
+    share = cores / hw.cores
+    memory = read / (share * hw.sram_bandwidth * hw.efficiency)
+    compute = flops / (share * hw.peak_flops * hw.efficiency)
+    fabric = moved / (share * hw.fabric_bandwidth)
+    return hw.span_s * np.sqrt(span_cores) + np.maximum(np.maximum(memory, compute), fabric)
+
+
 def _layer_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
                 tokens: np.ndarray, seqs: np.ndarray, context: np.ndarray) -> np.ndarray:
     """Time of one layer (the model's average layer) for a micro-batch of `tokens`
     tokens from `seqs` sequences at `context`, on `cores` cores."""
     per_layer = 1.0 / model.layers
     if model.moe:
-        expert = (model.params - model.active_params) / (model.experts - model.active_experts)
-        dense = model.active_params - model.active_experts * expert
+        expert = (model.body_params - model.body_active) / (model.experts - model.active_experts)
+        dense = model.body_active - model.active_experts * expert
         touched = model.experts * (1.0 - (1.0 - model.active_experts / model.experts) ** tokens)
         read_params = dense + expert * touched
     else:
-        read_params = np.full_like(tokens, model.params)
+        read_params = np.full_like(tokens, model.body_params)
     kv_per_token = model.kv_values_per_token * per_layer * load.kv_bits / 8.0
     read = read_params * per_layer * load.bits / 8.0 + seqs * context * kv_per_token
     attention = 4.0 * model.heads * model.head_dim * context  # scores and weighted sum
-    flops = tokens * (2.0 * model.active_params * per_layer + attention)
+    flops = tokens * (2.0 * model.body_active * per_layer + attention)
     moved = 2.0 * tokens * model.hidden * ACTIVATION_BYTES  # in and out of the layer
-    share = cores / hw.cores
-    # a token's broadcasts and reductions span the cores of the weights it uses
-    span = np.sqrt(cores * model.active_params / model.params)
-    return hw.span_s * span + np.maximum.reduce([
-        read / (share * hw.sram_bandwidth * hw.efficiency),
-        flops / (share * hw.peak_flops * hw.efficiency),
-        moved / (share * hw.fabric_bandwidth),
-    ])
+    # a token of a mixture of experts reaches only its experts' share of the cores
+    return _stage(hw, cores, cores * model.body_active / model.body_params, read, flops, moved)
+
+
+def _head_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
+               tokens: np.ndarray) -> np.ndarray:
+    """The output projection onto the vocabulary, a stage of its own, for `tokens` tokens."""
+    read = model.embedding_params * load.bits / 8.0
+    flops = 2.0 * tokens * model.embedding_params
+    moved = tokens * (model.hidden + model.vocab) * ACTIVATION_BYTES
+    return _stage(hw, cores, cores, read, flops, moved)
 
 
 def _hops(model: ModelSpec, hw: Hardware, systems: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """The wafer-to-wafer hops of one pass of `tokens` tokens."""
     return (systems - 1) * (hw.hop_s + tokens * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth)
+
+
+def _split(model: ModelSpec, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cores of one layer and of the output projection, in proportion to their weights
+    (an untied input embedding takes its share too, for a lookup that costs no time)."""
+    return (cores * model.body_params / model.params / model.layers,
+            cores * model.embedding_params / model.params)
 
 
 def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
@@ -151,20 +176,25 @@ def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
     the model once: micro-batches of max(1, batch / layers) sequences, one pass."""
     seqs = np.maximum(1.0, load.batch / model.layers)
     tokens = seqs * per_seq
-    layer = _layer_time(model, hw, load, cores / model.layers, tokens, seqs, load.context)
-    return model.layers * layer + _hops(model, hw, systems, tokens)
+    layer_cores, head_cores = _split(model, cores)
+    layer = _layer_time(model, hw, load, layer_cores, tokens, seqs, load.context)
+    head = _head_time(model, hw, load, head_cores, tokens)
+    return model.layers * layer + head + _hops(model, hw, systems, tokens)
 
 
 def _prefill_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
                   systems: np.ndarray) -> np.ndarray:
     """The prompt through the pipeline in min(prompt, layers) chunks: the pipeline
     fills and drains, (layers + chunks - 1) chunk-stages in all, each token of a
-    chunk attending on average to half the prompt."""
+    chunk attending on average to half the prompt; the output projection for the
+    prompt's last token gives the first token."""
     chunks = np.minimum(load.prompt, model.layers)
     size = load.prompt / chunks
-    layer = _layer_time(model, hw, load, cores / model.layers, size, np.ones_like(size),
+    layer_cores, head_cores = _split(model, cores)
+    layer = _layer_time(model, hw, load, layer_cores, size, np.ones_like(size),
                         load.prompt / 2.0)
-    return (model.layers + chunks - 1.0) * layer + _hops(model, hw, systems, size)
+    head = _head_time(model, hw, load, head_cores, np.ones_like(size))
+    return (model.layers + chunks - 1.0) * layer + head + _hops(model, hw, systems, size)
 
 
 def _systems(model: ModelSpec, hw: Hardware, used: np.ndarray, systems: object) -> np.ndarray:
