@@ -48,7 +48,7 @@ def test_a_scenario_adds_its_own_model_and_a_bad_field_is_named() -> None:
     with pytest.raises(ValueError, match="'tied'"):
         catalogue({"mine": _entry(tied="yes")})
     with pytest.raises(ValueError, match="'active_params'"):  # no room for the layers
-        catalogue({"mine": _entry(params=0.5e9, active_params=0.5e9)})
+        catalogue({"mine": _entry(params=0.2e9, active_params=0.2e9)})
     assert catalogue({"mine": _entry(tied=True)})["mine"].tied
     with pytest.raises(ValueError, match="already"):
         catalogue({"llama-3.1-8b": _entry()})
