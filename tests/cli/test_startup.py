@@ -19,7 +19,7 @@ from cli.main import COMMANDS
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 
-# runs `twin ARGS...` as the console script does, then prints the top-level packages loaded
+# runs `twin ARGS...` as the console script does, then prints the modules loaded
 _PROBE = """
 import json, sys
 from cli.main import main
@@ -28,7 +28,7 @@ try:
     main()
 except SystemExit:
     pass
-sys.stderr.write("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
 HEAVY = {"simpy", "numpy", "scipy", "sqlalchemy", "pandas", "pydantic", "alembic", "rich"}
@@ -36,6 +36,11 @@ HEAVY = {"simpy", "numpy", "scipy", "sqlalchemy", "pandas", "pydantic", "alembic
 
 def loaded(*args: str, cwd: Path) -> set[str]:
     """Top-level packages a fresh `twin ARGS...` has imported when it exits."""
+    return {module.split(".")[0] for module in modules_loaded(*args, cwd=cwd)}
+
+
+def modules_loaded(*args: str, cwd: Path) -> set[str]:
+    """Every module a fresh `twin ARGS...` has imported when it exits."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd,
         timeout=120,
@@ -63,6 +68,14 @@ def test_run_without_the_store_loads_no_database_or_pandas(tmp_path: Path) -> No
     assert not modules & {"sqlalchemy", "pandas", "alembic", "storage", "rich"}
     assert "scipy" not in modules, "no lognormal failure law in small.toml: no scipy.special"
     assert not (tmp_path / "twin.db").exists()
+
+
+def test_the_default_hall_runs_without_numpy_ma(tmp_path: Path) -> None:
+    # np.unique loads numpy.ma (~10 ms) to ask whether its input is masked
+    modules = modules_loaded("run", str(SCENARIOS / "hall.toml"), "--until", "1d", "--no-store",
+                             "--json", cwd=tmp_path)
+    assert "twin.mechanisms.wafer" in modules, "the probe sees the wafers built"
+    assert not {m for m in modules if m == "numpy.ma" or m.startswith("numpy.ma.")}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
