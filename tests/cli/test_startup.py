@@ -31,6 +31,35 @@ except SystemExit:
 sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
+# runs `twin ARGS...` as `loaded` does and reports the garbage collector's passes
+# before the command's own work starts (the group's callback) and after it, and
+# what is frozen when the interpreter finalizes (atexit runs handlers last-in first-out)
+_COLLECTOR_PROBE = """
+import atexit, gc, json, sys
+from cli.main import cli, main
+passes = {"loading": 0, "command": 0}
+phase = ["loading"]
+def count(stage, info):
+    if stage == "stop":
+        passes[phase[0]] += 1
+gc.callbacks.append(count)
+group_callback = cli.callback
+def start_command():
+    group_callback()
+    phase[0] = "command"
+    passes["enabled"] = gc.isenabled()
+cli.callback = start_command
+def report():
+    passes["frozen"] = gc.get_freeze_count()
+    sys.stderr.write("\\nCOLLECTOR " + json.dumps(passes))
+atexit.register(report)
+sys.argv = ["twin", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+"""
+
 HEAVY = {"simpy", "numpy", "scipy", "sqlalchemy", "pandas", "pydantic", "alembic", "rich"}
 
 
@@ -68,6 +97,25 @@ def test_run_without_the_store_loads_no_database_or_pandas(tmp_path: Path) -> No
     assert not modules & {"sqlalchemy", "pandas", "alembic", "storage", "rich"}
     assert "scipy" not in modules, "no lognormal failure law in small.toml: no scipy.special"
     assert not (tmp_path / "twin.db").exists()
+
+
+def test_the_collector_is_off_while_a_command_loads_on_while_it_runs_and_frozen_at_exit(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR_PROBE, "run", str(SCENARIOS / "small.toml"),
+         "--until", "2d", "--no-store", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    last = done.stderr.rstrip().rsplit("\n", 1)[-1]
+    assert done.returncode == 0 and last.startswith("COLLECTOR "), done.stderr
+    passes = json.loads(last.removeprefix("COLLECTOR "))
+    # loading numpy, pydantic and the schema made ~80 passes that freed nothing
+    assert passes["loading"] == 0
+    # the run's garbage is collected (simulate ends with a pass when the collector is on)
+    assert passes["enabled"] and passes["command"] > 0
+    # what is left at exit is frozen: the interpreter's last pass skips it
+    assert passes["frozen"] > 0
 
 
 def test_the_default_hall_runs_without_numpy_ma(tmp_path: Path) -> None:
