@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import os
 import textwrap
 from collections.abc import Iterator, MutableMapping
 
@@ -150,8 +151,13 @@ def main() -> None:
     turns it back on), and what is left at exit is frozen, not collected: the
     process gives its memory back whole. Together ~60 ms of a `twin run` on an
     idle machine (docs/performance.md).
+
+    No command makes a BLAS call (the simulation is single-threaded): unless told
+    otherwise, OpenBLAS starts no threads as numpy loads. Its one thread per core
+    would only spin, ~50 ms of CPU taken from the run on a busy machine.
     """
     global _collector_paused
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     handle_signals()
     if gc.isenabled():
         gc.disable()

@@ -7,6 +7,7 @@ only *which* heavy modules a command imports, in a fresh interpreter.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,38 @@ def test_the_collector_is_off_while_a_command_loads_on_while_it_runs_and_frozen_
     assert passes["enabled"] and passes["command"] > 0
     # what is left at exit is frozen: the interpreter's last pass skips it
     assert passes["frozen"] > 0
+
+
+_THREADS_PROBE = """
+import os, sys
+from cli.main import main
+sys.argv = ["twin", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\nTHREADS " + str(len(os.listdir("/proc/self/task"))))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+@pytest.mark.parametrize(("blas", "threads"), [(None, 1), ("2", 2)])
+def test_a_run_starts_no_blas_threads_unless_told_to(
+    tmp_path: Path, blas: str | None, threads: int
+) -> None:
+    if threads > (os.cpu_count() or 1):
+        pytest.skip("OpenBLAS starts at most one thread per core")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    if blas is not None:
+        env["OPENBLAS_NUM_THREADS"] = blas
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE, "run", str(SCENARIOS / "small.toml"),
+         "--until", "2d", "--no-store", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    last = done.stderr.rstrip().rsplit("\n", 1)[-1]
+    assert done.returncode == 0 and last.startswith("THREADS "), done.stderr
+    assert int(last.removeprefix("THREADS ")) == threads
 
 
 def test_the_default_hall_runs_without_numpy_ma(tmp_path: Path) -> None:
