@@ -144,13 +144,13 @@ _collector_paused = False
 def main() -> None:
     """Run the CLI (console script `twin`).
 
-    Loading a command (numpy, pydantic, the scenario schema) makes ~40k objects
-    that live as long as the process: the collector's ~80 passes over them while
+    Loading a command (numpy, pydantic, the scenario schema) makes ~37k objects
+    that live as long as the process: the collector's ~64 passes over them while
     they load free nothing, and neither would the interpreter's last full pass at
     exit. So the collector is off until the command's module is loaded (`cli`
     turns it back on), and what is left at exit is frozen, not collected: the
-    process gives its memory back whole. Together ~60 ms of a `twin run` on an
-    idle machine (docs/performance.md).
+    process gives its memory back whole. Together 50-90 ms of a `twin run`
+    (docs/performance.md).
 
     No command makes a BLAS call (the simulation is single-threaded): unless told
     otherwise, OpenBLAS starts no threads as numpy loads. Its one thread per core
