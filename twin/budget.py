@@ -48,8 +48,8 @@ CHANGE = 127  # 4 list slots + 2 floats while running; 4 array cells and selecti
 RESTORE = 32  # a float in a list, per repair or swap
 QUEUED_JOB = 1_000  # a SimPy process waiting for a crew or a part, with its events
 METRIC_VALUE = 46  # a float64 cell and its temporaries, a boxed float, its text for the store
-# Per manufacturing defect at build time: its core, its wafer, their key, np.unique's
-# sorted copy and mask (int64): ~50 counted, 67-87 measured.
+# Per manufacturing defect at build time: its core, its wafer, their key, the sorted
+# keys (int64) and the mask of distinct ones (bool): ~50 counted, 67-87 measured.
 DEFECT = 90
 # Changes of tracked quantities per outage: down (up, capacity, power), the boot
 # (idle power; a remap keeps the system idle and skips it), back up (up, capacity,

@@ -7,6 +7,7 @@ only *which* heavy modules a command imports, in a fresh interpreter.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from cli.main import COMMANDS
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
 
-# runs `twin ARGS...` as the console script does, then prints the top-level packages loaded
+# runs `twin ARGS...` as the console script does, then prints the modules loaded
 _PROBE = """
 import json, sys
 from cli.main import main
@@ -28,7 +29,36 @@ try:
     main()
 except SystemExit:
     pass
-sys.stderr.write("\\nMODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+# runs `twin ARGS...` as `loaded` does and reports the garbage collector's passes
+# before the command's own work starts (the group's callback) and after it, and
+# what is frozen when the interpreter finalizes (atexit runs handlers last-in first-out)
+_COLLECTOR_PROBE = """
+import atexit, gc, json, sys
+from cli.main import cli, main
+passes = {"loading": 0, "command": 0}
+phase = ["loading"]
+def count(stage, info):
+    if stage == "stop":
+        passes[phase[0]] += 1
+gc.callbacks.append(count)
+group_callback = cli.callback
+def start_command():
+    group_callback()
+    phase[0] = "command"
+    passes["enabled"] = gc.isenabled()
+cli.callback = start_command
+def report():
+    passes["frozen"] = gc.get_freeze_count()
+    sys.stderr.write("\\nCOLLECTOR " + json.dumps(passes))
+atexit.register(report)
+sys.argv = ["twin", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
 """
 
 HEAVY = {"simpy", "numpy", "scipy", "sqlalchemy", "pandas", "pydantic", "alembic", "rich"}
@@ -36,6 +66,11 @@ HEAVY = {"simpy", "numpy", "scipy", "sqlalchemy", "pandas", "pydantic", "alembic
 
 def loaded(*args: str, cwd: Path) -> set[str]:
     """Top-level packages a fresh `twin ARGS...` has imported when it exits."""
+    return {module.split(".")[0] for module in modules_loaded(*args, cwd=cwd)}
+
+
+def modules_loaded(*args: str, cwd: Path) -> set[str]:
+    """Every module a fresh `twin ARGS...` has imported when it exits."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, cwd=cwd,
         timeout=120,
@@ -63,6 +98,65 @@ def test_run_without_the_store_loads_no_database_or_pandas(tmp_path: Path) -> No
     assert not modules & {"sqlalchemy", "pandas", "alembic", "storage", "rich"}
     assert "scipy" not in modules, "no lognormal failure law in small.toml: no scipy.special"
     assert not (tmp_path / "twin.db").exists()
+
+
+def test_the_collector_is_off_while_a_command_loads_on_while_it_runs_and_frozen_at_exit(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR_PROBE, "run", str(SCENARIOS / "small.toml"),
+         "--until", "2d", "--no-store", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    last = done.stderr.rstrip().rsplit("\n", 1)[-1]
+    assert done.returncode == 0 and last.startswith("COLLECTOR "), done.stderr
+    passes = json.loads(last.removeprefix("COLLECTOR "))
+    # loading numpy, pydantic and the schema made ~80 passes that freed nothing
+    assert passes["loading"] == 0
+    # the run's garbage is collected (simulate ends with a pass when the collector is on)
+    assert passes["enabled"] and passes["command"] > 0
+    # what is left at exit is frozen: the interpreter's last pass skips it
+    assert passes["frozen"] > 0
+
+
+_THREADS_PROBE = """
+import os, sys
+from cli.main import main
+sys.argv = ["twin", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\nTHREADS " + str(len(os.listdir("/proc/self/task"))))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+@pytest.mark.parametrize(("blas", "threads"), [(None, 1), ("2", 2)])
+def test_a_run_starts_no_blas_threads_unless_told_to(
+    tmp_path: Path, blas: str | None, threads: int
+) -> None:
+    if threads > (os.cpu_count() or 1):
+        pytest.skip("OpenBLAS starts at most one thread per core")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    if blas is not None:
+        env["OPENBLAS_NUM_THREADS"] = blas
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE, "run", str(SCENARIOS / "small.toml"),
+         "--until", "2d", "--no-store", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    last = done.stderr.rstrip().rsplit("\n", 1)[-1]
+    assert done.returncode == 0 and last.startswith("THREADS "), done.stderr
+    assert int(last.removeprefix("THREADS ")) == threads
+
+
+def test_the_default_hall_runs_without_numpy_ma(tmp_path: Path) -> None:
+    # np.unique loads numpy.ma (~10 ms) to ask whether its input is masked
+    modules = modules_loaded("run", str(SCENARIOS / "hall.toml"), "--until", "1d", "--no-store",
+                             "--json", cwd=tmp_path)
+    assert "twin.mechanisms.wafer" in modules, "the probe sees the wafers built"
+    assert not {m for m in modules if m == "numpy.ma" or m.startswith("numpy.ma.")}
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -58,6 +58,37 @@ def test_two_defects_on_one_core_kill_it_once():
     assert dead.mean() == pytest.approx(mean, abs=4 * math.sqrt(var / WAFERS))
 
 
+class _Draws:
+    """Stands in for the defects stream: the given defect counts and hit cores."""
+
+    def __init__(self, defects: list[int], hits: list[int]) -> None:
+        self._defects = np.array(defects, dtype=np.int64)
+        self._hits = np.array(hits, dtype=np.int64)
+
+    def poisson(self, lam: float, size: int) -> np.ndarray:
+        assert size == self._defects.size
+        return self._defects
+
+    def integers(self, low: int, high: int, size: int) -> np.ndarray:
+        assert size == self._hits.size and self._hits.max(initial=low) < high
+        return self._hits
+
+
+@pytest.mark.parametrize(
+    ("defects", "hits", "dead"),
+    [
+        # a core hit twice, first and last keys repeated, and the same core on two wafers
+        ([3, 0, 2, 4], [0, 5, 0, 5, 9, 9, 9, 1, 9], [2, 0, 2, 2]),
+        ([1], [0], [1]),
+        ([0, 0], [], [0, 0]),
+    ],
+)
+def test_each_wafer_counts_every_distinct_core_hit_exactly_once(defects, hits, dead):
+    spec = wafer(physical_cores=10, active_cores=5, defect_density="0 /cm2")
+    got_defects, got_dead = manufacture_defects(_Draws(defects, hits), len(defects), spec)
+    assert got_defects.tolist() == defects and got_dead.tolist() == dead
+
+
 def test_a_defect_free_process_leaves_every_core_alive():
     defects, dead = manufacture_defects(
         np.random.default_rng(1), 100, wafer(defect_density="0 /cm2"))

@@ -54,8 +54,12 @@ def manufacture_defects(
     defects = rng.poisson(spec.defect_density * spec.area, n)
     hits = rng.integers(0, spec.physical_cores, int(defects.sum()))
     owner = np.repeat(np.arange(n), defects)
-    pairs = np.unique(owner * spec.physical_cores + hits)
-    dead = np.bincount(pairs // spec.physical_cores, minlength=n)
+    # each (wafer, core) key counted once: sorted, a key is new where it differs from the
+    # one before (what np.unique does, without loading numpy.ma: ~10 ms of a start-up)
+    keys = np.sort(owner * spec.physical_cores + hits)
+    new = np.ones(keys.size, dtype=bool)
+    new[1:] = keys[1:] != keys[:-1]
+    dead = np.bincount(keys[new] // spec.physical_cores, minlength=n)
     return defects, dead
 
 
