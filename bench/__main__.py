@@ -20,7 +20,12 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              process: best and median; the target is under 0.1 s;
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
-             bare `python -c pass`.
+             bare `python -c pass`;
+- sweep      hall-year replications with KPIs committed to SQLite: a long sweep
+             on every core (replications/s, worker memory along it), 1 vs 2
+             workers, a Dask LocalCluster vs the local pool, and the store's
+             size per 1,000 replications at each --record level
+             (bench/bench_sweep.py).
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -53,8 +58,10 @@ from bench.speed import Timing, engine_speed, saturated_crews, scaling
 from bench.startup import startup
 from twin.scenario import load_scenario
 
-SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording", "perf",
-            "startup")
+SECTIONS = (
+    "speed", "scaling", "reference", "agreement", "store", "recording", "perf", "startup",
+    "sweep",
+)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
@@ -64,6 +71,8 @@ TARGET_SATURATED_RATIO = 2.0  # 65k systems with the default crews vs 1k, per sy
 TARGET_PERF_GRID_S = 0.1
 TARGET_HELP_S = 0.2
 TARGET_RUN_OVERHEAD_S = 0.3
+TARGET_SWEEP_1000_S = 300.0  # 1,000 hall-years, KPIs recorded, on 2 cores
+TARGET_SWEEP_SPEEDUP = 1.8  # 2 workers against 1
 SATURATED_FACTOR = 64
 
 
@@ -206,6 +215,56 @@ def section_startup(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
     return out
 
 
+def section_sweep(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.bench_sweep import (
+        dask_overhead,
+        db_size_per_1000,
+        temporary_folder,
+        throughput,
+    )
+    from twin.experiments.executors import InProcess, ProcessPool, default_workers
+
+    long = 40 if args.quick else args.sweep_replications
+    short = 8 if args.quick else 40
+    out: dict[str, Any] = {}
+    with temporary_folder() as name:
+        folder = Path(name)
+        cores = default_workers()
+        run = throughput(f"pool, {cores} workers", lambda: ProcessPool(cores), long, folder)
+        per_1000 = 1000 / run.rate
+        meets = per_1000 <= TARGET_SWEEP_1000_S
+        print(f"  {long} hall-years, KPIs to SQLite, {cores} workers: {run.wall_s:.1f} s, "
+              f"{run.rate:.2f}/s (load {run.load:.1f})")
+        print(f"  1,000 replications: {per_1000:.0f} s (target <= {TARGET_SWEEP_1000_S:g} s "
+              f"on 2 cores: {_yes(meets)})")
+        print(f"  worker RSS along the sweep, MB: {', '.join(f'{m:.0f}' for m in run.rss_mb)}")
+        out["long"] = {**run.as_dict(), "per_1000_s": per_1000, "meets_target": meets}
+        one = throughput("1 worker", InProcess, short, folder)
+        two = throughput("2 workers", lambda: ProcessPool(2), short, folder)
+        speedup = one.wall_s / two.wall_s
+        print(f"  {short} hall-years: 1 worker {one.wall_s:.1f} s, 2 workers {two.wall_s:.1f} s: "
+              f"speedup {speedup:.2f}x (target >= {TARGET_SWEEP_SPEEDUP:g}: "
+              f"{_yes(speedup >= TARGET_SWEEP_SPEEDUP)}; load {two.load:.1f})")
+        out["workers"] = {"one": one.as_dict(), "two": two.as_dict(), "speedup": speedup}
+        try:
+            pool, dask, startup = dask_overhead(short, folder)
+        except ImportError as exc:
+            print(f"  Dask: skipped ({exc})")
+        else:
+            ratio = dask.wall_s / pool.wall_s
+            print(f"  Dask LocalCluster (2 processes) {dask.wall_s:.1f} s vs pool {pool.wall_s:.1f}"
+                  f" s: {ratio:.2f}x, cluster start {startup:.1f} s (load {dask.load:.1f})")
+            out["dask"] = {"pool": pool.as_dict(), "dask": dask.as_dict(), "ratio": ratio,
+                           "cluster_start_s": startup}
+        reps = 4 if args.quick else 10
+        sizes = db_size_per_1000(reps, folder)
+        print("  SQLite MB per 1,000 replications: "
+              + ", ".join(f"{record} {mb:,.1f}" for record, mb in sizes.items())
+              + f" (from {reps} each)")
+        out["db_mb_per_1000"] = sizes
+    return out
+
+
 # -- printing ---------------------------------------------------------------------------
 
 def _yes(flag: bool) -> str:
@@ -302,6 +361,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="runs of the default hall-year in the speed section (default 5)")
     parser.add_argument("--rounds", type=int, default=15,
                         help="pairs of runs in the recording section (default 15)")
+    parser.add_argument("--sweep-replications", type=int, default=1000,
+                        help="hall-years in the sweep section's long sweep (default 1000)")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help=f"where to write the JSON results (default {RESULTS.name})")
     parser.add_argument("--no-save", action="store_true", help="print only, write no JSON")
@@ -317,6 +378,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "recording": section_recording,
     "perf": section_perf,
     "startup": section_startup,
+    "sweep": section_sweep,
 }
 
 TITLES = {
@@ -328,6 +390,7 @@ TITLES = {
     "recording": "Recording overhead: the hall-year with and without the store",
     "perf": "Compute core: a `twin perf` grid of 1,000 points",
     "startup": "Start-up: what `twin` costs besides the simulation",
+    "sweep": "Sweeps: replications/s, workers, Dask, store size per record level",
 }
 
 

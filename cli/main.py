@@ -49,6 +49,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cli.perf_command:perf",
         "Tokens/s, time to first token and systems of a model over a grid, without a run.",
     ),
+    "sweep": (
+        "cli.sweep_commands:sweep",
+        "Run a scenario's replications (and factor levels) with 95 % intervals per KPI.",
+    ),
+    "compare": (
+        "cli.sweep_commands:compare",
+        "Compare two scenarios replication by replication (paired by seed).",
+    ),
+    "nightly": (
+        "cli.sweep_commands:nightly",
+        "Run the nightly sweeps and flag watched KPIs that changed since the previous night.",
+    ),
+    "sensitivity": (
+        "cli.sweep_commands:sensitivity",
+        "Rank scenario parameters by their effect on a KPI (Morris elementary effects).",
+    ),
 }
 
 

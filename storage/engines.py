@@ -4,7 +4,8 @@ Every PostgreSQL connection gives up after `CONNECT_TIMEOUT_S` (unless the URL
 sets ``connect_timeout``), so a server that accepts but never answers is an
 error, not a hang.
 
-SQLite: WAL journal (readers never block the writer), foreign keys on, a busy
+SQLite: the functions PostgreSQL has and the views use (`storage.sqlite_functions`)
+on every connection, WAL journal (readers never block the writer), foreign keys on, a busy
 timeout so that two writer processes wait for each other instead of failing,
 and every write transaction opened with ``BEGIN IMMEDIATE`` so it takes the
 write lock up front (a deferred transaction that later wants to write can
@@ -29,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
+from storage.sqlite_functions import register as register_functions
 from storage.urls import sqlite_path
 
 __all__ = [
@@ -71,6 +73,7 @@ def _sqlite_write_engine(url: URL) -> Engine:
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN is ours (below).
         dbapi_conn.isolation_level = None
+        register_functions(dbapi_conn)
         dbapi_conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         _enter_wal(dbapi_conn)
         for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
@@ -143,6 +146,7 @@ def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, *_rest: 
 def _sqlite_read_engine(path: Path) -> Engine:
     def connect() -> sqlite3.Connection:
         conn = _sqlite_open_read_only(path)
+        register_functions(conn)
         conn.execute("PRAGMA query_only=ON")
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.set_authorizer(_sqlite_authorizer)

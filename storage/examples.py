@@ -42,6 +42,27 @@ FROM v_kpi_trend
 WHERE kpi = 'availability'
 ORDER BY night, scenario
 """,
+    "sweep_intervals": """
+SELECT sweep_id, level, name, kpi, n, mean, half_width, mean - half_width AS low,
+       mean + half_width AS high
+FROM v_sweep_kpis
+WHERE kpi IN ('availability', 'failures.pump')
+ORDER BY sweep_id, level, kpi
+""",
+    "worst_racks": """
+SELECT v.rack_scope, COUNT(*) AS failures
+FROM v_events v
+JOIN runs r ON r.id = v.run_id
+WHERE r.status = 'completed' AND v.kind = 'failure' AND v.rack_scope IS NOT NULL
+GROUP BY v.rack_scope
+ORDER BY failures DESC, v.rack_scope
+""",
+    "nightly_changes": """
+SELECT night, label, kpi, mean, half_width, previous_mean, change, flagged
+FROM v_nightly_changes
+WHERE flagged = 1
+ORDER BY night DESC, label, kpi
+""",
     "runs_not_completed": """
 SELECT r.id, s.name AS scenario, r.status, r.started, r.error
 FROM runs r JOIN scenarios s ON s.id = r.scenario_id

@@ -25,6 +25,8 @@ __all__ = [
     "metadata",
     "scenarios",
     "sweeps",
+    "sweep_levels",
+    "t_quantiles",
     "runs",
     "events",
     "metric_series",
@@ -32,11 +34,13 @@ __all__ = [
     "kpis",
     "RUN_STATUSES",
     "SWEEP_STATUSES",
+    "RECORD_LEVELS",
     "NAMING_CONVENTION",
 ]
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
 SWEEP_STATUSES = RUN_STATUSES
+RECORD_LEVELS = ("kpis", "metrics", "events")  # what a sweep's replications keep, cumulative
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,7 +82,38 @@ sweeps = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("code_version", sa.Text, nullable=False),
+    sa.Column("seed", sa.BigInteger),
+    sa.Column("record", sa.Text, nullable=False, server_default="kpis"),
+    sa.Column("settings", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("label", sa.Text),
+    sa.Column("night", sa.Date),
     _status_check("status"),
+    sa.Index("ix_sweeps_label_night", "label", "night"),
+)
+
+# One row per factor combination of a sweep: the scenario it resolves to and the
+# `--set` assignments (base overrides, then the level's factor values) that made it.
+sweep_levels = sa.Table(
+    "sweep_levels",
+    metadata,
+    sa.Column(
+        "sweep_id", sa.Integer, sa.ForeignKey("sweeps.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.Column("scenario_id", sa.Integer, sa.ForeignKey("scenarios.id"), nullable=False),
+    sa.Column("assignments", sa.Text, nullable=False),
+    sa.Column("overrides", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("sweep_id", "level"),
+)
+
+# The 97.5 % quantile of Student's t with `df` degrees of freedom, for the
+# views' 95 % intervals (SQL has no t quantile; see storage/views.py).
+t_quantiles = sa.Table(
+    "t_quantiles",
+    metadata,
+    sa.Column("df", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("t975", sa.Double, nullable=False),
 )
 
 runs = sa.Table(
@@ -103,11 +138,15 @@ runs = sa.Table(
     sa.Column("label", sa.Text),
     sa.Column("overrides", sa.Text, nullable=False, server_default="[]"),
     sa.Column("name", sa.Text),
+    sa.Column("level", sa.Integer),
     _status_check("status"),
     sa.Index("ix_runs_status", "status"),
     sa.Index("ix_runs_started", "started"),
     sa.Index("ix_runs_scenario_id", "scenario_id"),
     sa.Index("ix_runs_sweep_id", "sweep_id"),
+    # a sweep's replication is committed once, however often it was run (runs
+    # outside sweeps have a NULL sweep_id, and NULLs never collide)
+    sa.Index("uq_runs_sweep_level_replication", "sweep_id", "level", "replication", unique=True),
 )
 
 

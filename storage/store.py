@@ -22,11 +22,11 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -49,10 +49,21 @@ if TYPE_CHECKING:
     from twin.records import RunResult
     from twin.scenario import Scenario
 
-__all__ = ["Store", "open_store", "code_version", "STALE_AFTER_S"]
+__all__ = ["Store", "SweepLevel", "open_store", "code_version", "STALE_AFTER_S"]
 
 STALE_AFTER_S = 3600.0
 _log = logging.getLogger(__name__)
+
+
+class SweepLevel(NamedTuple):
+    """One level of a sweep as the store keeps it (see `sweep_levels`)."""
+
+    scenario_name: str
+    scenario_hash: str
+    scenario: Mapping[str, Any]
+    assignments: Sequence[str]
+    overrides: Sequence[str]
+    name: str
 
 
 def code_version() -> str:
@@ -268,8 +279,20 @@ class Store:
         scenario: Mapping[str, Any],
         factors: Mapping[str, Any],
         replications: int,
+        seed: int | None = None,
+        record: str = "kpis",
+        settings: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        night: date | None = None,
+        levels: Sequence[SweepLevel] = (),
     ) -> int:
-        """Record a sweep as running; its runs pass the returned id to `begin_run`."""
+        """Record a sweep as running, with its levels; returns its id.
+
+        `scenario` is the base (level 0); each of `levels` is stored with its own
+        resolved scenario. `seed` is the entropy of the sweep's seed sequence,
+        `record` what its replications keep, `settings` its targets and limits,
+        `label` and `night` tag a nightly sweep (see `storage.sweeps`).
+        """
         with self.engine.begin() as conn:
             scenario_id = self._scenario_id(conn, scenario_name, scenario_hash, scenario)
             values = {
@@ -279,11 +302,33 @@ class Store:
                 "status": "running",
                 "created": utcnow(),
                 "code_version": code_version(),
+                "seed": seed,
+                "record": record,
+                "settings": to_json(settings or {}),
+                "label": _label(label),
+                "night": night,
             }
-            return _new_id(conn.execute(sa.insert(schema.sweeps).values(values)))
+            sweep_id = _new_id(conn.execute(sa.insert(schema.sweeps).values(values)))
+            rows = [
+                {
+                    "sweep_id": sweep_id,
+                    "level": index,
+                    "scenario_id": self._scenario_id(
+                        conn, level.scenario_name, level.scenario_hash, level.scenario
+                    ),
+                    "assignments": json.dumps(list(level.assignments)),
+                    "overrides": json.dumps(list(level.overrides)),
+                    "name": level.name,
+                }
+                for index, level in enumerate(levels)
+            ]
+            if rows:
+                conn.execute(sa.insert(schema.sweep_levels), rows)
+        return sweep_id
 
     def finish_sweep(self, sweep_id: int, status: str = "completed") -> None:
-        """Set the final status of a sweep (completed, failed or interrupted)."""
+        """Set the status of a sweep (completed, failed or interrupted; running again
+        when it is resumed)."""
         if status not in schema.SWEEP_STATUSES:
             raise StoreError(f"unknown sweep status {status!r}")
         with self.engine.begin() as conn:

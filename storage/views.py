@@ -2,13 +2,17 @@
 
 `metrics` shows the metric series of every run (whatever its status) in long
 form, one row per bucket. The `v_` views answer the common questions and
-count completed runs only: a failed or interrupted run keeps its rows for
+count completed runs only (`v_events` aside): a failed or interrupted run keeps its rows for
 inspection but never enters an aggregate. The `v_` SQL is shared by both
 backends except the one expression that differs (the calendar date of a
 timestamp); unnesting a JSON array differs more, so `metrics` has one text
 per dialect. Migrations create the views from `view_sql`, and a revision that
 changes a view replaces it (PostgreSQL) or drops and recreates it (SQLite).
-A run is named in the views by `runs.name` from revision 0004 on.
+A run is named in the views by `runs.name` from revision 0004 on. The sweep
+views of 0006 (`v_sweep_kpis`, `v_sweep_differences`, `v_nightly_changes`,
+`v_events`) count only runs of sweeps except `v_events` (every event, as
+`events`); `v_nightly_changes` reads `v_sweep_kpis`, so views are created in
+their listed order and dropped in reverse.
 
 Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
 duration in hours, the whole system lost) and ``throttle`` (value = capacity
@@ -17,7 +21,9 @@ lost in system-hours).
 
 from __future__ import annotations
 
-__all__ = ["VIEW_NAMES", "CURRENT", "view_sql", "create_views_sql", "drop_views_sql"]
+__all__ = [
+    "VIEW_NAMES", "SWEEP_VIEWS", "CURRENT", "view_sql", "create_views_sql", "drop_views_sql",
+]
 
 # date(started) in SQLite yields 'YYYY-MM-DD'; CAST(... AS DATE) there would
 # parse the text as a number, so each dialect gets its own spelling.
@@ -126,8 +132,116 @@ _BODIES_0004 = {
     "v_kpi_trend": _KPI_TREND_0004,
 }
 
-_BY_REVISION = {"0002": _BODIES_0002, "0004": _BODIES_0004}
-CURRENT = "0004"
+# -- 0006: sweeps. The same SQL on both backends: SQLite is given STDDEV_SAMP,
+# SQRT and SPLIT_PART on every connection (storage/sqlite_functions.py), and
+# the t quantile of a 95 % interval comes from the table `t_quantiles` (df up
+# to 1000; past it, two terms of its expansion in 1/df, within 3e-6).
+_T975 = """CASE WHEN {n} > 1 THEN COALESCE({q}.t975, 1.959964 + 2.372272 / ({n} - 1)) END"""
+
+# A sweep's KPIs per level: what ran is the level's scenario hash and overrides.
+_SWEEP_KPIS = f"""
+SELECT a.sweep_id AS sweep_id, a.level AS level, a.scenario_hash AS scenario_hash,
+       a.overrides AS overrides, a.name AS name, a.kpi AS kpi, a.n AS n,
+       a.mean AS mean, a.sd AS sd,
+       a.sd / SQRT(a.n) * {_T975.format(n="a.n", q="q")} AS half_width
+FROM (
+    SELECT r.sweep_id AS sweep_id, r.level AS level, s.hash AS scenario_hash,
+           r.overrides AS overrides, r.name AS name, k.name AS kpi,
+           COUNT(k.value) AS n, AVG(k.value) AS mean, STDDEV_SAMP(k.value) AS sd
+    FROM runs r
+    JOIN scenarios s ON s.id = r.scenario_id
+    JOIN kpis k ON k.run_id = r.id
+    WHERE r.status = 'completed' AND r.sweep_id IS NOT NULL
+    GROUP BY r.sweep_id, r.level, s.hash, r.overrides, r.name, k.name
+) a
+LEFT JOIN t_quantiles q ON q.df = a.n - 1
+"""
+
+# Paired differences (level_b - level_a) between the levels of a sweep: replication
+# i of every level shares its seed, so the pairs are common random numbers.
+_SWEEP_DIFFERENCES = f"""
+SELECT d.sweep_id AS sweep_id, d.kpi AS kpi, d.level_a AS level_a, d.level_b AS level_b,
+       d.n AS n, d.mean_difference AS mean_difference, d.sd_difference AS sd_difference,
+       d.sd_difference / SQRT(d.n) * {_T975.format(n="d.n", q="q")} AS half_width
+FROM (
+    SELECT a.sweep_id AS sweep_id, ka.name AS kpi, a.level AS level_a, b.level AS level_b,
+           COUNT(kb.value - ka.value) AS n, AVG(kb.value - ka.value) AS mean_difference,
+           STDDEV_SAMP(kb.value - ka.value) AS sd_difference
+    FROM runs a
+    JOIN runs b ON b.sweep_id = a.sweep_id AND b.replication = a.replication
+                   AND b.level > a.level
+    JOIN kpis ka ON ka.run_id = a.id
+    JOIN kpis kb ON kb.run_id = b.id AND kb.name = ka.name
+    WHERE a.status = 'completed' AND b.status = 'completed'
+    GROUP BY a.sweep_id, ka.name, a.level, b.level
+) d
+LEFT JOIN t_quantiles q ON q.df = d.n - 1
+"""
+
+# Each nightly sweep's KPIs against the previous night of the same entry (label):
+# flagged when the means differ by more than the root sum of squares of the two
+# half-widths (the 95 % interval of a difference of two independent means).
+_NIGHTLY_CHANGES = """
+WITH nightly AS (
+    SELECT w.id AS sweep_id, w.label AS label, w.night AS night,
+           w.code_version AS code_version, v.kpi AS kpi, v.n AS n, v.mean AS mean,
+           v.half_width AS half_width
+    FROM sweeps w
+    JOIN v_sweep_kpis v ON v.sweep_id = w.id AND v.level = 0
+    WHERE w.night IS NOT NULL AND w.status = 'completed'
+),
+nights AS (
+    SELECT id AS sweep_id, label FROM sweeps WHERE night IS NOT NULL AND status = 'completed'
+),
+previous AS (
+    SELECT c.sweep_id AS sweep_id, MAX(p.sweep_id) AS previous_id
+    FROM nights c
+    JOIN nights p ON p.label = c.label AND p.sweep_id < c.sweep_id
+    GROUP BY c.sweep_id
+)
+SELECT c.night AS night, c.label AS label, c.sweep_id AS sweep_id,
+       c.code_version AS code_version, c.kpi AS kpi, c.n AS n, c.mean AS mean,
+       c.half_width AS half_width, p.night AS previous_night,
+       p.sweep_id AS previous_sweep_id, p.mean AS previous_mean,
+       p.half_width AS previous_half_width, c.mean - p.mean AS change,
+       CASE WHEN c.half_width IS NULL OR p.half_width IS NULL THEN NULL
+            WHEN ABS(c.mean - p.mean) > SQRT(c.half_width * c.half_width
+                                             + p.half_width * p.half_width) THEN 1
+            ELSE 0 END AS flagged
+FROM nightly c
+LEFT JOIN previous x ON x.sweep_id = c.sweep_id
+LEFT JOIN nightly p ON p.sweep_id = x.previous_id AND p.kpi = c.kpi
+"""
+
+# Events with the row and rack of their scope (`hall.row2.rack7.sys1.psu3`:
+# `hall.row2`, `hall.row2.rack7`); NULL for a scope outside the racks (spares).
+_EVENTS = """
+SELECT e.id AS id, e.run_id AS run_id, e.t AS t, e.scope AS scope, e.kind AS kind,
+       e.cause AS cause, e.value AS value,
+       CASE WHEN SPLIT_PART(e.scope, '.', 2) LIKE 'row%'
+            THEN SPLIT_PART(e.scope, '.', 1) || '.' || SPLIT_PART(e.scope, '.', 2)
+       END AS row_scope,
+       CASE WHEN SPLIT_PART(e.scope, '.', 2) LIKE 'row%'
+                 AND SPLIT_PART(e.scope, '.', 3) LIKE 'rack%'
+            THEN SPLIT_PART(e.scope, '.', 1) || '.' || SPLIT_PART(e.scope, '.', 2) || '.'
+                 || SPLIT_PART(e.scope, '.', 3)
+       END AS rack_scope
+FROM events e
+"""
+
+# in creation order: v_nightly_changes reads v_sweep_kpis
+SWEEP_VIEWS = ("v_sweep_kpis", "v_sweep_differences", "v_nightly_changes", "v_events")
+
+_BODIES_0006 = {
+    **_BODIES_0004,
+    "v_sweep_kpis": _SWEEP_KPIS,
+    "v_sweep_differences": _SWEEP_DIFFERENCES,
+    "v_nightly_changes": _NIGHTLY_CHANGES,
+    "v_events": _EVENTS,
+}
+
+_BY_REVISION = {"0002": _BODIES_0002, "0004": _BODIES_0004, "0006": _BODIES_0006}
+CURRENT = "0006"
 
 VIEW_NAMES = tuple(_BY_REVISION[CURRENT])
 
@@ -143,16 +257,32 @@ def view_sql(dialect: str, revision: str = CURRENT) -> dict[str, str]:
     return out
 
 
-def create_views_sql(dialect: str, revision: str = CURRENT, *, replace: bool = False) -> list[str]:
-    """CREATE VIEW statements for the views of `revision` (none depends on another).
+def create_views_sql(
+    dialect: str,
+    revision: str = CURRENT,
+    *,
+    replace: bool = False,
+    names: tuple[str, ...] | None = None,
+) -> list[str]:
+    """CREATE VIEW statements for the views of `revision` (or only `names` of them),
+    in an order where a view comes after those it reads.
 
     `replace` (PostgreSQL): CREATE OR REPLACE, which keeps the grants on a view
     whose columns keep their names and types.
     """
     verb = "CREATE OR REPLACE VIEW" if replace else "CREATE VIEW"
-    return [f"{verb} {name} AS\n{body}" for name, body in view_sql(dialect, revision).items()]
+    return [
+        f"{verb} {name} AS\n{body}"
+        for name, body in view_sql(dialect, revision).items()
+        if names is None or name in names
+    ]
 
 
-def drop_views_sql(revision: str = CURRENT) -> list[str]:
-    """DROP VIEW statements for the views of `revision` (safe when one is missing)."""
-    return [f"DROP VIEW IF EXISTS {name}" for name in reversed(tuple(_BY_REVISION[revision]))]
+def drop_views_sql(revision: str = CURRENT, *, names: tuple[str, ...] | None = None) -> list[str]:
+    """DROP VIEW statements for the views of `revision` (or only `names` of them), those
+    that read another first (safe when one is missing)."""
+    return [
+        f"DROP VIEW IF EXISTS {name}"
+        for name in reversed(tuple(_BY_REVISION[revision]))
+        if names is None or name in names
+    ]
