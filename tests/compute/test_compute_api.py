@@ -1,0 +1,87 @@
+"""The twin.compute contract: the catalogue, evaluate's shapes and errors, speed factor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.compute import (
+    CS3,
+    FitError,
+    Perf,
+    Speculative,
+    at_speed,
+    catalogue,
+    evaluate,
+)
+
+SHIPPED = ("llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b", "llama-3.1-405b", "qwen3-32b",
+           "qwen3-235b-a22b", "gpt-oss-120b", "llama-4-maverick", "llama-3.2-1b")
+
+
+def test_the_catalogue_ships_the_models_the_issue_names_each_with_its_source() -> None:
+    models = catalogue()
+    for name in SHIPPED:
+        assert models[name].source.startswith("https://"), name
+    assert models["llama-4-maverick"].experts == 128
+    assert models["llama-4-maverick"].active_params == pytest.approx(17e9)
+    assert models["llama-3.1-70b"].layers == models["llama-3.3-70b"].layers == 80
+
+
+def _entry(**change: object) -> dict[str, object]:
+    base = {"params": 7e9, "active_params": 7e9, "layers": 32, "hidden": 4096, "heads": 32,
+            "kv_heads": 8, "head_dim": 128, "ffn": 11008, "vocab": 32000, "experts": 1,
+            "active_experts": 1, "source": "https://example.org/paper"}
+    return {**base, **change}
+
+
+def test_a_scenario_adds_its_own_model_and_a_bad_field_is_named() -> None:
+    assert catalogue({"mine-7b": _entry()})["mine-7b"].layers == 32
+    with pytest.raises(ValueError, match="'kv_heads'"):
+        catalogue({"mine": _entry(kv_heads=0)})
+    with pytest.raises(ValueError, match="'layres'"):
+        catalogue({"mine": {**_entry(), "layres": 3}})
+    with pytest.raises(ValueError, match="'source'"):
+        catalogue({"mine": {k: v for k, v in _entry().items() if k != "source"}})
+    with pytest.raises(ValueError, match="already"):
+        catalogue({"llama-3.1-8b": _entry()})
+
+
+def test_evaluate_broadcasts_every_input() -> None:
+    model = catalogue()["llama-3.1-8b"]
+    perf = evaluate(model, bits=np.array([16, 8, 4])[:, None, None],
+                    batch=np.array([1, 8])[None, :, None],
+                    context=np.array([1024, 32768, 131072]), prompt=512)
+    assert isinstance(perf, Perf)
+    for field in perf:
+        assert np.shape(field) == (3, 2, 3)
+    assert np.all(perf.aggregate_tps == pytest.approx(perf.user_tps * np.array([1, 8])[:, None]))
+
+
+def test_an_explicit_system_count_too_small_raises_fit_error_with_the_bytes_missing() -> None:
+    model = catalogue()["llama-3.1-70b"]
+    perf = evaluate(model, bits=16, batch=1, context=8192, prompt=100)
+    with pytest.raises(FitError) as caught:
+        evaluate(model, bits=16, batch=1, context=8192, prompt=100, systems=2)
+    assert caught.value.missing_bytes == pytest.approx(float(perf.sram_bytes) - 2 * CS3.capacity)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_speculation_yields_the_expected_accepted_tokens_per_step() -> None:
+    models = catalogue()
+    spec = Speculative(models["llama-3.2-1b"], tokens=3, acceptance=0.5)
+    perf = evaluate(models["llama-3.3-70b"], bits=16, batch=1, context=4096, prompt=100,
+                    speculative=spec)
+    assert float(perf.tokens_per_step) == pytest.approx(1 + 0.5 + 0.25 + 0.125)
+    assert float(perf.user_tps) == pytest.approx(float(perf.tokens_per_step / perf.step_s))
+    with pytest.raises(ValueError, match="acceptance"):
+        Speculative(models["llama-3.2-1b"], tokens=3, acceptance=1.5)
+
+
+def test_a_replica_at_speed_factor_phi_is_phi_times_as_fast_and_zero_serves_nothing() -> None:
+    perf = evaluate(catalogue()["llama-3.1-8b"], bits=16, batch=4, context=2048, prompt=256)
+    slow = at_speed(perf, np.array([1.0, 0.5, 0.0]))
+    assert slow.aggregate_tps.tolist() == pytest.approx(
+        [float(perf.aggregate_tps), float(perf.aggregate_tps) / 2, 0.0])
+    assert slow.ttft_s[1] == pytest.approx(2 * float(perf.ttft_s))
+    assert slow.ttft_s[2] == np.inf

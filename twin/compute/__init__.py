@@ -1,0 +1,23 @@
+"""twin.compute: the compute-throughput core (pure numpy: no SimPy, no scenario).
+
+Data flow: the serving layer names a model (`catalogue`), a precision, a
+batch, a context and a prompt length; `evaluate` says how many systems a
+replica of it needs, how much SRAM it uses and how fast it decodes and
+prefills at full speed (`Perf`, arrays broadcast over the inputs);
+`at_speed` scales that by the replica's slowest system's speed factor; a
+`Placement` strategy picks the systems of each replica in the hall.
+The constants of the model are fitted in `twin.compute.calibration`.
+"""
+
+from __future__ import annotations
+
+from twin.compute.catalogue import ModelSpec, catalogue
+from twin.compute.hardware import CS3, Hardware
+from twin.compute.memory import FitError
+from twin.compute.perf import Perf, Speculative, at_speed, evaluate, expected_tokens
+from twin.compute.placement import PLACEMENTS, Placement, PlacementError
+
+__all__ = [
+    "ModelSpec", "catalogue", "Speculative", "FitError", "Perf", "evaluate", "at_speed",
+    "expected_tokens", "Hardware", "CS3", "Placement", "PLACEMENTS", "PlacementError",
+]

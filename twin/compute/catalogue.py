@@ -1,0 +1,121 @@
+"""The model catalogue: open-weight models and their published architecture.
+
+The shipped models live in `models.toml` beside this module, each with the
+URL of the config or paper its figures come from. A scenario may add its own
+models (`catalogue(extra)`); every entry, shipped or added, is checked here,
+so the rest of `twin.compute` can trust a `ModelSpec`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ModelSpec", "catalogue", "MODELS_FILE"]
+
+MODELS_FILE = Path(__file__).with_name("models.toml")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: sizes as published (counts of parameters, widths, heads)."""
+
+    name: str
+    params: float  # all parameters: what SRAM must hold
+    active_params: float  # parameters used per token: what a token computes with
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int  # feed-forward width, of one expert for a mixture of experts
+    vocab: int
+    experts: int  # routed experts per MoE layer; 1 for a dense model
+    active_experts: int  # routed experts a token uses
+    source: str  # where the figures were published
+
+    @property
+    def moe(self) -> bool:
+        return self.experts > 1
+
+    @property
+    def kv_values_per_token(self) -> int:
+        """Key and value entries one token adds to the cache, over all layers."""
+        return 2 * self.layers * self.kv_heads * self.head_dim
+
+
+_INTEGERS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "experts",
+             "active_experts")
+_FIELDS = tuple(f.name for f in fields(ModelSpec) if f.name != "name")
+
+
+def _spec(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+    """A checked `ModelSpec`; ValueError naming the model and field otherwise."""
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"model {name!r}: expected a table of fields, got {type(entry).__name__}")
+    unknown = sorted(set(entry) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"model {name!r}: unknown field {unknown[0]!r}")
+    missing = [key for key in _FIELDS if key not in entry]
+    if missing:
+        raise ValueError(f"model {name!r}: missing field {missing[0]!r}")
+    values: dict[str, Any] = {}
+    for key in _FIELDS:
+        value = entry[key]
+        if key == "source":
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"model {name!r}: field 'source' must name where the figures "
+                                 "were published")
+        elif key in _INTEGERS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"model {name!r}: field {key!r} must be an integer >= 1, "
+                                 f"got {value!r}")
+        elif (isinstance(value, bool) or not isinstance(value, int | float)
+              or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"model {name!r}: field {key!r} must be a positive number, "
+                             f"got {value!r}")
+        values[key] = value
+    spec = ModelSpec(name=name, **values)
+    _check_consistent(spec)
+    return spec
+
+
+def _check_consistent(spec: ModelSpec) -> None:
+    problems = {
+        "active_params": spec.active_params > spec.params,
+        "kv_heads": spec.heads % spec.kv_heads != 0,
+        "active_experts": spec.active_experts > spec.experts,
+    }
+    if spec.experts == 1 and spec.active_params != spec.params:
+        problems["active_params"] = True  # a dense model uses all its parameters
+    for key, bad in problems.items():
+        if bad:
+            raise ValueError(f"model {spec.name!r}: field {key!r} is inconsistent "
+                             "(active_params <= params, equal for a dense model; heads a "
+                             "multiple of kv_heads; active_experts <= experts)")
+
+
+@cache
+def _shipped() -> dict[str, ModelSpec]:
+    with MODELS_FILE.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {name: _spec(name, entry) for name, entry in data["models"].items()}
+
+
+def catalogue(extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, ModelSpec]:
+    """The shipped models plus `extra` (name -> fields, as in models.toml), all checked.
+
+    An extra model may not reuse a shipped name: a scenario that wants other
+    figures for a known model gives it a name of its own.
+    """
+    models = dict(_shipped())
+    for name, entry in (extra or {}).items():
+        if name in models:
+            raise ValueError(f"model {name!r}: already in the catalogue; choose another name")
+        models[name] = _spec(name, entry)
+    return models
