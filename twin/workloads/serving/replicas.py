@@ -97,6 +97,9 @@ class Replicas:
         self._speed: list[float] = []
         self._cause: list[str] = []
         self._load_until: list[float] = [math.nan] * n
+        # the fleet's per-system lists (changed in place, never replaced), and its emitter
+        self._fleet_state = (fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
+        self._emit = fleet.recorder.emit
         for r in range(n):
             self._update(r, self.systems[r][0])
         fleet.on_capacity_change = self._system_changed
@@ -129,32 +132,28 @@ class Replicas:
 
     def _update(self, r: int, s: int) -> None:
         """Re-read replica `r` after its system `s` (or the idle pool) changed."""
-        fleet = self.fleet
         systems = self.systems[r]
         # the fleet's capacity of each system, inlined: this runs on every change
-        fraction, cores, reasons, booting = (
-            fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
+        fraction, cores, reasons, booting = self._fleet_state
         caps = [0.0 if reasons[x] or booting[x] else fraction[x] * cores[x] for x in systems]
         speed = min(caps)
+        down_since = self.down_since[r]
         if speed > 0.0 and not self.loading[r]:
-            if self.down_since[r] == self.down_since[r]:  # not NaN: it was down
+            if down_since == down_since:  # not NaN: it was down
                 now = self.env.now
-                fleet.recorder.emit(
-                    now, self.scopes[r], "replica_restore", self.cause[r],
-                    now - self.down_since[r],
-                )
+                self._emit(now, self.scopes[r], "replica_restore", self.cause[r], now - down_since)
                 self.down_since[r] = math.nan
             self.cause[r] = "" if speed >= 1.0 else self._slow_cause(systems, caps, speed)
         else:
             speed = 0.0
             lost = [x for x, cap in zip(systems, caps, strict=True) if cap <= 0.0]
-            if self.down_since[r] != self.down_since[r]:  # NaN: it was serving
+            if down_since != down_since:  # NaN: it was serving
                 now = self.env.now
                 self.down_since[r] = now
                 self.downs += 1
                 down = s if s in lost else lost[0]
-                self.cause[r] = fleet.down_cause[down] or self.cause[r]
-                fleet.recorder.emit(now, self.scopes[r], "replica_down", self.cause[r])
+                self.cause[r] = self.fleet.down_cause[down] or self.cause[r]
+                self._emit(now, self.scopes[r], "replica_down", self.cause[r])
             if lost:
                 self._fail_over(r, lost)
         if speed != self.speed[r] or self.cause[r] != self._logged_cause[r]:
@@ -167,8 +166,9 @@ class Replicas:
         self._r.append(r)
         self._speed.append(speed)
         self._cause.append(self.cause[r])
-        for listener in self.listeners:
-            listener(r)
+        if self.listeners:
+            for listener in self.listeners:
+                listener(r)
 
     def _slow_cause(self, systems: list[int], caps: list[float], speed: float) -> str:
         """Blame for a running replica below full speed: its slowest system's throttling
@@ -211,7 +211,5 @@ class Replicas:
         self.loading[r] = False
         self.failovers += 1
         now = self.env.now
-        self.fleet.recorder.emit(
-            now, self.scopes[r], "failover", self.cause[r], now - self.down_since[r]
-        )
+        self._emit(now, self.scopes[r], "failover", self.cause[r], now - self.down_since[r])
         self._update(r, self.systems[r][0])
