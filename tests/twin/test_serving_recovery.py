@@ -207,3 +207,18 @@ def test_the_ttft_slo_is_met_when_prefill_and_a_step_fit_in_it(slack, attained):
     ttft = slack * (float(chat.prefill_s[0]) + dep.step_s)
     _, outcome, _ = run(with_demand(2, 0, 0.5, ttft=f"{ttft!r} s"), nothing)
     assert outcome.tenants["chat"].ttft_attainment == pytest.approx(attained, abs=1e-9)
+
+
+def test_a_throttled_system_slows_its_replica_blamed_on_the_throttle():
+    # 45 C water (restart at 50 C): full power would settle at 45 + 23 x 1.8 = 86.4 C,
+    # above the 85 C throttle: the governor holds every system below full power
+    scenario = serving_scenario(2, 0)
+    spec = scenario.document()
+    spec["thermal"]["inlet"] = "45 C"
+    spec["thermal"]["restart"] = "50 C"
+    model, outcome, events = run(Scenario.model_validate(spec), nothing)
+    fraction = model.fleet.fraction[0]
+    assert 0.5 <= fraction < 1.0
+    assert model.serving.replicas.speed == [fraction, model.fleet.fraction[1]]
+    assert model.serving.replicas.cause == ["thermal", "thermal"]
+    assert events == []
