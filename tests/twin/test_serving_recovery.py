@@ -222,3 +222,23 @@ def test_a_throttled_system_slows_its_replica_blamed_on_the_throttle():
     assert model.serving.replicas.speed == [fraction, model.fleet.fraction[1]]
     assert model.serving.replicas.cause == ["thermal", "thermal"]
     assert events == []
+
+
+def test_the_hourly_series_are_the_timeline_bucket_by_bucket():
+    model, outcome, _ = run(with_demand(3, 1, 1.5), psu_down_at(1.5, 2.0))
+    per_replica = admitted(model)
+    demand = 1.5 * per_replica
+    series = {(s.scope, s.name): s for s in outcome.series}
+    served = series[("hall.tenants.chat", "tokens_served_per_s")]
+    assert (served.t0, served.bucket, served.t_end) == (0.0, 1.0, 6.0)
+    short = (demand - per_replica) * LOAD_H  # the hour 1-2 h lost this much per second
+    assert served.values == pytest.approx([demand, demand - short, demand, demand, demand,
+                                           demand], rel=1e-12)
+    lost = series[("hall.tenants.chat", "tokens_lost_per_s")].values
+    assert lost == pytest.approx([0, short, 0, 0, 0, 0], abs=1e-6)
+    assert series[("hall.tenants.chat", "tokens_demanded_per_s")].values == pytest.approx(
+        [demand] * 6, rel=1e-12)
+    up = series[("hall.deployments.small", "replicas_available")].values
+    assert up == pytest.approx([2, 2 - LOAD_H, 2, 2, 2, 2], rel=1e-12)
+    waits = series[("hall.tenants.chat", "delay_mean_s")].values
+    assert len(waits) == 6 and all(w >= 0 for w in waits)

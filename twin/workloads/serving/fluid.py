@@ -121,8 +121,13 @@ class FluidServing:
         for t, tenant in enumerate(tenants):
             d = tenant.deployment
             first = (tenant.prefill_s + deps[d].step_s)[None, :] / mean_speed[:, d, None]
-            late = wait_exceeds(tenant.spec.ttft * SECONDS_PER_HOUR - first,
-                                chance[:, d, None], waits[:, t, None])
+            x = tenant.spec.ttft * SECONDS_PER_HOUR - first  # the wait each prompt may take
+            late = (x < 0).astype(float)
+            # with C below 2^-54, C exp(...) moves 1 - late by at most half an ulp of 1:
+            # only intervals where requests do wait need the exponentials
+            waiting = chance[:, d] >= 2**-54
+            late[waiting] = wait_exceeds(x[waiting], chance[waiting, d, None],
+                                         waits[waiting, t, None])
             ttft_ok[:, t] = 1.0 - late.mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot_ok = np.where(dep_cap[:, dep_of] > 0,
@@ -202,28 +207,31 @@ class FluidServing:
         wait per tenant; replicas serving per deployment."""
         n_b = max(1, math.ceil(horizon / bucket - 1e-9))
         b = np.minimum((edges / bucket + 1e-9).astype(np.int64), n_b - 1)
-        length = np.bincount(b, weights=dt, minlength=n_b)
-
-        def mean(values: np.ndarray, weights: np.ndarray = dt) -> tuple[float, ...]:
-            num = np.bincount(b, weights=values * weights, minlength=n_b)
-            den = np.bincount(b, weights=weights, minlength=n_b) if weights is not dt else length
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return tuple(np.where(den > 0, num / den, math.nan).tolist())
-
+        starts = np.searchsorted(b, np.arange(n_b))  # every bucket's start is an edge here
+        length = np.add.reduceat(dt, starts)
+        timed = np.concatenate([demand, served, goodput, demand - served, up], axis=1)
+        requests = served_req * dt[:, None]  # the weights of the mean wait
+        waited = np.add.reduceat(waits * requests, starts, axis=0)
+        counted = np.add.reduceat(requests, starts, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.concatenate([
+                np.add.reduceat(timed * dt[:, None], starts, axis=0) / length[:, None],
+                np.where(counted > 0, waited / counted, math.nan),
+            ], axis=1).T.tolist()  # one list per series: 4 per tenant, 1 per deployment, waits
+        n_t, n_d = len(self.serving.tenants), up.shape[1]
+        names = ("tokens_demanded_per_s", "tokens_served_per_s", "goodput_per_s",
+                 "tokens_lost_per_s")
         out = []
         for t, tenant in enumerate(self.serving.tenants):
             scope = f"hall.tenants.{tenant.name}"
-            for name, values in (
-                ("tokens_demanded_per_s", demand[:, t]), ("tokens_served_per_s", served[:, t]),
-                ("goodput_per_s", goodput[:, t]),
-                ("tokens_lost_per_s", demand[:, t] - served[:, t]),
-            ):
-                out.append(MetricSeries(scope, name, 0.0, bucket, horizon, mean(values)))
+            for i, name in enumerate(names):
+                row = tuple(means[i * n_t + t])
+                out.append(MetricSeries(scope, name, 0.0, bucket, horizon, row))
             out.append(MetricSeries(scope, "delay_mean_s", 0.0, bucket, horizon,
-                                    mean(waits[:, t], served_req[:, t] * dt)))
+                                    tuple(means[4 * n_t + n_d + t])))
         for d, dep in enumerate(self.serving.deployments):
             out.append(MetricSeries(f"hall.deployments.{dep.name}", "replicas_available", 0.0,
-                                    bucket, horizon, mean(up[:, d])))
+                                    bucket, horizon, tuple(means[4 * n_t + d])))
         return out
 
 
@@ -302,5 +310,7 @@ def _interval_sums(
     at = np.concatenate([k[m] for _, _, m in parts])
     jumps = np.bincount(at * cols.n + col, weights=weight, minlength=n_k * cols.n)
     sums = np.cumsum(jumps.reshape(n_k, cols.n), axis=0)
-    sums[np.abs(sums) < _DUST * np.max(np.abs(sums), axis=0, initial=0.0)] = 0.0
+    caps = sums[:, cols.caps]  # slots and replicas up are sums of integers: exact
+    caps[np.abs(caps) < _DUST * np.max(np.abs(caps), axis=0, initial=0.0)] = 0.0
+    sums[:, cols.caps] = caps
     return sums
