@@ -76,9 +76,9 @@ class FluidServing:
         breaks = np.append(edges, horizon)
         dt = np.diff(breaks) * SECONDS_PER_HOUR  # seconds
         n_k = len(edges)
-        causes = sorted({c for c in cause.tolist() if c})
+        causes = sv.replicas.causes[1:]  # number i + 1 in the log
         cols = _Columns(n_t, n_d, len(causes))
-        sums = _interval_sums(sv, cols, causes, breaks, t_log, r_log, speed, cause)
+        sums = _interval_sums(sv, cols, breaks, t_log, r_log, speed, cause)
 
         pools = Pools(
             deployment=[t.deployment for t in tenants],
@@ -270,7 +270,7 @@ class _Columns:
 
 
 def _interval_sums(
-    sv: Serving, cols: _Columns, causes: list[str], breaks: np.ndarray,
+    sv: Serving, cols: _Columns, breaks: np.ndarray,
     t: np.ndarray, r: np.ndarray, speed: np.ndarray, cause: np.ndarray,
 ) -> np.ndarray:
     """(intervals, columns): each column's value in each interval, from the deltas each
@@ -282,8 +282,7 @@ def _interval_sums(
     has_prev = prev >= 0
     p = np.maximum(prev, 0)
     old_speed = np.where(has_prev, speed[p], 0.0)
-    cause_id = {c: i for i, c in enumerate(causes)}
-    cid = np.array([cause_id.get(c, -1) for c in cause.tolist()], dtype=np.int64)
+    cid = cause - 1  # -1: full speed, no cause
     old_cid = np.where(has_prev, cid[p], -1)
     dep = np.asarray(sv.replicas.deployment, dtype=np.int64)[r]
     batch = np.array([d.spec.batch for d in sv.deployments], dtype=float)[dep]

@@ -39,7 +39,8 @@ __all__ = ["Replicas", "ReplicaLog", "CORES"]
 
 CORES = "cores"  # the cause of a replica slowed by a degraded wafer (fewer usable cores)
 
-# (t, replica, speed, cause) of every change, as arrays (cause as a str array)
+# (t, replica, speed, cause) of every change, as arrays; a cause is its number in
+# `Replicas.causes` ("" for full speed is number 0)
 ReplicaLog = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -95,7 +96,9 @@ class Replicas:
         self._t: list[float] = []
         self._r: list[int] = []
         self._speed: list[float] = []
-        self._cause: list[str] = []
+        self._cause: list[int] = []
+        self.causes: list[str] = [""]  # every cause logged, by number
+        self._cause_number: dict[str, int] = {"": 0}
         self._load_until: list[float] = [math.nan] * n
         # the fleet's per-system lists (changed in place, never replaced), and its emitter
         self._fleet_state = (fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
@@ -113,7 +116,7 @@ class Replicas:
         first (one entry per replica)."""
         return (
             np.asarray(self._t, dtype=float), np.asarray(self._r, dtype=np.int64),
-            np.asarray(self._speed, dtype=float), np.asarray(self._cause, dtype=str),
+            np.asarray(self._speed, dtype=float), np.asarray(self._cause, dtype=np.int64),
         )
 
     # -- the fleet's hook ----------------------------------------------------------
@@ -165,7 +168,11 @@ class Replicas:
         self._t.append(self.env.now)
         self._r.append(r)
         self._speed.append(speed)
-        self._cause.append(self.cause[r])
+        number = self._cause_number.get(self.cause[r])
+        if number is None:
+            number = self._cause_number[self.cause[r]] = len(self.causes)
+            self.causes.append(self.cause[r])
+        self._cause.append(number)
         if self.listeners:
             for listener in self.listeners:
                 listener(r)
