@@ -160,12 +160,11 @@ class TenantOutcome:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a fidelity returns: per tenant totals, hourly series, and KPIs only this
-    fidelity has (``serving.<family>.<tenant>``, every one in every run of it)."""
+    """What a fidelity returns: per tenant totals and hourly series."""
 
     tenants: dict[str, TenantOutcome]
     series: list[MetricSeries] = field(default_factory=list)
-    extra: dict[str, float] = field(default_factory=dict)
+    kpis: dict[str, float] = field(default_factory=dict)  # a fidelity's own (request latency)
 
 
 class Fidelity(Protocol):
@@ -198,7 +197,7 @@ def outcome_kpis(
     up = replicas_up_hours(serving, horizon)
     for d, dep in enumerate(serving.deployments):
         k[f"serving.replicas_available.{dep.name}"] = up[d] / horizon
-    k.update(outcome.extra)
+    k.update(outcome.kpis)
     k["serving.replica_downs"] = float(serving.replicas.downs)
     k["serving.failovers"] = float(serving.replicas.failovers)
     mtok = served_total / 1e6
