@@ -109,6 +109,8 @@ class Replicas:
         self._cause_number: dict[str, int] = {"": 0}
         self._load_until: list[float] = [math.nan] * n
         self._emit = fleet.recorder.emit
+        # the fleet's per-system lists (changed in place, never replaced)
+        self._fleet_state = (fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
         for r in range(n):
             self._update(r, self.systems[r][0])
         fleet.on_capacity_change = self._system_changed
@@ -134,13 +136,20 @@ class Replicas:
             self._slow[r] += sign
 
     def _system_changed(self, s: int) -> None:
-        fleet = self.fleet
-        cap = fleet.capacity(s)
+        # the fleet's capacity and `_count`, written out: this runs on every change
+        fraction, cores, reasons, booting = self._fleet_state
+        cap = 0.0 if reasons[s] or booting[s] else fraction[s] * cores[s]
         old, self._cap[s] = self._cap[s], cap
         r = self.replica_of[s]
         if r >= 0:
-            self._count(r, old, -1)
-            self._count(r, cap, 1)
+            if old <= 0.0:
+                self._down[r] -= 1
+            elif old < 1.0:
+                self._slow[r] -= 1
+            if cap <= 0.0:
+                self._down[r] += 1
+            elif cap < 1.0:
+                self._slow[r] += 1
             self._update(r, s)
             return
         idle = self._idle[self._row_of[s]]
