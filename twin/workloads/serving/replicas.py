@@ -178,6 +178,7 @@ class Replicas:
                 now = self.env.now
                 self._emit(now, self.scopes[r], "replica_restore", self.cause[r], now - down_since)
                 self.down_since[r] = math.nan
+                self._waiting.discard(r)  # its own systems came back first
             if self._slow[r]:
                 speed, slowest = min((self._cap[x], x) for x in self.systems[r])
                 self.cause[r] = self.thermal.throttle_cause(slowest) or CORES
