@@ -152,8 +152,9 @@ class Replicas:
         idle = self._idle[self._row_of[s]]
         if cap > 0:
             idle.add(s)
-            for waiting in sorted(self._waiting):
-                self._update(waiting, s)
+            if self._waiting:
+                for waiting in sorted(self._waiting):
+                    self._update(waiting, s)
         else:
             idle.discard(s)
 
