@@ -107,12 +107,15 @@ class FluidServing:
         busy = allocate(asked, a * cap, pools, lend)
         served = busy * tokens
         full = allocate(asked, np.broadcast_to(a * full_cap, cap.shape), pools, lend) * tokens
-        merged = cap.copy()
-        for t in range(n_t):
-            if pools.holds[t] >= 0:
-                merged[:, pools.shared[pools.deployment[t]]] += merged[:, pools.holds[t]]
-                merged[:, pools.holds[t]] = 0.0
-        unreserved = allocate(asked, a * merged, pools.merged(), lend) * tokens
+        if any(h >= 0 for h in pools.holds):
+            merged = cap.copy()
+            for t in range(n_t):
+                if pools.holds[t] >= 0:
+                    merged[:, pools.shared[pools.deployment[t]]] += merged[:, pools.holds[t]]
+                    merged[:, pools.holds[t]] = 0.0
+            unreserved = allocate(asked, a * merged, pools.merged(), lend) * tokens
+        else:
+            unreserved = served  # no reservation: nothing to dissolve
 
         dep_of = np.array(pools.deployment)
         dep_cap = np.stack([cap[:, pool_dep == d].sum(1) for d in range(n_d)], axis=1)
