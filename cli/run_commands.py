@@ -67,9 +67,10 @@ def _clean(value: float) -> float | None:
 
 
 def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, Any]:
-    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys);
-    `name` is the name the run goes by (`twin.records.run_name`)."""
-    return {
+    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys; a
+    run with serving also has `serving`); `name` is the name the run goes by
+    (`twin.records.run_name`)."""
+    out: dict[str, Any] = {
         "run_id": run_id,
         "name": name,
         "scenario": result.scenario_name,
@@ -80,6 +81,34 @@ def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, A
         "systems": result.systems,
         "kpis": nest_kpis(result.kpis, clean=_clean),
         "warnings": list(result.warnings),
+    }
+    rows = tenant_rows(result.kpis)
+    if rows:  # a run with serving: each tenant's summary
+        out["serving"] = {
+            tenant: {key: _clean(value) for key, value in row.items()}
+            for tenant, row in rows.items()
+        }
+    return out
+
+
+# The per-tenant summary of a run with serving: column -> KPI family (docs/kpis.md)
+TENANT_COLUMNS = {
+    "demanded_tokens": "serving.tokens.demanded",
+    "served_tokens": "serving.tokens.served",
+    "goodput_tokens": "serving.tokens.goodput",
+    "slo_attainment": "serving.slo_attainment",
+    "delay_p99_s": "serving.delay_p99_s",
+}
+
+
+def tenant_rows(kpis: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Goodput, SLO attainment and the rest of `TENANT_COLUMNS` per tenant (empty
+    without serving)."""
+    family = TENANT_COLUMNS["goodput_tokens"] + "."
+    tenants = [name.removeprefix(family) for name in kpis if name.startswith(family)]
+    return {
+        tenant: {column: kpis[f"{prefix}.{tenant}"] for column, prefix in TENANT_COLUMNS.items()}
+        for tenant in tenants
     }
 
 
@@ -100,6 +129,17 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
         table.add_row(name, shown)
     console = Console()
     console.print(table)
+    rows = tenant_rows(result.kpis)
+    if rows:
+        tenants = Table(title="serving by tenant")
+        tenants.add_column("tenant")
+        for column in TENANT_COLUMNS:
+            tenants.add_column(column.replace("_", " "), justify="right")
+        for tenant, row in rows.items():
+            tenants.add_row(
+                Text(tenant), *("-" if math.isnan(v) else f"{v:,.6g}" for v in row.values())
+            )
+        console.print(tenants)
     for warning in result.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 

@@ -44,6 +44,7 @@ from twin import units
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
+    MAX_HORIZON_H,
     Area,
     Bucket,
     DefectDensity,
@@ -59,6 +60,7 @@ from twin.quantities import (
     Unit,
 )
 from twin.text import escaped, unprintable
+from twin.workloads.serving.lengths import Lengths
 
 __all__ = [
     "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
@@ -336,6 +338,172 @@ class RecordingSpec(_Model):
     events: bool = True
 
 
+# -- serving (docs/serving.md) ---------------------------------------------------------
+
+MAX_REQUEST_RATE = 1e6  # requests per second of one tenant: beyond any service
+MAX_BATCH = 100_000  # concurrent sequences per replica
+MAX_CONTEXT = 100_000_000  # tokens of context per sequence
+MAX_PRIORITY = 1_000
+
+
+def _name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise ValueError("a name of 1 to 64 letters, digits, '_' or '-' (it names KPIs)")
+    return text
+
+
+# A deployment's or tenant's name: a part of KPI names and scopes, so no dots.
+Name = Annotated[str, AfterValidator(_name)]
+
+
+def _daily_shape() -> list[float]:
+    """ASSUMPTION: interactive demand peaks mid-afternoon and bottoms out at night,
+    1 + 0.5 cos(2 pi (h - 15) / 24): a mean of 1, 0.5 at 3:00, 1.5 at 15:00."""
+    return [round(1 + 0.5 * math.cos(2 * math.pi * (h - 15) / 24), 6) for h in range(24)]
+
+
+# ASSUMPTION: weekdays 10 % above the mean, weekends 25 % below (a mean of 1)
+_WEEKLY_SHAPE = [1.1, 1.1, 1.1, 1.1, 1.1, 0.75, 0.75]
+
+
+class SpeculativeSpec(_Model):
+    """Speculative decoding: a draft model proposes `tokens` per verification step of
+    the served model, each accepted with probability `acceptance`."""
+
+    draft: Line
+    tokens: int = Field(ge=1, le=64)
+    acceptance: Probability
+
+
+class DeploymentSpec(_Model):
+    """A model served by `replicas` identical replicas, each on `systems` systems (the
+    fewest that hold weights and KV cache when not given)."""
+
+    model: Line
+    bits: Literal[16, 8, 4] = 16  # weight precision
+    kv_bits: Literal[16, 8, 4] | None = None  # KV-cache precision (default: bits)
+    batch: int = Field(default=1, ge=1, le=MAX_BATCH)  # concurrent sequences per replica
+    context: int = Field(default=8192, ge=1, le=MAX_CONTEXT)  # tokens held per sequence
+    replicas: int = Field(ge=1, le=MAX_SYSTEMS)
+    systems: int | None = Field(default=None, ge=1, le=MAX_SYSTEMS)
+    speculative: SpeculativeSpec | None = None
+
+
+class TenantSpec(_Model):
+    """A customer of one deployment: its requests, their lengths, SLOs and rank."""
+
+    deployment: Line
+    requests_per_s: float = Field(ge=0, le=MAX_REQUEST_RATE)  # mean (flat, diurnal)
+    # flat: requests_per_s at all hours; diurnal: x hourly[hour of day] x weekly[day];
+    # rates: the hourly rates given (requests/s, from `rates_csv`), repeated
+    profile: Literal["flat", "diurnal", "rates"] = "flat"
+    hourly: list[Annotated[float, Field(ge=0, le=1e3)]] = Field(
+        default_factory=_daily_shape, min_length=24, max_length=24
+    )
+    weekly: list[Annotated[float, Field(ge=0, le=1e3)]] = Field(
+        default_factory=lambda: list(_WEEKLY_SHAPE), min_length=7, max_length=7
+    )
+    rates: list[Annotated[float, Field(ge=0, le=MAX_REQUEST_RATE)]] | None = Field(
+        default=None, min_length=1, max_length=int(MAX_HORIZON_H)
+    )
+    prompt: Lengths = _dist(dist="lognormal", median=1000.0, sigma=0.8)  # ASSUMPTION
+    output: Lengths = _dist(dist="exponential", mean=300.0)  # ASSUMPTION
+    ttft: PositiveDuration = _q("2 s")  # SLO: time to first token
+    tpot: PositiveDuration = _q("0.05 s")  # SLO: time per output token
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)  # higher is served first
+    reserved: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # replicas held for it
+
+    @model_validator(mode="after")
+    def _rates_iff_profile(self) -> TenantSpec:
+        if (self.profile == "rates") != (self.rates is not None):
+            raise _KeyedError(
+                "profile", 'profile = "rates" exactly when hourly rates are given (rates_csv)'
+            )
+        return self
+
+
+class ServingSpec(_Model):
+    """Inference serving: deployments placed on the hall, tenants that use them."""
+
+    fidelity: Literal["fluid", "request"] = "fluid"
+    placement: Line = "pack"  # a strategy of twin.compute.PLACEMENTS
+    hot_spares: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # kept out of every replica
+    load_time: Duration = _q("10 min")  # ASSUMPTION: weights onto a spare system
+    # the scheduler admits requests up to this share of capacity; the rest is turned
+    # away (overload), so queues stay stable (docs/serving.md)
+    admission: float = Field(default=0.95, gt=0, le=0.999)
+    # reserved replicas their holder leaves idle serve the others (else they stay idle)
+    lend_reserved: bool = False
+    models: dict[Line, dict[str, Any]] = Field(default_factory=dict)
+    deployments: dict[Name, DeploymentSpec] = Field(min_length=1)
+    tenants: dict[Name, TenantSpec] = Field(min_length=1)
+    _systems: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServingSpec:
+        from twin.compute import PLACEMENTS
+
+        if self.placement not in PLACEMENTS:
+            raise _KeyedError("placement", f"one of {sorted(PLACEMENTS)}")
+        reserved = dict.fromkeys(self.deployments, 0)
+        for name, tenant in self.tenants.items():
+            if tenant.deployment not in self.deployments:
+                raise _KeyedError(
+                    f"tenants.{name}.deployment", f"a deployment of serving.deployments "
+                    f"({sorted(self.deployments)})",
+                )
+            reserved[tenant.deployment] += tenant.reserved
+        for name, held in reserved.items():
+            if held > self.deployments[name].replicas:
+                raise _KeyedError(
+                    "tenants", f"reservations on deployment {name} of at most its "
+                    f"{self.deployments[name].replicas} replicas, not {held}",
+                )
+        perf = deployment_perf(self)  # raises for a model unknown or a replica too small
+        self._systems = {name: int(p.systems) for name, p in perf.items()}
+        return self
+
+    def systems_per_replica(self) -> dict[str, int]:
+        """Systems of each deployment's replicas (given, or the fewest that fit)."""
+        return dict(self._systems)
+
+
+def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
+    """`twin.compute.Perf` of one replica of each deployment, at full speed, for a
+    1-token prompt; a model the catalogue lacks or a replica too small to hold its
+    model is a `_KeyedError` naming the deployment's key."""
+    from twin.compute import FitError, Speculative, catalogue, evaluate
+
+    try:
+        models = catalogue(spec.models)
+    except ValueError as exc:
+        raise _KeyedError("models", str(exc)) from None
+    out = {}
+    for name, dep in spec.deployments.items():
+        key = f"deployments.{name}"
+        for field, model in (("model", dep.model),
+                             ("speculative.draft", dep.speculative and dep.speculative.draft)):
+            if model and model not in models:
+                raise _KeyedError(f"{key}.{field}", f"a model of the catalogue or serving.models "
+                                  f"({', '.join(sorted(models))})")
+        spec_dec = dep.speculative and Speculative(
+            models[dep.speculative.draft], dep.speculative.tokens, dep.speculative.acceptance
+        )
+        try:
+            out[name] = evaluate(
+                models[dep.model], bits=dep.bits, kv_bits=dep.kv_bits, batch=dep.batch,
+                context=dep.context, prompt=1, speculative=spec_dec or None,
+                systems=dep.systems,
+            )
+        except FitError as exc:
+            where = f"{key}.systems" if dep.systems else key
+            raise _KeyedError(
+                where, f"replicas that hold the model's weights and KV cache "
+                f"({exc.missing_bytes:,.0f} bytes missing: {exc})",
+            ) from None
+    return out
+
+
 # Component classes of a CS-3-like system: PSUs 6+6, internal pumps 1+1 and fans
 # 3+1 (sources A3, CS-1 teardown). Lifetimes are ASSUMPTIONS (no sourced AFR for
 # pumps and fans, sources C3); PSU MTBF in the range of vendor power modules. Pumps
@@ -409,6 +577,7 @@ class Scenario(_Model):
     spares: dict[Line, SpareSpec] = Field(default_factory=dict)
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
+    serving: ServingSpec | None = None  # no section: no serving
     # where it was read from, for errors found only while it runs; not part of the
     # document or the hash
     _source: str = PrivateAttr(default="scenario")
@@ -439,6 +608,20 @@ class Scenario(_Model):
             return NotImplemented
         return self.__dict__ == other.__dict__
 
+    @model_validator(mode="after")
+    def _serving_fits(self) -> Scenario:
+        serving = self.serving
+        if serving is None:
+            return self
+        per_replica = serving.systems_per_replica()
+        used = sum(d.replicas * per_replica[n] for n, d in serving.deployments.items())
+        if used + serving.hot_spares > self.systems:
+            raise _KeyedError(
+                "serving.deployments", f"replicas x systems per replica + hot_spares within the "
+                f"hall's {self.systems:,} systems, not {used:,} + {serving.hot_spares:,}",
+            )
+        return self
+
     @property
     def source(self) -> str:
         """The file it was loaded from ("scenario" when built in code)."""
@@ -450,8 +633,12 @@ class Scenario(_Model):
         return h.rows * h.racks_per_row * h.systems_per_rack
 
     def document(self) -> dict[str, Any]:
-        """The resolved scenario as plain data (units as canonical strings)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The resolved scenario as plain data (units as canonical strings); a scenario
+        without serving has no ``serving`` key (its document, and hash, as before)."""
+        document = self.model_dump(mode="json", by_alias=True)
+        if document["serving"] is None:
+            del document["serving"]
+        return document
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the resolved document (seed and horizon excluded)."""
@@ -782,7 +969,8 @@ def load_scenario(
         text = _read_text(real)
     except ValueError as exc:
         raise ScenarioError(shown, "", str(exc)) from None
-    data = _read_toml(real, text, shown, origins, None if allow_outside else real.parent)
+    root = None if allow_outside else real.parent
+    data = _read_toml(real, text, shown, origins, root)
     data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)
@@ -793,4 +981,62 @@ def load_scenario(
             value = value[part]
         if isinstance(value, dict):
             _note_origins(value, "--set", origins, f"{key}.")
+    _inline_rate_files(data, real.parent, root, origins)
     return parse_scenario(data, shown, origins)
+
+
+def _inline_rate_files(
+    data: dict[str, Any], folder: Path, root: Path | None, origins: Origins
+) -> None:
+    """Replace each tenant's ``rates_csv`` (a path relative to the scenario's folder)
+    by the hourly rates it holds (``rates``, profile "rates"), so the resolved
+    document, and its hash, carry the rates themselves."""
+    serving = data.get("serving")
+    tenants = serving.get("tenants") if isinstance(serving, dict) else None
+    if not isinstance(tenants, dict):
+        return
+    for name, tenant in tenants.items():
+        if not isinstance(tenant, dict) or "rates_csv" not in tenant:
+            continue
+        key = f"serving.tenants.{name}.rates_csv"
+        source = _origin_of(key, origins, "scenario")
+        given = tenant.pop("rates_csv")
+        if not isinstance(given, str) or not given or any(unprintable(c) for c in given):
+            raise ScenarioError(source, key, "a relative path to a CSV file", _brief(given))
+        csv_path = (folder / given).resolve()
+        if root is not None and not csv_path.is_relative_to(root):
+            raise ScenarioError(
+                source, key, f"a CSV file inside {_display(root)}, the folder of the scenario "
+                "(--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(given),
+            )
+        try:
+            text = _read_text(csv_path, "CSV file of hourly rates")
+        except ValueError as exc:
+            raise ScenarioError(source, key, str(exc), _brief(given)) from None
+        tenant["rates"] = _hourly_rates(text, _display(csv_path), key)
+        tenant.setdefault("profile", "rates")
+        origins[f"serving.tenants.{name}.rates"] = source
+
+
+def _hourly_rates(text: str, shown: str, key: str) -> list[float]:
+    """The rates of a CSV file of lines ``hour,requests_per_s`` after a header line,
+    hours 0, 1, 2, ... in order; a bad line is a `ScenarioError` naming it."""
+    lines = text.splitlines()
+    if not lines or [c.strip() for c in lines[0].split(",")] != ["hour", "requests_per_s"]:
+        raise ScenarioError(f"{shown}:1", key, "a header line 'hour,requests_per_s'")
+    rates: list[float] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = [c.strip() for c in line.split(",")]
+        expected = f"'{len(rates)},<requests per second from 0 to {MAX_REQUEST_RATE:g}>'"
+        try:
+            hour, rate = int(cells[0]), float(cells[1])
+        except (ValueError, IndexError):
+            raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line)) from None
+        if len(cells) != 2 or hour != len(rates) or not 0 <= rate <= MAX_REQUEST_RATE:
+            raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line))
+        rates.append(rate)
+    if not rates:
+        raise ScenarioError(shown, key, "at least one hourly rate")
+    return rates
