@@ -1,0 +1,211 @@
+"""The request-level serving model (twin/workloads/serving/requests.py) on its own:
+hand-checked timelines of a continuous batch, failures and speed, arrivals that
+follow their rate, priorities, and Erlang C for one request at a time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import simpy
+
+from twin.rng import Streams
+from twin.workloads.serving.requests import BatchSpeed, Flow, RequestServer
+
+H = 3600.0  # seconds per hour: the clock is in hours
+TWO = BatchSpeed(batch=2, step_s=(0.01, 0.02), tokens_per_step=(1.0, 1.0),
+                 prefill_s=lambda prompt: prompt / 1000.0)
+
+
+def never(rng: np.random.Generator, n: int) -> np.ndarray:
+    raise AssertionError("no Poisson arrivals in this test")
+
+
+def flow(tenant: str = "a", priority: int = 0, output: Callable[..., np.ndarray] = never,
+         prompt: Callable[..., np.ndarray] = never) -> Flow:
+    return Flow(tenant, 0, priority, prompt, output, ttft_slo_s=1.0, tpot_slo_s=1.0)
+
+
+def server(speed: BatchSpeed = TWO, replicas: int = 1, flows: tuple[Flow, ...] = (),
+           seed: int = 1) -> tuple[simpy.Environment, RequestServer]:
+    env = simpy.Environment()
+    return env, RequestServer(env, [speed], [0] * replicas, list(flows or [flow()]), Streams(seed))
+
+
+def seconds(values: list[float]) -> list[float]:
+    return [v * H for v in values]
+
+
+def at(env: simpy.Environment, t_s: float, action: Callable[[], object]) -> None:
+    """Call `action` at `t_s` seconds."""
+    def run():  # type: ignore[no-untyped-def]
+        yield env.timeout(t_s / H)
+        action()
+    env.process(run())
+
+
+def test_two_requests_share_a_batch_of_two_as_worked_by_hand() -> None:
+    """A (prompt 100, output 11) at 0 and B (prompt 50, output 6) at 0.05 s on one
+    replica of batch 2; prefill 1,000 tokens/s; a step takes 0.01 s alone, 0.02 s for two.
+    0-0.1 A prefills (B waits from 0.05); 0.1-0.15 B prefills (A's decode paused);
+    from 0.15 both decode at 50 tokens/s: both first tokens at 0.17, B's sixth at
+    0.27; A, alone, makes its last 5 at 100/s: 0.32."""
+    env, srv = server()
+    at(env, 0.0, lambda: srv.submit(0, 100, 11))
+    at(env, 0.05, lambda: srv.submit(0, 50, 6))
+    env.run(until=1.0 / H)
+    assert seconds(srv.started) == pytest.approx([0.0, 0.1], abs=1e-12)
+    assert seconds(srv.first) == pytest.approx([0.17, 0.17], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.32, 0.27], abs=1e-12)
+    (s,) = srv.summary()
+    assert (s.arrived, s.completed, s.tokens_served, s.retried) == (2, 2, 17.0, 0)
+    assert s.wait_mean_s == pytest.approx(0.025)  # B waited 0.05 s
+    ttft, tpot = [0.17, 0.12], [0.15 / 10, 0.10 / 5]
+    assert s.ttft_s == pytest.approx(tuple(np.percentile(ttft, (50, 90, 99))))
+    assert s.tpot_s == pytest.approx(tuple(np.percentile(tpot, (50, 90, 99))))
+
+
+def test_half_speed_doubles_every_time() -> None:
+    env, srv = server()
+    srv.set_speed(0, 0.5)
+    at(env, 0.0, lambda: srv.submit(0, 100, 11))
+    at(env, 0.1, lambda: srv.submit(0, 50, 6))
+    env.run(until=1.0 / H)
+    assert seconds(srv.first) == pytest.approx([0.34, 0.34], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.64, 0.54], abs=1e-12)
+
+
+def test_a_slowdown_mid_decode_stretches_what_is_left() -> None:
+    """One request (prompt 0, 101 tokens) alone: 100 steps after its first of
+    0.01 s; at 0.51 s (51 tokens made) the replica drops to half speed: the last
+    50 take 1 s."""
+    env, srv = server()
+    at(env, 0.0, lambda: srv.submit(0, 0, 101))
+    at(env, 0.51, lambda: srv.set_speed(0, 0.5))
+    env.run(until=2.0 / H)
+    assert seconds(srv.finished) == pytest.approx([1.51], abs=1e-12)
+
+
+def test_a_replica_down_sends_its_requests_back_and_wastes_their_tokens() -> None:
+    """Two replicas of batch 2. A and B (prompt 0, 11 tokens) go to different replicas
+    (each to the one with fewer decoding); replica 0 goes down at 0.05 s, when A has
+    made 5 tokens: A waits at the head of the queue until replica 1 has room (it
+    has: B alone), restarts there at 0.05 s, and the 5 tokens are wasted."""
+    env, srv = server(replicas=2)
+    at(env, 0.0, lambda: srv.submit(0, 0, 11))
+    at(env, 0.0, lambda: srv.submit(0, 0, 11))
+    at(env, 0.05, lambda: srv.set_speed(0, 0.0))
+    env.run(until=1.0 / H)
+    (s,) = srv.summary()
+    assert (s.retried, s.tokens_wasted, s.completed, s.tokens_served) == (1, 5.0, 2, 22.0)
+    # B: 5 tokens alone by 0.05 s, then with A at 0.02 s a step: 6 more by 0.17 s.
+    # A restarts at 0.05 s: its first at 0.07 s, 11 tokens by 0.17 + 5 x 0.01 s alone.
+    assert seconds(srv.started) == pytest.approx([0.05, 0.0], abs=1e-12)
+    assert seconds(srv.first) == pytest.approx([0.07, 0.01], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.22, 0.17], abs=1e-12)
+
+
+def test_requests_wait_while_every_replica_is_down_and_resume_when_one_is_back() -> None:
+    env, srv = server()
+    srv.set_speed(0, 0.0)
+    at(env, 0.0, lambda: srv.submit(0, 100, 3))
+    at(env, 1.0, lambda: srv.set_speed(0, 1.0))
+    env.run(until=2.0 / H)
+    assert seconds(srv.started) == pytest.approx([1.0])
+    assert seconds(srv.finished) == pytest.approx([1.13])
+
+
+def test_higher_priority_leaves_the_queue_first() -> None:
+    """Batch 1, one replica busy with a long request; a low then a high priority
+    request queue behind it: the high one starts first."""
+    one = BatchSpeed(batch=1, step_s=(0.01,), tokens_per_step=(1.0,), prefill_s=lambda p: 0 * p)
+    env, srv = server(one, flows=(flow("low", 0), flow("high", 5)))
+    at(env, 0.0, lambda: srv.submit(0, 0, 100))
+    at(env, 0.1, lambda: srv.submit(0, 0, 10))
+    at(env, 0.2, lambda: srv.submit(1, 0, 10))
+    env.run(until=5.0 / H)
+    assert seconds(srv.started) == pytest.approx([0.0, 1.1, 1.0])
+
+
+def test_speculation_gives_more_tokens_per_step() -> None:
+    """2.5 tokens per step of 0.04 s: 26 tokens take 10.4 steps after... the first
+    step gives the first token (at 0.04 s) and the request ends at 26 / 2.5 steps."""
+    spec = BatchSpeed(batch=1, step_s=(0.04,), tokens_per_step=(2.5,), prefill_s=lambda p: 0 * p)
+    env, srv = server(spec)
+    at(env, 0.0, lambda: srv.submit(0, 0, 26))
+    env.run(until=1.0 / H)
+    assert seconds(srv.first) == pytest.approx([0.04])
+    assert seconds(srv.finished) == pytest.approx([26 / 2.5 * 0.04])
+
+
+def test_arrivals_follow_their_rate_and_stop_at_zero() -> None:
+    """1,000 requests/h for 2 h, then 3,000/h for 1 h, then none for 1 h: the counts
+    are Poisson (2,000 and 3,000), within 4 standard deviations."""
+    lengths = flow(output=lambda rng, n: np.ones(n), prompt=lambda rng, n: np.ones(n))
+    fast = BatchSpeed(batch=64, step_s=(1e-6,) * 64, tokens_per_step=(1.0,) * 64,
+                      prefill_s=lambda p: 1e-6 * p)
+    env, srv = server(fast, replicas=4, flows=(lengths,))
+    srv.set_rate(0, 1000.0)
+    at(env, 2 * H, lambda: srv.set_rate(0, 3000.0))
+    at(env, 3 * H, lambda: srv.set_rate(0, 0.0))
+    env.run(until=4.0)
+    arrived = np.asarray(srv.arrived)
+    counts = np.histogram(arrived, bins=[0, 2, 3, 4])[0]
+    assert abs(counts[0] - 2000) <= 4 * math.sqrt(2000)
+    assert abs(counts[1] - 3000) <= 4 * math.sqrt(3000)
+    assert counts[2] == 0
+
+
+def test_the_same_seed_gives_the_same_run_and_another_seed_another() -> None:
+    def run(seed: int) -> list[float]:
+        lengths = flow(output=lambda rng, n: 1 + rng.integers(0, 50, n),
+                       prompt=lambda rng, n: rng.integers(1, 500, n))
+        env, srv = server(replicas=3, flows=(lengths,), seed=seed)
+        srv.set_rate(0, 100_000.0)
+        env.run(until=0.01)
+        return srv.finished
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def erlang_c(c: int, a: float) -> float:
+    """P(wait > 0) in an M/M/c queue with offered load a = lambda / mu < c."""
+    terms = [a**k / math.factorial(k) for k in range(c)]
+    last = a**c / math.factorial(c) * c / (c - a)
+    return last / (sum(terms) + last)
+
+
+def batch_means(values: np.ndarray, batches: int) -> tuple[float, float]:
+    """Mean and its standard error from `batches` consecutive batch means."""
+    means = values[: len(values) // batches * batches].reshape(batches, -1).mean(axis=1)
+    return float(means.mean()), float(means.std(ddof=1) / math.sqrt(batches))
+
+
+def test_one_request_at_a_time_waits_as_erlang_c_says() -> None:
+    """c = 4 replicas of batch 1, Poisson arrivals at load 0.7, exponential output
+    lengths (mean 100 tokens at 0.01 s a token: service 1 s mean, exponential),
+    no prefill: an M/M/4 queue. Mean wait and P(wait > 0) over 200,000 requests
+    (the first 2 % dropped as warm-up), their standard errors from 20 batch means;
+    each must lie within 4 standard errors of Erlang C (0.357 s and 0.429), and the
+    standard errors must be below 3.5 % of the values (seeds 1-6: at most 2.5 %),
+    so a model off by 14 % cannot pass."""
+    c, rho, mean_s = 4, 0.7, 1.0
+    one = BatchSpeed(batch=1, step_s=(0.01,), tokens_per_step=(1.0,), prefill_s=lambda p: 0 * p)
+    exponential = flow(output=lambda rng, n: rng.exponential(100.0, n),
+                       prompt=lambda rng, n: np.ones(n))
+    env, srv = server(one, replicas=c, flows=(exponential,))
+    lam = rho * c / mean_s  # per second
+    srv.set_rate(0, lam * H)
+    requests = 200_000
+    env.run(until=requests / lam / H)
+    arrived, started = np.asarray(srv.arrived), np.asarray(srv.started)
+    waits = (started - arrived)[requests // 50:] * H
+    waits = waits[~np.isnan(waits)]
+    p_wait = erlang_c(c, lam * mean_s)
+    mean_wait = p_wait * mean_s / (c - lam * mean_s)
+    for observed, expected in ((waits, mean_wait), (waits > 0, p_wait)):
+        mean, se = batch_means(observed.astype(float), 20)
+        assert se < 0.035 * expected
+        assert abs(mean - expected) <= 4 * se, (mean, expected, se)

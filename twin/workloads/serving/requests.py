@@ -1,0 +1,491 @@
+"""Request-level serving: every request a record, every replica's continuous batch exact.
+
+The `--fidelity request` alternative to the fluid allocator, for short
+horizons: it draws each request and follows it through a queue, a prefill
+and a decode on one replica, and reports latency percentiles (TTFT, TPOT)
+next to the tokens served. It sits where the fluid allocator does: the
+serving wiring tells it each flow's arrival rate (`set_rate`) and each
+replica's speed (`set_speed`: the slowest system's `phi`, 0 while the
+replica is down) as they change, and reads `summary` at the end.
+
+The model of a replica (docs/serving.md, *Request-level serving*):
+
+- **Queue.** A deployment has one FIFO queue per priority (highest first); a
+  request that finds no replica ready waits there. A replica is *ready*
+  when it is up, not prefilling and has fewer than `batch` sequences
+  decoding; an arriving request goes to the ready replica with the fewest
+  sequences decoding (lowest index on a tie), so the queue is central: with
+  `batch = 1` the deployment is an M/G/c queue, and Erlang C holds.
+- **Prefill.** One prompt at a time, taking `prefill_s(prompt) / phi`, and
+  pausing the replica's decoding meanwhile (a prefill pass runs alone, as in
+  an engine without chunked prefill).
+- **Decode.** With `n` sequences decoding, one step takes
+  `step_s[n] / phi` and gives every sequence `tokens_per_step[n]` tokens:
+  each sequence makes `phi * tokens_per_step[n] / step_s[n]` tokens per
+  second, as a rate (a last step is not rounded up to a whole one), so a
+  request's end is exact however the batch changes. Its first token comes
+  with its first step (`twin.compute`'s TTFT is prefill + one step):
+  TTFT = wait + prefill + the time to make `tokens_per_step` tokens;
+  TPOT = (end - first token) / (output - 1), the serving benchmarks'
+  definition.
+- **Failure.** A replica that goes down hands its requests (prefilling or
+  decoding) back to the front of their queue, as a router's retry would;
+  they start again from their prefill. Their tokens made so far are
+  *wasted*, not served; their arrival time is kept, so the outage shows in
+  their TTFT.
+
+How it stays fast (the performance target is 100,000 requests per wall
+second on one core; docs/performance.md): a replica keeps one *level*, the
+tokens each of its decoding sequences has made since it started, growing at
+the current per-sequence rate; a sequence joins with two marks in a heap,
+level + tokens_per_step (its first token) and level + output (its end), so
+the next mark is one division away and a change of batch size, speed or
+prefill costs O(log batch), whatever the batch.
+Requests are entries of flat lists. Pending times (each replica's next
+prefill end or completion, each flow's next arrival) are on one `Agenda`
+whose process fires, in one burst, every time due before the next event of
+any other mechanism (`_Burst`): nothing else can happen in between, so the
+request model costs no SimPy event per request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from twin.agenda import Agenda
+from twin.rng import Streams
+
+__all__ = ["BatchSpeed", "Flow", "FlowSummary", "RequestServer", "PERCENTILES"]
+
+HOUR_S = 3600.0
+PERCENTILES = (50, 90, 99)
+_CHUNK = 4096  # draws per refill of a flow's buffers
+_BUSY = 1 << 62  # the key of a replica that cannot take a request now
+_TIE = 1e-12  # relative: marks whose levels differ by less are passed together
+
+Lengths = Callable[[np.random.Generator, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchSpeed:
+    """How fast one replica of a deployment serves at full speed (`phi` = 1).
+
+    `step_s[n - 1]` is one decode step with `n` sequences active and
+    `tokens_per_step[n - 1]` what it gives each of them, for n = 1..`batch`.
+    """
+
+    batch: int
+    step_s: tuple[float, ...]
+    tokens_per_step: tuple[float, ...]
+    prefill_s: Callable[[np.ndarray], np.ndarray]  # seconds to prefill each prompt
+
+    def __post_init__(self) -> None:
+        if not len(self.step_s) == len(self.tokens_per_step) == self.batch >= 1:
+            raise ValueError("step_s and tokens_per_step need one entry per batch size 1..batch")
+        if min(self.step_s) <= 0 or min(self.tokens_per_step) <= 0:
+            raise ValueError("step times and tokens per step must be positive")
+
+    def rates_per_h(self) -> list[float]:
+        """Tokens per hour of one sequence with n decoding, index n (0: none)."""
+        return [0.0] + [k / s * HOUR_S for k, s in zip(self.tokens_per_step, self.step_s,
+                                                       strict=True)]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One tenant's requests to one deployment: lengths in tokens, SLOs in seconds."""
+
+    tenant: str
+    deployment: int
+    priority: int
+    prompt: Lengths
+    output: Lengths  # at least 1 token each
+    ttft_slo_s: float
+    tpot_slo_s: float
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """What one tenant's requests did in a run (times in seconds, tokens in tokens)."""
+
+    tenant: str
+    arrived: int
+    completed: int
+    retried: int  # restarts after a replica failure
+    tokens_served: float  # output tokens made before the horizon, wasted ones excluded
+    tokens_wasted: float  # made by requests whose replica then failed
+    tokens_good: float  # of requests completed within both SLOs
+    slo_attainment: float  # share of completed requests within both SLOs
+    wait_mean_s: float  # arrival to (last) prefill start, completed and started requests
+    ttft_s: tuple[float, ...]  # at PERCENTILES, of requests with a first token
+    tpot_s: tuple[float, ...]  # at PERCENTILES, of completed requests of 2+ tokens
+
+
+class _Burst(Agenda):
+    """An `Agenda` that fires, without yielding, every time due before the next
+    event of the simulation: between its own times nothing else runs, so a
+    request costs no SimPy event. The handler reads the time it fires at from
+    `now` (the SimPy clock stays at the start of the burst)."""
+
+    now = 0.0
+
+    def _run(self):  # type: ignore[no-untyped-def]
+        env, heap, stamp, handler = self.env, self._heap, self._stamp, self._handler
+        pop, peek = heapq.heappop, env.peek
+        while True:
+            while heap and stamp.get(heap[0][2]) != heap[0][1]:
+                pop(heap)
+            t = heap[0][0] if heap else math.inf
+            self._wake_at = t
+            try:
+                yield env.timeout(max(t - env.now, 0.0)) if t < math.inf else env.event()
+            except simpy.Interrupt:
+                continue
+            self._wake_at = -math.inf
+            start = env.now
+            while heap:
+                t, seq, key = heap[0]
+                if stamp.get(key) != seq:
+                    pop(heap)
+                    continue
+                if t > start and t >= peek():
+                    break
+                pop(heap)
+                del stamp[key]
+                self.now = t if t > start else start
+                handler(key)
+
+
+class RequestServer:
+    """Requests of every flow on the replicas of every deployment (see the module)."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        speeds: Sequence[BatchSpeed],
+        deployment_of: Sequence[int],
+        flows: Sequence[Flow],
+        streams: Streams,
+    ) -> None:
+        self.env = env
+        self.flows = list(flows)
+        self.speeds = list(speeds)
+        nrep = self._nrep = len(deployment_of)
+        self._agenda = _Burst(env, self._fire)
+        # per deployment
+        self._batch = [s.batch for s in speeds]
+        self._rates = [s.rates_per_h() for s in speeds]
+        self._first_at = [(0.0, *s.tokens_per_step) for s in speeds]
+        ranks = sorted({f.priority for f in self.flows}, reverse=True)
+        self._queues: list[list[deque[int]]] = [[deque() for _ in ranks] for _ in speeds]
+        self._members: list[list[int]] = [[] for _ in speeds]
+        # per replica: its deployment, its place among the members, its state
+        self._dep = [int(d) for d in deployment_of]
+        self._place = []
+        for r, d in enumerate(self._dep):
+            self._place.append(len(self._members[d]))
+            self._members[d].append(r)
+        self._ready = [[0] * len(m) for m in self._members]  # decoding, or _BUSY
+        self._phi = [1.0] * nrep
+        self._level = [0.0] * nrep  # tokens each decoding sequence made, as of `_since`
+        self._since = [0.0] * nrep
+        self._rate = [0.0] * nrep  # of the level, tokens per hour
+        self._active = [0] * nrep  # sequences decoding
+        # marks (level, i): the end of request i; (level, ~i): its first token
+        self._marks: list[list[tuple[float, int]]] = [[] for _ in range(nrep)]
+        self._prefilling = [-1] * nrep  # the request in prefill, -1 for none
+        self._prefill_end = [0.0] * nrep
+        # per flow
+        self._queue_of = [ranks.index(f.priority) for f in self.flows]
+        self._arrival_rate = [0.0] * len(self.flows)  # per hour
+        self._next_arrival = [math.inf] * len(self.flows)
+        self._unit_left = [math.nan] * len(self.flows)  # of a unit gap while the rate is 0
+        self._gaps: list[list[float]] = [[] for _ in self.flows]
+        self._draws: list[list[tuple[float, float, float]]] = [[] for _ in self.flows]
+        self._rng = [
+            tuple(streams[f"serving.requests.{f.tenant}.{f.deployment}.{what}"]
+                  for what in ("arrivals", "prompt", "output"))
+            for f in self.flows
+        ]
+        # per request
+        self.flow: list[int] = []
+        self.arrived: list[float] = []  # hours
+        self.prompt: list[float] = []  # tokens
+        self.prefill_h: list[float] = []  # at full speed
+        self.output: list[float] = []  # tokens
+        self.started: list[float] = []  # its (last) prefill start
+        self.first: list[float] = []  # its first token
+        self.finished: list[float] = []
+        self.retries: list[int] = []
+        self.wasted = [0.0] * len(self.flows)  # tokens
+
+    # -- inputs from the serving wiring ------------------------------------------------
+    def set_rate(self, flow: int, per_hour: float) -> None:
+        """Requests per hour of `flow` from now on (a Poisson process between changes:
+        the gap to the pending arrival is stretched, which keeps it Poisson)."""
+        old = self._arrival_rate[flow]
+        if per_hour == old:
+            return
+        now = self.env.now
+        pending = self._next_arrival[flow]
+        if pending < math.inf:
+            unit = (pending - now) * old
+        else:
+            unit = self._unit_left[flow]
+            if math.isnan(unit):
+                unit = self._gap(flow)
+        self._arrival_rate[flow] = per_hour
+        key = self._nrep + flow
+        if per_hour > 0.0:
+            self._next_arrival[flow] = t = now + unit / per_hour
+            self._agenda.schedule(key, t)
+        else:
+            self._unit_left[flow] = unit
+            self._next_arrival[flow] = math.inf
+            self._agenda.cancel(key)
+
+    def set_speed(self, replica: int, phi: float) -> None:
+        """Speed factor of `replica` from now on: its slowest system's; 0 while down."""
+        old = self._phi[replica]
+        if phi == old:
+            return
+        now = self.env.now
+        self._advance(replica, now)
+        self._phi[replica] = phi
+        if phi == 0.0:
+            self._evict(replica, now)
+        elif old == 0.0:
+            self._next(replica, now)
+        elif self._prefilling[replica] >= 0:
+            end = now + (self._prefill_end[replica] - now) * old / phi
+            self._prefill_end[replica] = end
+            self._agenda.schedule(replica, end)
+        else:
+            self._plan(replica, now)
+
+    def submit(self, flow: int, prompt: float, output: float) -> None:
+        """One request of `flow` now, besides its Poisson arrivals (a replayed trace)."""
+        speed = self.speeds[self.flows[flow].deployment]
+        prefill_s = float(speed.prefill_s(np.array([prompt], float))[0])
+        self._submit(flow, prompt, prefill_s / HOUR_S, output, self.env.now)
+
+    # -- the events ------------------------------------------------------------------
+    def _fire(self, key: int) -> None:
+        now = self._agenda.now
+        if key < self._nrep:
+            if self._prefilling[key] >= 0:
+                self._prefilled(key, now)
+            else:
+                self._passed(key, now)
+        else:
+            self._arrive(key - self._nrep, now)
+
+    def _arrive(self, f: int, now: float) -> None:
+        draws = self._draws[f]
+        if not draws:
+            self._refill(f)
+        self._submit(f, *draws.pop(), now)
+        self._next_arrival[f] = t = now + self._gap(f) / self._arrival_rate[f]
+        self._agenda.schedule(self._nrep + f, t)
+
+    def _submit(self, f: int, prompt: float, prefill_h: float, output: float, now: float) -> None:
+        i = len(self.arrived)
+        self.flow.append(f)
+        self.arrived.append(now)
+        self.prompt.append(prompt)
+        self.prefill_h.append(prefill_h)
+        self.output.append(output)
+        self.started.append(math.nan)
+        self.first.append(math.nan)
+        self.finished.append(math.nan)
+        self.retries.append(0)
+        d = self.flows[f].deployment
+        ready = self._ready[d]
+        least = min(ready) if ready else _BUSY
+        if least < _BUSY:
+            self._start_prefill(self._members[d][ready.index(least)], i, now)
+        else:
+            self._queues[d][self._queue_of[f]].append(i)
+
+    def _start_prefill(self, r: int, i: int, now: float) -> None:
+        self._advance(r, now)
+        self._rate[r] = 0.0
+        self._prefilling[r] = i
+        self.started[i] = now
+        self._prefill_end[r] = t = now + self.prefill_h[i] / self._phi[r]
+        self._ready[self._dep[r]][self._place[r]] = _BUSY
+        self._agenda.schedule(r, t)
+
+    def _prefilled(self, r: int, now: float) -> None:
+        """The prompt of `r`'s prefill is in: the request joins the decoding batch."""
+        i = self._prefilling[r]
+        self._prefilling[r] = -1
+        self._since[r] = now  # the level stood still during the prefill
+        level, output = self._level[r], self.output[i]
+        n = self._active[r] = self._active[r] + 1
+        first = self._first_at[self._dep[r]][n]
+        marks = self._marks[r]
+        heapq.heappush(marks, (level + (first if first < output else output), ~i))
+        heapq.heappush(marks, (level + output, i))
+        self._next(r, now)
+
+    def _passed(self, r: int, now: float) -> None:
+        """The level of `r` reached its lowest mark (and any tied with it)."""
+        marks = self._marks[r]
+        level = marks[0][0]
+        tie = level + _TIE * (1.0 + level)
+        ended = 0
+        while marks and marks[0][0] <= tie:
+            i = heapq.heappop(marks)[1]
+            if i < 0:
+                self.first[~i] = now
+            else:
+                self.finished[i] = now
+                ended += 1
+        self._level[r] = level
+        self._since[r] = now
+        self._active[r] -= ended
+        if ended:
+            self._next(r, now)
+        else:
+            self._plan(r, now)
+
+    # -- a replica's state -------------------------------------------------------------
+    def _advance(self, r: int, now: float) -> None:
+        self._level[r] += self._rate[r] * (now - self._since[r])
+        self._since[r] = now
+
+    def _next(self, r: int, now: float) -> None:
+        """After a change on `r` (its level as of now): prefill the next request
+        waiting if `r` has room, else decode at the rate of its batch."""
+        d = self._dep[r]
+        if self._active[r] < self._batch[d]:
+            for queue in self._queues[d]:
+                if queue:
+                    self._start_prefill(r, queue.popleft(), now)
+                    return
+        self._plan(r, now)
+
+    def _plan(self, r: int, now: float) -> None:
+        """Decode on `r` from now (not prefilling): its rate, readiness, next mark."""
+        n = self._active[r]
+        d = self._dep[r]
+        phi = self._phi[r]
+        self._rate[r] = rate = phi * self._rates[d][n]
+        self._ready[d][self._place[r]] = n if n < self._batch[d] and phi > 0.0 else _BUSY
+        if n:
+            self._agenda.schedule(r, now + (self._marks[r][0][0] - self._level[r]) / rate)
+        else:
+            self._agenda.cancel(r)
+
+    def _evict(self, r: int, now: float) -> None:
+        """`r` went down (its level as of now): its requests go back to the front of
+        their queues, the tokens they made wasted."""
+        d = self._dep[r]
+        level = self._level[r]
+        back = []
+        for end, i in self._marks[r]:
+            if i >= 0:
+                back.append(i)
+                self.wasted[self.flow[i]] += self.output[i] - (end - level)
+        if self._prefilling[r] >= 0:
+            back.append(self._prefilling[r])
+            self._prefilling[r] = -1
+        for i in sorted(back, reverse=True):  # the earliest arrival ends up first
+            self.retries[i] += 1
+            self.started[i] = self.first[i] = math.nan
+            self._queues[d][self._queue_of[self.flow[i]]].appendleft(i)
+        self._marks[r] = []
+        self._active[r] = 0
+        self._rate[r] = 0.0
+        self._ready[d][self._place[r]] = _BUSY
+        self._agenda.cancel(r)
+        self._dispatch(d, now)
+
+    def _dispatch(self, d: int, now: float) -> None:
+        """Start waiting requests of `d` on its ready replicas, while both last."""
+        ready, members = self._ready[d], self._members[d]
+        for queue in self._queues[d]:
+            while queue:
+                least = min(ready)
+                if least == _BUSY:
+                    return
+                self._start_prefill(members[ready.index(least)], queue.popleft(), now)
+
+    # -- draws ----------------------------------------------------------------------
+    def _gap(self, f: int) -> float:
+        gaps = self._gaps[f]
+        if not gaps:
+            gaps.extend(self._rng[f][0].exponential(1.0, _CHUNK).tolist())
+        return gaps.pop()
+
+    def _refill(self, f: int) -> None:
+        """The next `_CHUNK` requests' prompt, prefill time and output, drawn at once."""
+        flow, (_, prompt_rng, output_rng) = self.flows[f], self._rng[f]
+        prompt = np.asarray(flow.prompt(prompt_rng, _CHUNK), float)
+        prefill_h = self.speeds[flow.deployment].prefill_s(prompt) / HOUR_S
+        output = np.asarray(flow.output(output_rng, _CHUNK), float)
+        self._draws[f].extend(zip(prompt.tolist(), prefill_h.tolist(), output.tolist(),
+                                  strict=True))
+
+    # -- results --------------------------------------------------------------------
+    def summary(self) -> list[FlowSummary]:
+        """Per tenant (in the order of first appearance among the flows), at the
+        current time: the horizon once the run is over."""
+        now = self.env.now
+        flow = np.asarray(self.flow, dtype=np.int64)
+        arrived = np.asarray(self.arrived)
+        output = np.asarray(self.output)
+        started = np.asarray(self.started)
+        first = np.asarray(self.first)
+        finished = np.asarray(self.finished)
+        made = np.where(np.isnan(finished), 0.0, output)
+        for r, marks in enumerate(self._marks):
+            level = self._level[r] + self._rate[r] * (now - self._since[r])
+            for end, i in marks:
+                if i >= 0:
+                    made[i] = output[i] - (end - level)
+        ttft = (first - arrived) * HOUR_S
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tpot = (finished - first) * HOUR_S / (output - 1.0)
+        done = ~np.isnan(finished)
+        ttft_slo = np.array([f.ttft_slo_s for f in self.flows])[flow]
+        tpot_slo = np.array([f.tpot_slo_s for f in self.flows])[flow]
+        good = done & (ttft <= ttft_slo) & ((output <= 1.0) | (tpot <= tpot_slo))
+        retries = np.asarray(self.retries, dtype=np.int64)
+        out = []
+        for tenant in dict.fromkeys(f.tenant for f in self.flows):
+            ids = [k for k, f in enumerate(self.flows) if f.tenant == tenant]
+            mine = np.isin(flow, ids)
+            completed = int((mine & done).sum())
+            out.append(FlowSummary(
+                tenant=tenant,
+                arrived=int(mine.sum()),
+                completed=completed,
+                retried=int(retries[mine].sum()),
+                tokens_served=float(made[mine].sum()),
+                tokens_wasted=float(sum(self.wasted[k] for k in ids)),
+                tokens_good=float(output[mine & good].sum()),
+                slo_attainment=float((mine & good).sum()) / completed if completed else math.nan,
+                wait_mean_s=_mean((started - arrived)[mine & ~np.isnan(started)] * HOUR_S),
+                ttft_s=_percentiles(ttft[mine & ~np.isnan(first)]),
+                tpot_s=_percentiles(tpot[mine & done & (output > 1.0)]),
+            ))
+        return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else math.nan
+
+
+def _percentiles(values: np.ndarray) -> tuple[float, ...]:
+    if not values.size:
+        return (math.nan,) * len(PERCENTILES)
+    return tuple(float(v) for v in np.percentile(values, PERCENTILES))
