@@ -60,6 +60,7 @@ import numpy as np
 import simpy
 
 from twin.agenda import Agenda
+from twin.compute import ModelSpec, Speculative, evaluate
 from twin.rng import Streams
 
 __all__ = ["BatchSpeed", "Flow", "FlowSummary", "RequestServer", "PERCENTILES"]
@@ -91,6 +92,29 @@ class BatchSpeed:
             raise ValueError("step_s and tokens_per_step need one entry per batch size 1..batch")
         if min(self.step_s) <= 0 or min(self.tokens_per_step) <= 0:
             raise ValueError("step times and tokens per step must be positive")
+
+    @classmethod
+    def of(cls, model: ModelSpec, *, bits: int, kv_bits: int | None, batch: int, context: int,
+           speculative: Speculative | None, systems: int | None) -> BatchSpeed:
+        """A replica of `model` as `twin.compute.evaluate` sees it, at every batch size up
+        to `batch` (the arguments are evaluate's; `systems` as the deployment gives it)."""
+        sizes = np.arange(1, batch + 1)
+        perf = evaluate(model, bits=bits, kv_bits=kv_bits, batch=sizes, context=context,
+                        prompt=1, speculative=speculative, systems=systems)
+        # every batch size on the systems the full batch needs: a replica does not shrink
+        held = int(perf.systems[-1])
+
+        def prefill_s(prompt: np.ndarray) -> np.ndarray:
+            prompt = np.maximum(prompt, 1.0)
+            p = evaluate(model, bits=bits, kv_bits=kv_bits, batch=np.full_like(prompt, batch),
+                         context=context, prompt=prompt, speculative=speculative, systems=held)
+            return np.asarray(prompt / p.prefill_tps, float)
+
+        if systems is None:
+            perf = evaluate(model, bits=bits, kv_bits=kv_bits, batch=sizes, context=context,
+                            prompt=1, speculative=speculative, systems=held)
+        return cls(batch, tuple(perf.step_s.tolist()), tuple(perf.tokens_per_step.tolist()),
+                   prefill_s)
 
     def rates_per_h(self) -> list[float]:
         """Tokens per hour of one sequence with n decoding, index n (0: none)."""
