@@ -18,7 +18,10 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              alternated; recording must add at most 20 %;
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
-             bare `python -c pass`.
+             bare `python -c pass`;
+- requests   the request-level serving model alone (bench/requests.py): requests
+             simulated per wall second on one core, best and median of 3 runs
+             of ~1M requests; the target is >= 100,000.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -50,7 +53,9 @@ from bench.speed import Timing, engine_speed, saturated_crews, scaling
 from bench.startup import startup
 from twin.scenario import load_scenario
 
-SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording", "startup")
+SECTIONS = (
+    "speed", "scaling", "reference", "agreement", "store", "recording", "startup", "requests",
+)
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
@@ -60,6 +65,7 @@ TARGET_SATURATED_RATIO = 2.0  # 65k systems with the default crews vs 1k, per sy
 TARGET_HELP_S = 0.2
 TARGET_RUN_OVERHEAD_S = 0.3
 SATURATED_FACTOR = 64
+TARGET_REQUESTS_PER_S = 100_000.0
 
 
 # -- sections -----------------------------------------------------------------------
@@ -191,6 +197,20 @@ def section_startup(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
     return out
 
 
+def section_requests(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.requests import request_speed
+
+    r = request_speed(200_000 if args.quick else 1_000_000, repeats=2 if args.quick else 3)
+    rate = r.requests / r.best
+    meets = rate >= TARGET_REQUESTS_PER_S
+    print(f"  {r.requests:,} requests ({r.completed:,} completed) on {r.replicas} replicas of "
+          f"batch {r.batch} at {100 * r.load:.0f} % load, one core")
+    print(f"  wall: best {r.best:.2f} s, median {r.median:.2f} s (of {len(r.walls)})")
+    print(f"  {rate:,.0f} requests/s best, {r.requests / r.median:,.0f} median "
+          f"(target >= {TARGET_REQUESTS_PER_S:,.0f}: {_yes(meets)})")
+    return {**r.as_dict(), "target_requests_per_s": TARGET_REQUESTS_PER_S, "meets_target": meets}
+
+
 # -- printing ---------------------------------------------------------------------------
 
 def _yes(flag: bool) -> str:
@@ -301,6 +321,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "store": section_store,
     "recording": section_recording,
     "startup": section_startup,
+    "requests": section_requests,
 }
 
 TITLES = {
@@ -311,6 +332,7 @@ TITLES = {
     "store": "Store write cost (bench_store)",
     "recording": "Recording overhead: the hall-year with and without the store",
     "startup": "Start-up: what `twin` costs besides the simulation",
+    "requests": "Request-level serving: requests simulated per wall second",
 }
 
 

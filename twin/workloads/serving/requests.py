@@ -37,21 +37,24 @@ The model of a replica (docs/serving.md, *Request-level serving*):
 How it stays fast (the performance target is 100,000 requests per wall
 second on one core; docs/performance.md): a replica keeps one *level*, the
 tokens each of its decoding sequences has made since it started, growing at
-the current per-sequence rate; a sequence joins with two marks in a heap,
-level + tokens_per_step (its first token) and level + output (its end), so
-the next mark is one division away and a change of batch size, speed or
-prefill costs O(log batch), whatever the batch.
-Requests are entries of flat lists. Pending times (each replica's next
-prefill end or completion, each flow's next arrival) are on one `Agenda`
-whose process fires, in one burst, every time due before the next event of
-any other mechanism (`_Burst`): nothing else can happen in between, so the
-request model costs no SimPy event per request.
+the current per-sequence rate; a sequence joins with its end mark, level +
+output, in a heap, so the next end is one division away and a change of
+batch size, speed or prefill costs O(log batch), whatever the batch. The
+level's breakpoints are kept (a trace per replica), so first tokens, at
+level + tokens_per_step, are found after the run by one search each rather
+than an event each. Requests are entries of flat arrays (8 bytes a field).
+Pending times (each replica's next prefill end or completion, each flow's
+next arrival) are on one `Agenda` whose process fires, in one burst, every
+time due before the next event of any other mechanism (`_Burst`): nothing
+else can happen in between, so the request model costs no SimPy event per
+request.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,7 +72,7 @@ HOUR_S = 3600.0
 PERCENTILES = (50, 90, 99)
 _CHUNK = 4096  # draws per refill of a flow's buffers
 _BUSY = 1 << 62  # the key of a replica that cannot take a request now
-_TIE = 1e-12  # relative: marks whose levels differ by less are passed together
+_TIE = 1e-12  # relative: ends whose levels differ by less are one event
 
 Lengths = Callable[[np.random.Generator, int], np.ndarray]
 
@@ -222,10 +225,13 @@ class RequestServer:
         self._since = [0.0] * nrep
         self._rate = [0.0] * nrep  # of the level, tokens per hour
         self._active = [0] * nrep  # sequences decoding
-        # marks (level, i): the end of request i; (level, ~i): its first token
-        self._marks: list[list[tuple[float, int]]] = [[] for _ in range(nrep)]
+        self._ends: list[list[tuple[float, int]]] = [[] for _ in range(nrep)]  # (level, i)
         self._prefilling = [-1] * nrep  # the request in prefill, -1 for none
         self._prefill_end = [0.0] * nrep
+        # the level's breakpoints: from trace_t[k] on it grows at trace_rate[k]
+        self._trace_t = [array("d", [0.0]) for _ in range(nrep)]
+        self._trace_level = [array("d", [0.0]) for _ in range(nrep)]
+        self._trace_rate = [array("d", [0.0]) for _ in range(nrep)]
         # per flow
         self._queue_of = [ranks.index(f.priority) for f in self.flows]
         self._arrival_rate = [0.0] * len(self.flows)  # per hour
@@ -238,17 +244,18 @@ class RequestServer:
                   for what in ("arrivals", "prompt", "output"))
             for f in self.flows
         ]
-        # per request
-        self.flow: list[int] = []
-        self.arrived: list[float] = []  # hours
-        self.prompt: list[float] = []  # tokens
-        self.prefill_h: list[float] = []  # at full speed
-        self.output: list[float] = []  # tokens
-        self.started: list[float] = []  # its (last) prefill start
-        self.first: list[float] = []  # its first token
-        self.finished: list[float] = []
-        self.retries: list[int] = []
         self.wasted = [0.0] * len(self.flows)  # tokens
+        # per request: times in hours, lengths in tokens
+        self.flow = array("q")
+        self.arrived = array("d")
+        self.prompt = array("d")
+        self.prefill_h = array("d")  # at full speed
+        self.output = array("d")
+        self.started = array("d")  # its (last) prefill start
+        self.finished = array("d")
+        self.retries = array("q")
+        self.replica = array("q")  # where it (last) decoded
+        self.first_level = array("d")  # of that replica, at its first token
 
     # -- inputs from the serving wiring ------------------------------------------------
     def set_rate(self, flow: int, per_hour: float) -> None:
@@ -281,7 +288,6 @@ class RequestServer:
         if phi == old:
             return
         now = self.env.now
-        self._advance(replica, now)
         self._phi[replica] = phi
         if phi == 0.0:
             self._evict(replica, now)
@@ -303,13 +309,12 @@ class RequestServer:
     # -- the events ------------------------------------------------------------------
     def _fire(self, key: int) -> None:
         now = self._agenda.now
-        if key < self._nrep:
-            if self._prefilling[key] >= 0:
-                self._prefilled(key, now)
-            else:
-                self._passed(key, now)
-        else:
+        if key >= self._nrep:
             self._arrive(key - self._nrep, now)
+        elif self._prefilling[key] >= 0:
+            self._prefilled(key, now)
+        else:
+            self._ended(key, now)
 
     def _arrive(self, f: int, now: float) -> None:
         draws = self._draws[f]
@@ -327,9 +332,10 @@ class RequestServer:
         self.prefill_h.append(prefill_h)
         self.output.append(output)
         self.started.append(math.nan)
-        self.first.append(math.nan)
         self.finished.append(math.nan)
         self.retries.append(0)
+        self.replica.append(-1)
+        self.first_level.append(math.nan)
         d = self.flows[f].deployment
         ready = self._ready[d]
         least = min(ready) if ready else _BUSY
@@ -339,8 +345,7 @@ class RequestServer:
             self._queues[d][self._queue_of[f]].append(i)
 
     def _start_prefill(self, r: int, i: int, now: float) -> None:
-        self._advance(r, now)
-        self._rate[r] = 0.0
+        self._set_rate(r, now, 0.0)
         self._prefilling[r] = i
         self.started[i] = now
         self._prefill_end[r] = t = now + self.prefill_h[i] / self._phi[r]
@@ -351,44 +356,43 @@ class RequestServer:
         """The prompt of `r`'s prefill is in: the request joins the decoding batch."""
         i = self._prefilling[r]
         self._prefilling[r] = -1
-        self._since[r] = now  # the level stood still during the prefill
         level, output = self._level[r], self.output[i]
         n = self._active[r] = self._active[r] + 1
         first = self._first_at[self._dep[r]][n]
-        marks = self._marks[r]
-        heapq.heappush(marks, (level + (first if first < output else output), ~i))
-        heapq.heappush(marks, (level + output, i))
+        self.first_level[i] = level + (first if first < output else output)
+        self.replica[i] = r
+        heapq.heappush(self._ends[r], (level + output, i))
         self._next(r, now)
 
-    def _passed(self, r: int, now: float) -> None:
-        """The level of `r` reached its lowest mark (and any tied with it)."""
-        marks = self._marks[r]
-        level = marks[0][0]
+    def _ended(self, r: int, now: float) -> None:
+        """The level of `r` reached its lowest end mark (and any tied with it)."""
+        ends = self._ends[r]
+        level, i = heapq.heappop(ends)
+        self.finished[i] = now
+        ended = 1
         tie = level + _TIE * (1.0 + level)
-        ended = 0
-        while marks and marks[0][0] <= tie:
-            i = heapq.heappop(marks)[1]
-            if i < 0:
-                self.first[~i] = now
-            else:
-                self.finished[i] = now
-                ended += 1
+        while ends and ends[0][0] <= tie:
+            self.finished[heapq.heappop(ends)[1]] = now
+            ended += 1
         self._level[r] = level
         self._since[r] = now
         self._active[r] -= ended
-        if ended:
-            self._next(r, now)
-        else:
-            self._plan(r, now)
+        self._next(r, now)
 
     # -- a replica's state -------------------------------------------------------------
-    def _advance(self, r: int, now: float) -> None:
-        self._level[r] += self._rate[r] * (now - self._since[r])
+    def _set_rate(self, r: int, now: float, rate: float) -> None:
+        """The level of `r` grows at `rate` from now: a breakpoint of its trace."""
+        level = self._level[r] + self._rate[r] * (now - self._since[r])
+        self._level[r] = level
         self._since[r] = now
+        self._rate[r] = rate
+        self._trace_t[r].append(now)
+        self._trace_level[r].append(level)
+        self._trace_rate[r].append(rate)
 
     def _next(self, r: int, now: float) -> None:
-        """After a change on `r` (its level as of now): prefill the next request
-        waiting if `r` has room, else decode at the rate of its batch."""
+        """After a change on `r`: prefill the next request waiting if `r` has room,
+        else decode at the rate of its batch."""
         d = self._dep[r]
         if self._active[r] < self._batch[d]:
             for queue in self._queues[d]:
@@ -398,37 +402,37 @@ class RequestServer:
         self._plan(r, now)
 
     def _plan(self, r: int, now: float) -> None:
-        """Decode on `r` from now (not prefilling): its rate, readiness, next mark."""
+        """Decode on `r` from now (not prefilling): its rate, readiness, next end."""
         n = self._active[r]
         d = self._dep[r]
         phi = self._phi[r]
-        self._rate[r] = rate = phi * self._rates[d][n]
+        rate = phi * self._rates[d][n]
+        self._set_rate(r, now, rate)
         self._ready[d][self._place[r]] = n if n < self._batch[d] and phi > 0.0 else _BUSY
         if n:
-            self._agenda.schedule(r, now + (self._marks[r][0][0] - self._level[r]) / rate)
+            self._agenda.schedule(r, now + (self._ends[r][0][0] - self._level[r]) / rate)
         else:
             self._agenda.cancel(r)
 
     def _evict(self, r: int, now: float) -> None:
-        """`r` went down (its level as of now): its requests go back to the front of
-        their queues, the tokens they made wasted."""
+        """`r` went down: its requests go back to the front of their queues, the
+        tokens they made wasted."""
+        self._set_rate(r, now, 0.0)
         d = self._dep[r]
         level = self._level[r]
         back = []
-        for end, i in self._marks[r]:
-            if i >= 0:
-                back.append(i)
-                self.wasted[self.flow[i]] += self.output[i] - (end - level)
+        for end, i in self._ends[r]:
+            back.append(i)
+            self.wasted[self.flow[i]] += self.output[i] - (end - level)
         if self._prefilling[r] >= 0:
             back.append(self._prefilling[r])
             self._prefilling[r] = -1
         for i in sorted(back, reverse=True):  # the earliest arrival ends up first
             self.retries[i] += 1
-            self.started[i] = self.first[i] = math.nan
+            self.started[i] = self.first_level[i] = math.nan
             self._queues[d][self._queue_of[self.flow[i]]].appendleft(i)
-        self._marks[r] = []
+        self._ends[r] = []
         self._active[r] = 0
-        self._rate[r] = 0.0
         self._ready[d][self._place[r]] = _BUSY
         self._agenda.cancel(r)
         self._dispatch(d, now)
@@ -460,22 +464,37 @@ class RequestServer:
                                   strict=True))
 
     # -- results --------------------------------------------------------------------
+    def first_tokens(self) -> np.ndarray:
+        """Time of each request's first token (hours; NaN: none yet, as of now): where
+        its replica's level, as traced, reached its first-token level."""
+        now = self.env.now
+        target = np.frombuffer(self.first_level)
+        replica = np.frombuffer(self.replica, dtype=np.int64)
+        first = np.full(len(target), math.nan)
+        for r in np.unique(replica[~np.isnan(target)]):
+            mine = np.flatnonzero((replica == r) & ~np.isnan(target))
+            t = np.frombuffer(self._trace_t[r])
+            level = np.frombuffer(self._trace_level[r])
+            rate = np.frombuffer(self._trace_rate[r])
+            k = np.searchsorted(level, target[mine], side="left") - 1  # the segment it is in
+            with np.errstate(divide="ignore", invalid="ignore"):
+                at = t[k] + (target[mine] - level[k]) / rate[k]
+            first[mine] = np.where((rate[k] > 0) & (at <= now), at, math.nan)
+        return first
+
     def summary(self) -> list[FlowSummary]:
         """Per tenant (in the order of first appearance among the flows), at the
         current time: the horizon once the run is over."""
         now = self.env.now
-        flow = np.asarray(self.flow, dtype=np.int64)
-        arrived = np.asarray(self.arrived)
-        output = np.asarray(self.output)
-        started = np.asarray(self.started)
-        first = np.asarray(self.first)
-        finished = np.asarray(self.finished)
+        flow = np.frombuffer(self.flow, dtype=np.int64)
+        arrived, output = np.frombuffer(self.arrived), np.frombuffer(self.output)
+        started, finished = np.frombuffer(self.started), np.frombuffer(self.finished)
+        first = self.first_tokens()
         made = np.where(np.isnan(finished), 0.0, output)
-        for r, marks in enumerate(self._marks):
+        for r, ends in enumerate(self._ends):
             level = self._level[r] + self._rate[r] * (now - self._since[r])
-            for end, i in marks:
-                if i >= 0:
-                    made[i] = output[i] - (end - level)
+            for end, i in ends:
+                made[i] = output[i] - (end - level)
         ttft = (first - arrived) * HOUR_S
         with np.errstate(invalid="ignore", divide="ignore"):
             tpot = (finished - first) * HOUR_S / (output - 1.0)
@@ -483,7 +502,7 @@ class RequestServer:
         ttft_slo = np.array([f.ttft_slo_s for f in self.flows])[flow]
         tpot_slo = np.array([f.tpot_slo_s for f in self.flows])[flow]
         good = done & (ttft <= ttft_slo) & ((output <= 1.0) | (tpot <= tpot_slo))
-        retries = np.asarray(self.retries, dtype=np.int64)
+        retries = np.frombuffer(self.retries, dtype=np.int64)
         out = []
         for tenant in dict.fromkeys(f.tenant for f in self.flows):
             ids = [k for k, f in enumerate(self.flows) if f.tenant == tenant]
