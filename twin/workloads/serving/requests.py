@@ -159,13 +159,14 @@ class _Burst(Agenda):
     """An `Agenda` that fires, without yielding, every time due before the next
     event of the simulation: between its own times nothing else runs, so a
     request costs no SimPy event. The handler reads the time it fires at from
-    `now` (the SimPy clock stays at the start of the burst)."""
+    `now` (the SimPy clock stays at the start of the burst) and must not create
+    SimPy events (the next one is looked up once per burst)."""
 
     now = 0.0
 
     def _run(self):  # type: ignore[no-untyped-def]
         env, heap, stamp, handler = self.env, self._heap, self._stamp, self._handler
-        pop, peek = heapq.heappop, env.peek
+        pop = heapq.heappop
         while True:
             while heap and stamp.get(heap[0][2]) != heap[0][1]:
                 pop(heap)
@@ -176,13 +177,13 @@ class _Burst(Agenda):
             except simpy.Interrupt:
                 continue
             self._wake_at = -math.inf
-            start = env.now
+            start, limit = env.now, env.peek()
             while heap:
                 t, seq, key = heap[0]
                 if stamp.get(key) != seq:
                     pop(heap)
                     continue
-                if t > start and t >= peek():
+                if t > start and t >= limit:
                     break
                 pop(heap)
                 del stamp[key]
@@ -238,22 +239,21 @@ class RequestServer:
         self._next_arrival = [math.inf] * len(self.flows)
         self._unit_left = [math.nan] * len(self.flows)  # of a unit gap while the rate is 0
         self._gaps: list[list[float]] = [[] for _ in self.flows]
-        self._draws: list[list[tuple[float, float, float]]] = [[] for _ in self.flows]
+        self._draws: list[list[tuple[float, float]]] = [[] for _ in self.flows]  # prefill, output
         self._rng = [
             tuple(streams[f"serving.requests.{f.tenant}.{f.deployment}.{what}"]
                   for what in ("arrivals", "prompt", "output"))
             for f in self.flows
         ]
         self.wasted = [0.0] * len(self.flows)  # tokens
+        self.retried = [0] * len(self.flows)  # requests restarted
         # per request: times in hours, lengths in tokens
         self.flow = array("q")
         self.arrived = array("d")
-        self.prompt = array("d")
         self.prefill_h = array("d")  # at full speed
         self.output = array("d")
         self.started = array("d")  # its (last) prefill start
         self.finished = array("d")
-        self.retries = array("q")
         self.replica = array("q")  # where it (last) decoded
         self.first_level = array("d")  # of that replica, at its first token
 
@@ -304,7 +304,7 @@ class RequestServer:
         """One request of `flow` now, besides its Poisson arrivals (a replayed trace)."""
         speed = self.speeds[self.flows[flow].deployment]
         prefill_s = float(speed.prefill_s(np.array([prompt], float))[0])
-        self._submit(flow, prompt, prefill_s / HOUR_S, output, self.env.now)
+        self._submit(flow, prefill_s / HOUR_S, output, self.env.now)
 
     # -- the events ------------------------------------------------------------------
     def _fire(self, key: int) -> None:
@@ -324,16 +324,14 @@ class RequestServer:
         self._next_arrival[f] = t = now + self._gap(f) / self._arrival_rate[f]
         self._agenda.schedule(self._nrep + f, t)
 
-    def _submit(self, f: int, prompt: float, prefill_h: float, output: float, now: float) -> None:
+    def _submit(self, f: int, prefill_h: float, output: float, now: float) -> None:
         i = len(self.arrived)
         self.flow.append(f)
         self.arrived.append(now)
-        self.prompt.append(prompt)
         self.prefill_h.append(prefill_h)
         self.output.append(output)
         self.started.append(math.nan)
         self.finished.append(math.nan)
-        self.retries.append(0)
         self.replica.append(-1)
         self.first_level.append(math.nan)
         d = self.flows[f].deployment
@@ -382,9 +380,12 @@ class RequestServer:
     # -- a replica's state -------------------------------------------------------------
     def _set_rate(self, r: int, now: float, rate: float) -> None:
         """The level of `r` grows at `rate` from now: a breakpoint of its trace."""
-        level = self._level[r] + self._rate[r] * (now - self._since[r])
+        old = self._rate[r]
+        level = self._level[r] + old * (now - self._since[r])
         self._level[r] = level
         self._since[r] = now
+        if rate == old:
+            return
         self._rate[r] = rate
         self._trace_t[r].append(now)
         self._trace_level[r].append(level)
@@ -428,7 +429,7 @@ class RequestServer:
             back.append(self._prefilling[r])
             self._prefilling[r] = -1
         for i in sorted(back, reverse=True):  # the earliest arrival ends up first
-            self.retries[i] += 1
+            self.retried[self.flow[i]] += 1
             self.started[i] = self.first_level[i] = math.nan
             self._queues[d][self._queue_of[self.flow[i]]].appendleft(i)
         self._ends[r] = []
@@ -455,13 +456,12 @@ class RequestServer:
         return gaps.pop()
 
     def _refill(self, f: int) -> None:
-        """The next `_CHUNK` requests' prompt, prefill time and output, drawn at once."""
+        """The next `_CHUNK` requests' prefill time and output, drawn at once."""
         flow, (_, prompt_rng, output_rng) = self.flows[f], self._rng[f]
         prompt = np.asarray(flow.prompt(prompt_rng, _CHUNK), float)
         prefill_h = self.speeds[flow.deployment].prefill_s(prompt) / HOUR_S
         output = np.asarray(flow.output(output_rng, _CHUNK), float)
-        self._draws[f].extend(zip(prompt.tolist(), prefill_h.tolist(), output.tolist(),
-                                  strict=True))
+        self._draws[f].extend(zip(prefill_h.tolist(), output.tolist(), strict=True))
 
     # -- results --------------------------------------------------------------------
     def first_tokens(self) -> np.ndarray:
@@ -502,7 +502,6 @@ class RequestServer:
         ttft_slo = np.array([f.ttft_slo_s for f in self.flows])[flow]
         tpot_slo = np.array([f.tpot_slo_s for f in self.flows])[flow]
         good = done & (ttft <= ttft_slo) & ((output <= 1.0) | (tpot <= tpot_slo))
-        retries = np.frombuffer(self.retries, dtype=np.int64)
         out = []
         for tenant in dict.fromkeys(f.tenant for f in self.flows):
             ids = [k for k, f in enumerate(self.flows) if f.tenant == tenant]
@@ -512,7 +511,7 @@ class RequestServer:
                 tenant=tenant,
                 arrived=int(mine.sum()),
                 completed=completed,
-                retried=int(retries[mine].sum()),
+                retried=sum(self.retried[k] for k in ids),
                 tokens_served=float(made[mine].sum()),
                 tokens_wasted=float(sum(self.wasted[k] for k in ids)),
                 tokens_good=float(output[mine & good].sum()),
