@@ -10,6 +10,7 @@ and never touches a database.
 from __future__ import annotations
 
 import gc
+import importlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from twin.records import MetricSeries, RunResult, Sink
 from twin.rng import Streams
 from twin.saturation import Queue, Saturation
 from twin.scenario import Scenario
+from twin.workloads.serving.core import Fidelity, Outcome, Serving
 
 __all__ = ["simulate", "Model", "build"]
 
@@ -60,6 +62,8 @@ class Model:
     wafers: Wafers
     recorder: Recorder
     saturation: Saturation
+    serving: Serving | None = None  # a scenario with a [serving] section
+    fidelity: Fidelity | None = None  # how its serving is simulated
 
 
 def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
@@ -89,10 +93,25 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         streams, source=scenario.source,
     )
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
+    serving = fidelity = None
+    if scenario.serving is not None:
+        serving = Serving(env, scenario, fleet, thermal)
+        fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation,
+        saturation, serving, fidelity,
     )
+
+
+def _fidelity(env: simpy.Environment, serving: Serving, streams: Streams) -> Fidelity:
+    """The serving model `serving.fidelity` asks for: fluid (solved after the run from
+    the replicas' log) or request-level (a process per request, `requests`)."""
+    if serving.spec.fidelity == "request":
+        requests = importlib.import_module("twin.workloads.serving.requests")
+        return requests.RequestServing(env, serving, streams)  # type: ignore[no-any-return]
+    from twin.workloads.serving.fluid import FluidServing
+
+    return FluidServing(serving)
 
 
 def _watched(
@@ -155,9 +174,12 @@ def simulate(
         model.recorder.flush()
         log = model.fleet.log.arrays()
         integrals = _whole_run_integrals(log, horizon)
+        outcome = _serving_outcome(model, horizon)
         if sink is not None:
             _write_metrics(model, log, horizon, sink)
-        kpis = collect_kpis(model, horizon, integrals)
+            if outcome is not None:
+                sink.write_series(outcome.series)
+        kpis = collect_kpis(model, horizon, integrals, outcome)
         systems = model.hall.n_systems
         warnings = model.saturation.warnings()
         del model  # a model is cyclic garbage: collected as the run's freeze ends
@@ -172,6 +194,14 @@ def simulate(
         kpis=kpis,
         warnings=warnings,
     )
+
+
+def _serving_outcome(model: Model, horizon: float) -> Outcome | None:
+    """What the run's serving delivered (None without serving); its series are
+    bucketed like the hall's metrics."""
+    if model.fidelity is None:
+        return None
+    return model.fidelity.outcome(horizon, model.scenario.recording.hall_bucket)
 
 
 @contextmanager

@@ -131,6 +131,8 @@ class Fleet:
         self._soft_bits = 0
         self._boot = Agenda(env, self._boot_done)
         self.on_heat_change: Callable[[int], None] = lambda s: None
+        # told when a system's capacity changes (a workload on it); None: nobody listens
+        self.on_capacity_change: Callable[[int], None] | None = None
         self.scopes = [hall.system_scope(s) for s in range(n)]
         for s in range(n):
             self._refresh(s)
@@ -268,6 +270,11 @@ class Fleet:
         self._refresh(s)
         self.on_heat_change(s)
 
+    def capacity(self, s: int) -> float:
+        """Share of a full system's work `s` does now: governor fraction x usable-core
+        share while it runs, 0 while it is down or booting."""
+        return self.fraction[s] * self.core_fraction[s] if self.running(s) else 0.0
+
     def _refresh(self, s: int) -> None:
         running = self.running(s)
         trip_bit = self._reason_bits.get("thermal", 0)
@@ -279,6 +286,7 @@ class Fleet:
             1.0 if self.reasons[s] & trip_bit else 0.0,
         )
         old = self._value[s]
+        capacity_changed = new[CAPACITY] != old[CAPACITY]
         now = self.env.now
         log = self.log
         for q in range(len(QUANTITIES)):
@@ -289,6 +297,8 @@ class Fleet:
                 log.quantity.append(q)
                 log.delta.append(d)
                 old[q] = new[q]
+        if capacity_changed and self.on_capacity_change is not None:
+            self.on_capacity_change(s)  # after the state is consistent
 
     def close(self) -> None:
         """Book the downtime of outages still open at the end of the run, up to the

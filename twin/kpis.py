@@ -17,6 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from twin.engine import Model
+    from twin.workloads.serving.core import Outcome
 
 __all__ = ["collect_kpis", "causes"]
 
@@ -34,8 +35,11 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else math.nan
 
 
-def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> dict[str, float]:
-    """Every KPI of a finished run (``availability``, ``failures.psu``, ...)."""
+def collect_kpis(
+    model: Model, horizon: float, integrals: dict[str, float], serving: Outcome | None = None
+) -> dict[str, float]:
+    """Every KPI of a finished run (``availability``, ``failures.psu``, ...; with
+    serving, ``serving.*`` from its `Outcome`)."""
     n = model.hall.n_systems
     system_hours = n * horizon
     availability = max(integrals["up"] / system_hours, 0.0)
@@ -90,4 +94,9 @@ def collect_kpis(model: Model, horizon: float, integrals: dict[str, float]) -> d
     k["repair.wrong_unit"] = float(shop.wrong_unit)
     k["repair.silent_failures"] = float(shop.silent)
     k["repair.crew_utilization"] = model.crews.utilization(horizon)
+    if model.serving is not None and serving is not None:
+        from twin.workloads.serving.core import outcome_kpis
+
+        k.update(outcome_kpis(model.serving, serving, causes(names), horizon,
+                              integrals["power_kw"]))
     return k

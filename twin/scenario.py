@@ -346,6 +346,16 @@ MAX_CONTEXT = 100_000_000  # tokens of context per sequence
 MAX_PRIORITY = 1_000
 
 
+def _name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", text):
+        raise ValueError("a name of 1 to 64 letters, digits, '_' or '-' (it names KPIs)")
+    return text
+
+
+# A deployment's or tenant's name: a part of KPI names and scopes, so no dots.
+Name = Annotated[str, AfterValidator(_name)]
+
+
 def _daily_shape() -> list[float]:
     """ASSUMPTION: interactive demand peaks mid-afternoon and bottoms out at night,
     1 + 0.5 cos(2 pi (h - 15) / 24): a mean of 1, 0.5 at 3:00, 1.5 at 15:00."""
@@ -422,9 +432,11 @@ class ServingSpec(_Model):
     # the scheduler admits requests up to this share of capacity; the rest is turned
     # away (overload), so queues stay stable (docs/serving.md)
     admission: float = Field(default=0.95, gt=0, le=0.999)
+    # reserved replicas their holder leaves idle serve the others (else they stay idle)
+    lend_reserved: bool = False
     models: dict[Line, dict[str, Any]] = Field(default_factory=dict)
-    deployments: dict[Line, DeploymentSpec] = Field(min_length=1)
-    tenants: dict[Line, TenantSpec] = Field(min_length=1)
+    deployments: dict[Name, DeploymentSpec] = Field(min_length=1)
+    tenants: dict[Name, TenantSpec] = Field(min_length=1)
     _systems: dict[str, int] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")

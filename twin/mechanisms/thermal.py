@@ -156,6 +156,10 @@ class Thermal:
                     cause, largest = name, factors[s]
         return cause
 
+    def throttle_cause(self, s: int) -> str:
+        """The cause the throttling episode of `s` in progress is blamed on ("" if none)."""
+        return self._episode_cause[s] if self.throttled[s] else ""
+
     def _set_fraction(self, s: int, fraction: float) -> None:
         """Set the governor's power fraction, booking the capacity a throttle costs."""
         if self.throttled[s]:

@@ -1,0 +1,209 @@
+"""`Replicas`: where each replica of each deployment runs, how fast, and its recovery.
+
+At t = 0 the placement strategy (`twin.compute.PLACEMENTS`) gives every
+replica its systems; the systems left over (the hot spares among them) form
+the idle pool. From then on the fleet tells `Replicas` whenever a system's
+capacity changes (`Fleet.on_capacity_change`), and a replica's speed is the
+capacity of its slowest system: 1 at full speed, the governor's fraction x
+usable-core share when one is throttled or degraded, 0 when one is down.
+
+Recovery (docs/serving.md): a replica that loses a system is down
+(``replica_down``, cause = that system's outage trigger). If a running idle
+system is free it takes the lost one's place (from the same row if one is
+idle there, else the first row that has one) and loads its weights for
+`load_time` (``failover`` when loaded); the lost system returns to the idle
+pool once it runs again. A replica serves again when all its systems run and
+no load is pending (``replica_restore``); with no idle system it waits for its
+own to come back, or for a system to become idle.
+
+Every change of a replica's speed, or of the cause of its missing speed, is
+appended to a log (t, replica, speed, cause) from which the fluid model
+integrates exactly after the run; `listeners` are called with the replica
+(the request-level model's hook).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import simpy
+
+from twin.agenda import Agenda
+from twin.compute import Placement
+from twin.fleet import Fleet
+from twin.hall import ROOT
+from twin.mechanisms.thermal import Thermal
+
+__all__ = ["Replicas", "ReplicaLog", "CORES"]
+
+CORES = "cores"  # the cause of a replica slowed by a degraded wafer (fewer usable cores)
+
+# (t, replica, speed, cause) of every change, as arrays (cause as a str array)
+ReplicaLog = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class Replicas:
+    """Replicas of every deployment: systems, speed, cause of lost speed, recovery."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        fleet: Fleet,
+        thermal: Thermal,
+        placement: Placement,
+        deployments: Sequence[tuple[str, int, int]],
+        load_time_h: float,
+    ) -> None:
+        """`deployments`: (name, replicas, systems per replica) in placement order."""
+        hall = fleet.hall
+        self.env, self.fleet, self.thermal, self.hall = env, fleet, thermal, hall
+        self.load_time_h = load_time_h
+        self.deployment: list[int] = []  # deployment number of each replica
+        self.systems: list[list[int]] = []  # systems of each replica now
+        self.scopes: list[str] = []
+        self.first: list[int] = []  # first replica of each deployment
+        free = np.ones(hall.n_systems, dtype=bool)
+        for d, (name, replicas, per_replica) in enumerate(deployments):
+            chosen = placement.place(hall, replicas, per_replica, free)
+            free[chosen.ravel()] = False
+            self.first.append(len(self.systems))
+            for k, row in enumerate(chosen.tolist()):
+                self.deployment.append(d)
+                self.systems.append(row)
+                self.scopes.append(f"{ROOT}.deployments.{name}.replica{k + 1}")
+        self.first.append(len(self.systems))
+        n = len(self.systems)
+        self.replica_of: list[int] = [-1] * hall.n_systems  # -1: in no replica
+        for r, systems in enumerate(self.systems):
+            for s in systems:
+                self.replica_of[s] = r
+        self._row_of = hall.row_of.tolist()
+        self._idle: list[set[int]] = [set() for _ in range(hall.rows)]  # running, in no replica
+        for s in np.flatnonzero(free).tolist():
+            if fleet.capacity(s) > 0:
+                self._idle[self._row_of[s]].add(s)
+        self.speed: list[float] = [math.nan] * n  # NaN until read at t = 0
+        self.cause: list[str] = [""] * n  # why it is below full speed ("" at full speed)
+        self._logged_cause: list[str | None] = [None] * n
+        self.down_since: list[float] = [math.nan] * n  # NaN while it serves
+        self.loading: list[bool] = [False] * n
+        self._waiting: set[int] = set()  # down with a lost system no idle one replaced yet
+        self.failovers = 0
+        self.downs = 0
+        self.listeners: list[Callable[[int], None]] = []
+        self._t: list[float] = []
+        self._r: list[int] = []
+        self._speed: list[float] = []
+        self._cause: list[str] = []
+        self._loaded = Agenda(env, self._load_done)
+        for r in range(n):
+            self._update(r, self.systems[r][0])
+        fleet.on_capacity_change = self._system_changed
+
+    @property
+    def n(self) -> int:
+        return len(self.systems)
+
+    def log(self) -> ReplicaLog:
+        """Every change of a replica's speed or cause, in time order, the state at t = 0
+        first (one entry per replica)."""
+        return (
+            np.asarray(self._t, dtype=float), np.asarray(self._r, dtype=np.int64),
+            np.asarray(self._speed, dtype=float), np.asarray(self._cause, dtype=str),
+        )
+
+    # -- the fleet's hook ----------------------------------------------------------
+    def _system_changed(self, s: int) -> None:
+        r = self.replica_of[s]
+        if r >= 0:
+            self._update(r, s)
+            return
+        idle = self._idle[self._row_of[s]]
+        if self.fleet.capacity(s) > 0:
+            idle.add(s)
+            for waiting in sorted(self._waiting):
+                self._update(waiting, s)
+        else:
+            idle.discard(s)
+
+    def _update(self, r: int, s: int) -> None:
+        """Re-read replica `r` after its system `s` (or the idle pool) changed."""
+        fleet, now = self.fleet, self.env.now
+        systems = self.systems[r]
+        caps = [fleet.capacity(x) for x in systems]
+        lost = [x for x, cap in zip(systems, caps, strict=True) if cap <= 0.0]
+        serving = not lost and not self.loading[r]
+        if not serving and math.isnan(self.down_since[r]):
+            self.down_since[r] = now
+            self.downs += 1
+            down = s if s in lost else lost[0]
+            self.cause[r] = fleet.down_cause[down] or self.cause[r]
+            fleet.recorder.emit(now, self.scopes[r], "replica_down", self.cause[r])
+        if lost:
+            self._fail_over(r, lost)
+        if serving:
+            if not math.isnan(self.down_since[r]):
+                fleet.recorder.emit(
+                    now, self.scopes[r], "replica_restore", self.cause[r],
+                    now - self.down_since[r],
+                )
+                self.down_since[r] = math.nan
+            speed = min(caps)
+            self.cause[r] = "" if speed >= 1.0 else self._slow_cause(systems, caps, speed)
+        else:
+            speed = 0.0
+        if speed != self.speed[r] or self.cause[r] != self._logged_cause[r]:
+            self._record(r, speed)
+
+    def _record(self, r: int, speed: float) -> None:
+        self.speed[r] = speed
+        self._logged_cause[r] = self.cause[r]
+        self._t.append(self.env.now)
+        self._r.append(r)
+        self._speed.append(speed)
+        self._cause.append(self.cause[r])
+        for listener in self.listeners:
+            listener(r)
+
+    def _slow_cause(self, systems: list[int], caps: list[float], speed: float) -> str:
+        """Blame for a running replica below full speed: its slowest system's throttling
+        episode if the governor holds it back, else its degraded wafer."""
+        slowest = systems[caps.index(speed)]
+        return self.thermal.throttle_cause(slowest) or CORES
+
+    # -- recovery ------------------------------------------------------------------
+    def _fail_over(self, r: int, lost: list[int]) -> None:
+        """Put idle systems in place of the `lost` ones of `r` and load their weights."""
+        replaced = False
+        for x in lost:
+            spare = self._take_idle(self._row_of[x])
+            if spare is None:
+                self._waiting.add(r)
+                break
+            slot = self.systems[r].index(x)
+            self.systems[r][slot] = spare
+            self.replica_of[spare], self.replica_of[x] = r, -1
+            replaced = True
+        else:
+            self._waiting.discard(r)
+        if replaced:
+            self.loading[r] = True
+            self._loaded.schedule(r, self.env.now + self.load_time_h)
+
+    def _take_idle(self, row: int) -> int | None:
+        """An idle running system: from `row` if it has one, else the first row that has."""
+        pool = self._idle[row]
+        if not pool:
+            pool = next((p for p in self._idle if p), pool)
+        return pool.pop() if pool else None
+
+    def _load_done(self, r: int) -> None:
+        self.loading[r] = False
+        self.failovers += 1
+        now = self.env.now
+        self.fleet.recorder.emit(
+            now, self.scopes[r], "failover", self.cause[r], now - self.down_since[r]
+        )
+        self._update(r, self.systems[r][0])
