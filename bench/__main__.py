@@ -16,6 +16,8 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
 - recording  the store issue's target end to end: the hall-year without a sink
              and recorded to SQLite (and PostgreSQL if TWIN_TEST_PG_URL is set),
              alternated; recording must add at most 20 %;
+- perf       a `twin perf` grid of 1,000 points (bench/perf_grid.py), in this
+             process: best and median; the target is under 0.1 s;
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
              bare `python -c pass`;
@@ -47,21 +49,22 @@ import numpy as np
 import simpy
 
 from bench.compare import AgreementRun, run_agreement
+from bench.perf_grid import grid_speed
 from bench.reference import run_reference
 from bench.scenarios import accelerated, default_hall, thermal_stress
 from bench.speed import Timing, engine_speed, saturated_crews, scaling
 from bench.startup import startup
 from twin.scenario import load_scenario
 
-SECTIONS = (
-    "speed", "scaling", "reference", "agreement", "store", "recording", "startup", "requests",
-)
+SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording", "perf",
+            "startup", "requests")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
 TARGET_HALL_YEAR_S = 3.0
 TARGET_SPEEDUP = 300.0
 TARGET_SATURATED_RATIO = 2.0  # 65k systems with the default crews vs 1k, per system-year
+TARGET_PERF_GRID_S = 0.1
 TARGET_HELP_S = 0.2
 TARGET_RUN_OVERHEAD_S = 0.3
 SATURATED_FACTOR = 64
@@ -180,6 +183,16 @@ def section_recording(args: argparse.Namespace, state: dict[str, Any]) -> dict[s
               f"{100 * o.best:>5.1f}% {100 * o.median:>6.1f}%  {_yes(o.best <= TARGET_OVERHEAD)}")
         out[o.backend] = o.as_dict()
     print("  (best: best recorded over best plain; median: of each round's ratio)")
+    return out
+
+
+def section_perf(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for t in grid_speed(repeats=5 if args.quick else 20):
+        meets = t.best <= TARGET_PERF_GRID_S
+        print(f"  {t.label:<28} {t.points:,} points: best {1e3 * t.best:.1f} ms, median "
+              f"{1e3 * t.median:.1f} ms (target <= {1e3 * TARGET_PERF_GRID_S:g} ms: {_yes(meets)})")
+        out[t.label] = {**t.as_dict(), "target_s": TARGET_PERF_GRID_S, "meets_target": meets}
     return out
 
 
@@ -320,6 +333,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "agreement": section_agreement,
     "store": section_store,
     "recording": section_recording,
+    "perf": section_perf,
     "startup": section_startup,
     "requests": section_requests,
 }
@@ -331,6 +345,7 @@ TITLES = {
     "agreement": "Agreement: engine vs reference over seeds",
     "store": "Store write cost (bench_store)",
     "recording": "Recording overhead: the hall-year with and without the store",
+    "perf": "Compute core: a `twin perf` grid of 1,000 points",
     "startup": "Start-up: what `twin` costs besides the simulation",
     "requests": "Request-level serving: requests simulated per wall second",
 }

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Write a run's events, metrics and KPIs to files, one per table.",
     ),
     "rm": ("cli.store_commands:rm", "Delete a run with its events, metrics and KPIs."),
+    "perf": (
+        "cli.perf_command:perf",
+        "Tokens/s, time to first token and systems of a model over a grid, without a run.",
+    ),
 }
 
 

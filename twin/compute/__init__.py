@@ -14,10 +14,19 @@ from __future__ import annotations
 from twin.compute.catalogue import ModelSpec, catalogue
 from twin.compute.hardware import CS3, Hardware
 from twin.compute.memory import FitError
-from twin.compute.perf import Perf, Speculative, at_speed, evaluate, expected_tokens
+from twin.compute.perf import (
+    DEFAULT_ACCEPTANCE,
+    DEFAULT_DRAFT_TOKENS,
+    Perf,
+    Speculative,
+    at_speed,
+    evaluate,
+    expected_tokens,
+)
 from twin.compute.placement import PLACEMENTS, Placement, PlacementError
 
 __all__ = [
     "ModelSpec", "catalogue", "Speculative", "FitError", "Perf", "evaluate", "at_speed",
-    "expected_tokens", "Hardware", "CS3", "Placement", "PLACEMENTS", "PlacementError",
+    "expected_tokens", "DEFAULT_DRAFT_TOKENS", "DEFAULT_ACCEPTANCE", "Hardware", "CS3",
+    "Placement", "PLACEMENTS", "PlacementError",
 ]

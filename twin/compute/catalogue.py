@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelSpec", "catalogue", "MODELS_FILE"]
+__all__ = ["ModelSpec", "catalogue", "draft_for", "MODELS_FILE"]
 
 MODELS_FILE = Path(__file__).with_name("models.toml")
 
@@ -119,3 +119,12 @@ def catalogue(extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str,
             raise ValueError(f"model {name!r}: already in the catalogue; choose another name")
         models[name] = _spec(name, entry)
     return models
+
+
+def draft_for(model: ModelSpec, models: Mapping[str, ModelSpec]) -> ModelSpec | None:
+    """The default draft model for speculative decoding of `model`: the smallest
+    dense model of `models` with the same vocabulary (a draft must propose tokens
+    the target can verify), at most a tenth of its size; None if there is none."""
+    drafts = [m for m in models.values()
+              if m.vocab == model.vocab and not m.moe and m.params * 10 <= model.params]
+    return min(drafts, key=lambda m: m.params, default=None)

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Hardware", "CS3", "CALIBRATION_FILE", "load_fitted"]
+__all__ = ["Hardware", "CS3", "PUBLISHED", "CALIBRATION_FILE", "load_fitted"]
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.toml")
 
@@ -31,7 +31,7 @@ class Hardware:
     cores: int  # enabled cores
     io_bandwidth: float  # bytes/s out of one system, for wafer-to-wafer hops
     # fitted by twin.compute.calibration (calibration.toml)
-    layer_s: float  # fixed time a layer adds to a pass: synchronisation, reductions, dispatch
+    span_s: float  # a layer's latency per core along the side of its patch of the mesh
     hop_s: float  # fixed time of one wafer-to-wafer hop of the activations
     efficiency: float  # achieved share of the SRAM bandwidth and peak arithmetic
 
@@ -47,7 +47,8 @@ def load_fitted(path: Path = CALIBRATION_FILE) -> dict[str, float]:
         return {key: float(value) for key, value in tomllib.load(handle)["fitted"].items()}
 
 
-_PUBLISHED = Hardware(
+# the published figures, before calibration: the fitted constants are placeholders
+PUBLISHED = Hardware(
     name="CS-3",
     sram_bytes=44e9,  # sources A1: 44 GB on the WSE-3
     sram_usable=0.9,  # ASSUMPTION: a tenth kept for code, activations and routing buffers
@@ -56,11 +57,11 @@ _PUBLISHED = Hardware(
     peak_flops=125e15,  # sources A1: 125 PFLOP/s, 16-bit, sparse
     cores=900_000,  # sources A1
     io_bandwidth=12 * 100e9 / 8,  # sources A3: 12 x 100 Gb Ethernet
-    layer_s=0.0,
+    span_s=0.0,
     hop_s=0.0,
     efficiency=1.0,
 )
 
 _FITTED = load_fitted()
-CS3 = replace(_PUBLISHED, layer_s=_FITTED["layer_s"], hop_s=_FITTED["hop_s"],
+CS3 = replace(PUBLISHED, span_s=_FITTED["span_s"], hop_s=_FITTED["hop_s"],
               efficiency=_FITTED["efficiency"])

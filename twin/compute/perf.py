@@ -1,24 +1,31 @@
 """The throughput core: decode and prefill times of one replica, vectorized.
 
 A replica of S systems holds its model's layers in a pipeline across its
-wafers; each layer owns an equal share of the replica's cores (the draft
-model of speculative decoding, if any, owns a share in proportion to its
-weights). One pass of a micro-batch of m tokens through a layer takes
+wafers. Its layers spread over a share of its cores (`core_share`, 1 by
+default: all of them), each layer an equal part; the draft model of
+speculative decoding, if any, takes a part in proportion to its weights.
+One pass of a micro-batch of m tokens through a layer of n cores takes
 
-    layer_s + max(bytes read / (its cores' SRAM bandwidth x efficiency),
-                  FLOPs / (its cores' peak x efficiency),
-                  activations moved / (its cores' fabric bandwidth))
+    span_s x sqrt(n x active / all parameters)
+      + max(bytes read / (n cores' SRAM bandwidth x efficiency),
+            FLOPs / (n cores' peak arithmetic x efficiency),
+            activations moved / (n cores' fabric bandwidth))
 
-where the bytes read are the layer's weights (for a mixture of experts,
-the dense part and the experts the m tokens are routed to) and the KV cache
-of the sequences in the micro-batch; a pass through the whole model adds
+The first term is the latency of the layer's broadcasts and reductions
+across the patch of the two-dimensional mesh that a token's weights occupy
+(all the layer's cores for a dense model, the active experts' share for a
+mixture of experts): it grows with the patch's side. The second is the
+roofline of the work: the bytes read are the layer's weights (for a mixture
+of experts, the dense part and the experts the m tokens are routed to) and
+the KV cache of the micro-batch's sequences. A pass through the model adds
 (S - 1) wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
-A decode step advances every sequence of the batch by one verification:
-with B sequences and L layers, B <= L sequences travel one per micro-batch
-and the step is one pass; beyond that, micro-batches of B / L sequences
-fill the pipeline and the step is one pass at that micro-batch. Prefill
-pushes the prompt through the same pipeline in chunks. `docs/compute.md`
-gives the derivation and the calibration of layer_s, hop_s and efficiency.
+
+A decode step advances every sequence of the batch by one token (one
+verification with speculation): B <= L sequences (L layers) travel one per
+micro-batch and the step is one pass; beyond that, micro-batches of B / L
+sequences fill the pipeline and the step is one pass at that micro-batch.
+Prefill pushes the prompt through the same pipeline in chunks.
+`docs/compute.md` derives this and calibrates span_s, hop_s and efficiency.
 
 All inputs broadcast (numpy); `evaluate` returns a `Perf` of arrays.
 """
@@ -34,9 +41,14 @@ from twin.compute.catalogue import ModelSpec
 from twin.compute.hardware import CS3, Hardware
 from twin.compute.memory import FitError, replica_bytes, systems_needed
 
-__all__ = ["Speculative", "Perf", "evaluate", "at_speed", "expected_tokens"]
+__all__ = ["Speculative", "Perf", "evaluate", "at_speed", "expected_tokens", "DEFAULT_DRAFT_TOKENS",
+           "DEFAULT_ACCEPTANCE"]
 
 ACTIVATION_BYTES = 2.0  # activations travel at 16 bit whatever the weights' precision
+# defaults of speculative decoding (docs/compute.md): tokens drafted per verification and
+# the chance each is accepted, for a draft a few percent of the target's size
+DEFAULT_DRAFT_TOKENS = 4
+DEFAULT_ACCEPTANCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,9 @@ def _layer_time(model: ModelSpec, hw: Hardware, cores: np.ndarray, tokens: np.nd
     flops = tokens * (2.0 * model.active_params * per_layer + attention)
     moved = 2.0 * tokens * model.hidden * ACTIVATION_BYTES  # in and out of the layer
     share = cores / hw.cores
-    return hw.layer_s + np.maximum.reduce([
+    # a token's broadcasts and reductions span the cores of the weights it uses
+    span = np.sqrt(cores * model.active_params / model.params)
+    return hw.span_s * span + np.maximum.reduce([
         read / (share * hw.sram_bandwidth * hw.efficiency),
         flops / (share * hw.peak_flops * hw.efficiency),
         moved / (share * hw.fabric_bandwidth),
@@ -124,12 +138,16 @@ def _decode_step(model: ModelSpec, hw: Hardware, cores: np.ndarray, systems: np.
 
 def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
              prompt: object, kv_bits: object = None, speculative: Speculative | None = None,
-             systems: object = None, hardware: Hardware = CS3) -> Perf:
+             systems: object = None, hardware: Hardware = CS3,
+             core_share: float = 1.0) -> Perf:
     """Performance of one replica of `model` at full speed (see the module docstring).
 
     bits, kv_bits (default: bits), batch, context and prompt broadcast. systems=None
     uses the fewest systems that hold the replica; an explicit count too small
     for some input raises `FitError` with the largest shortfall in bytes.
+    core_share is the share of the replica's cores its layers spread over (the
+    rest stay idle): 1 spreads them over every core (the calibrated default),
+    smaller packs them tighter, never tighter than their bytes need.
     """
     bits_a, batch_a, context_a, prompt_a = (np.asarray(v, dtype=float)
                                             for v in (bits, batch, context, prompt))
@@ -140,6 +158,9 @@ def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
             raise ValueError(f"{name}: expected finite numbers >= "
                              f"{0 if name == 'context' else 1}")
     draft = speculative.draft if speculative is not None else None
+    if draft is not None and draft.vocab != model.vocab:
+        raise ValueError(f"speculative draft {draft.name!r} has another vocabulary than "
+                         f"{model.name!r}: it cannot propose tokens the target verifies")
     used = replica_bytes(model, bits_a, kv_a, context_a, batch_a, draft)
     needed = systems_needed(used, hardware)
     if systems is None:
@@ -154,9 +175,12 @@ def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
             raise FitError(f"{model.name}: {int(np.max(count))} system(s) hold "
                            f"{hardware.capacity * np.max(count) / 1e9:.1f} GB; the replica needs "
                            f"{gap / 1e9:.2f} GB more", gap)
-        count = np.broadcast_to(count, needed.shape)
-    count = np.broadcast_arrays(count, used)[0]
-    all_cores = count * float(hardware.cores)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in (bits_a, kv_a, batch_a, context_a,
+                                                        prompt_a, count)))
+    if not 0.0 < core_share <= 1.0:
+        raise ValueError(f"core_share: expected a share in (0, 1], got {core_share!r}")
+    spread = np.maximum(core_share, used / (count * hardware.capacity))
+    all_cores = count * float(hardware.cores) * spread
     if draft is None:
         target_cores = all_cores
         step = _decode_step(model, hardware, target_cores / model.layers, count, batch_a, 1.0,
@@ -178,16 +202,8 @@ def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
                             bits_a, kv_a)
     user = tokens / step
     aggregate = batch_a * user
-    return Perf(
-        systems=count,
-        sram_bytes=np.broadcast_to(used, step.shape).copy(),
-        step_s=step,
-        tokens_per_step=tokens,
-        user_tps=user,
-        aggregate_tps=np.broadcast_to(aggregate, step.shape).copy(),
-        prefill_tps=np.broadcast_to(prompt_a / prefill, step.shape).copy(),
-        ttft_s=np.broadcast_to(prefill + step, step.shape).copy(),
-    )
+    fields = (count, used, step, tokens, user, aggregate, prompt_a / prefill, prefill + step)
+    return Perf(*(np.broadcast_to(x, shape).copy() for x in fields))
 
 
 def _prefill_time(model: ModelSpec, hw: Hardware, cores: np.ndarray, systems: np.ndarray,
