@@ -1,6 +1,7 @@
-"""The request-level serving model (twin/workloads/serving/requests.py) on its own:
-hand-checked timelines of a continuous batch, failures and speed, arrivals that
-follow their rate, priorities, and Erlang C for one request at a time."""
+"""The continuous-batching kernel of request-level serving
+(twin/workloads/serving/batching.py) on its own: hand-checked timelines, failures
+and speed, admission, reservations, arrivals that follow their rate,
+priorities, and Erlang C for one request at a time."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 import simpy
 
 from twin.rng import Streams
-from twin.workloads.serving.requests import BatchSpeed, Flow, RequestServer
+from twin.workloads.serving.batching import BatchSpeed, Flow, RequestServer
 
 H = 3600.0  # seconds per hour: the clock is in hours
 TWO = BatchSpeed(batch=2, step_s=(0.01, 0.02), tokens_per_step=(1.0, 1.0),
                  prefill_s=lambda prompt: prompt / 1000.0)
+ONE = BatchSpeed(batch=1, step_s=(0.01,), tokens_per_step=(1.0,), prefill_s=lambda p: 0 * p)
 
 
 def never(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -24,18 +26,20 @@ def never(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def flow(tenant: str = "a", priority: int = 0, output: Callable[..., np.ndarray] = never,
-         prompt: Callable[..., np.ndarray] = never) -> Flow:
-    return Flow(tenant, 0, priority, prompt, output, ttft_slo_s=1.0, tpot_slo_s=1.0)
+         prompt: Callable[..., np.ndarray] = never, reserved: tuple[int, ...] = ()) -> Flow:
+    return Flow(tenant, 0, priority, prompt, output, reserved)
 
 
 def server(speed: BatchSpeed = TWO, replicas: int = 1, flows: tuple[Flow, ...] = (),
-           seed: int = 1) -> tuple[simpy.Environment, RequestServer]:
+           seed: int = 1, **options: object) -> tuple[simpy.Environment, RequestServer]:
     env = simpy.Environment()
-    return env, RequestServer(env, [speed], [0] * replicas, list(flows or [flow()]), Streams(seed))
+    srv = RequestServer(env, [speed], [0] * replicas, list(flows or [flow()]), Streams(seed),
+                        **options)  # type: ignore[arg-type]
+    return env, srv
 
 
-def seconds(values: list[float]) -> list[float]:
-    return [v * H for v in values]
+def seconds(values: object) -> list[float]:
+    return [v * H for v in values]  # type: ignore[attr-defined]
 
 
 def at(env: simpy.Environment, t_s: float, action: Callable[[], object]) -> None:
@@ -46,35 +50,45 @@ def at(env: simpy.Environment, t_s: float, action: Callable[[], object]) -> None
     env.process(run())
 
 
-def test_two_requests_share_a_batch_of_two_as_worked_by_hand() -> None:
-    """A (prompt 100, output 11) at 0 and B (prompt 50, output 6) at 0.05 s on one
-    replica of batch 2; prefill 1,000 tokens/s; a step takes 0.01 s alone, 0.02 s for two.
-    0-0.1 A prefills (B waits from 0.05); 0.1-0.15 B prefills (A's decode paused);
-    from 0.15 both decode at 50 tokens/s: both first tokens at 0.17, B's sixth at
-    0.27; A, alone, makes its last 5 at 100/s: 0.32."""
+def test_three_requests_on_a_batch_of_two_as_worked_by_hand() -> None:
+    """One replica of batch 2; prefill 1,000 tokens/s beside the decoding; a step takes
+    0.01 s alone, 0.02 s for two. A (prompt 100, output 11) at 0 prefills until 0.1;
+    B (prompt 50, output 6) at 0.02 takes the other slot, prefills until 0.07 and
+    decodes alone at 100 tokens/s: its first token at 0.08, 3 tokens by 0.1. A joins
+    at 0.1: both at 50/s; A's first at 0.12; B's last 3 by 0.16; A, alone, makes its
+    last 8 at 100/s: 0.24. C (prompt 100, output 2) at 0.03 finds no slot, waits for
+    B's to free at 0.16, prefills until 0.26 and ends at 0.28."""
     env, srv = server()
     at(env, 0.0, lambda: srv.submit(0, 100, 11))
-    at(env, 0.05, lambda: srv.submit(0, 50, 6))
+    at(env, 0.02, lambda: srv.submit(0, 50, 6))
+    at(env, 0.03, lambda: srv.submit(0, 100, 2))
     env.run(until=1.0 / H)
-    assert seconds(list(srv.started)) == pytest.approx([0.0, 0.1], abs=1e-12)
-    assert seconds(srv.first_tokens().tolist()) == pytest.approx([0.17, 0.17], abs=1e-12)
-    assert seconds(list(srv.finished)) == pytest.approx([0.32, 0.27], abs=1e-12)
-    (s,) = srv.summary()
-    assert (s.arrived, s.completed, s.tokens_served, s.retried) == (2, 2, 17.0, 0)
-    assert s.wait_mean_s == pytest.approx(0.025)  # B waited 0.05 s
-    ttft, tpot = [0.17, 0.12], [0.15 / 10, 0.10 / 5]
-    assert s.ttft_s == pytest.approx(tuple(np.percentile(ttft, (50, 90, 99))))
-    assert s.tpot_s == pytest.approx(tuple(np.percentile(tpot, (50, 90, 99))))
+    assert seconds(srv.started) == pytest.approx([0.0, 0.02, 0.16], abs=1e-12)
+    assert seconds(srv.first_tokens()) == pytest.approx([0.12, 0.08, 0.27], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.24, 0.16, 0.28], abs=1e-12)
+    assert srv.made().tolist() == [11.0, 6.0, 2.0]
+
+
+def test_the_horizon_counts_what_a_request_in_flight_made() -> None:
+    """The same A and B, stopped at 0.13 s: B made 3 tokens by 0.1 s and 1.5 more
+    by 0.13 s at 50/s, A 1.5 (fluid tokens: the rate, not whole steps); both first
+    tokens are in."""
+    env, srv = server()
+    at(env, 0.0, lambda: srv.submit(0, 100, 11))
+    at(env, 0.02, lambda: srv.submit(0, 50, 6))
+    env.run(until=0.13 / H)
+    assert srv.made().tolist() == pytest.approx([1.5, 4.5])
+    assert seconds(srv.first_tokens()) == pytest.approx([0.12, 0.08])
 
 
 def test_half_speed_doubles_every_time() -> None:
     env, srv = server()
     srv.set_speed(0, 0.5)
     at(env, 0.0, lambda: srv.submit(0, 100, 11))
-    at(env, 0.1, lambda: srv.submit(0, 50, 6))
+    at(env, 0.04, lambda: srv.submit(0, 50, 6))
     env.run(until=1.0 / H)
-    assert seconds(srv.first_tokens().tolist()) == pytest.approx([0.34, 0.34], abs=1e-12)
-    assert seconds(list(srv.finished)) == pytest.approx([0.64, 0.54], abs=1e-12)
+    assert seconds(srv.first_tokens()) == pytest.approx([0.24, 0.16], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.48, 0.32], abs=1e-12)
 
 
 def test_a_slowdown_mid_decode_stretches_what_is_left() -> None:
@@ -85,26 +99,26 @@ def test_a_slowdown_mid_decode_stretches_what_is_left() -> None:
     at(env, 0.0, lambda: srv.submit(0, 0, 101))
     at(env, 0.51, lambda: srv.set_speed(0, 0.5))
     env.run(until=2.0 / H)
-    assert seconds(list(srv.finished)) == pytest.approx([1.51], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([1.51], abs=1e-12)
 
 
 def test_a_replica_down_sends_its_requests_back_and_wastes_their_tokens() -> None:
     """Two replicas of batch 2. A and B (prompt 0, 11 tokens) go to different replicas
-    (each to the one with fewer decoding); replica 0 goes down at 0.05 s, when A has
-    made 5 tokens: A waits at the head of the queue until replica 1 has room (it
-    has: B alone), restarts there at 0.05 s, and the 5 tokens are wasted."""
+    (each to the one with fewer sequences); replica 0 goes down at 0.05 s, when A has
+    made 5 tokens: A goes back to the queue and on to replica 1, which has room
+    (B alone), at 0.05 s; its 5 tokens are wasted, charged to the cause given."""
     env, srv = server(replicas=2)
     at(env, 0.0, lambda: srv.submit(0, 0, 11))
     at(env, 0.0, lambda: srv.submit(0, 0, 11))
-    at(env, 0.05, lambda: srv.set_speed(0, 0.0))
+    at(env, 0.05, lambda: srv.set_speed(0, 0.0, "psu"))
     env.run(until=1.0 / H)
-    (s,) = srv.summary()
-    assert (s.retried, s.tokens_wasted, s.completed, s.tokens_served) == (1, 5.0, 2, 22.0)
+    assert (srv.retried, srv.wasted) == ([1], [{"psu": 5.0}])
     # B: 5 tokens alone by 0.05 s, then with A at 0.02 s a step: 6 more by 0.17 s.
     # A restarts at 0.05 s: its first at 0.07 s, 11 tokens by 0.17 + 5 x 0.01 s alone.
-    assert seconds(list(srv.started)) == pytest.approx([0.05, 0.0], abs=1e-12)
-    assert seconds(srv.first_tokens().tolist()) == pytest.approx([0.07, 0.01], abs=1e-12)
-    assert seconds(list(srv.finished)) == pytest.approx([0.22, 0.17], abs=1e-12)
+    assert seconds(srv.started) == pytest.approx([0.05, 0.0], abs=1e-12)
+    assert seconds(srv.first_tokens()) == pytest.approx([0.07, 0.01], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.22, 0.17], abs=1e-12)
+    assert srv.made().tolist() == [11.0, 11.0]
 
 
 def test_requests_wait_while_every_replica_is_down_and_resume_when_one_is_back() -> None:
@@ -113,31 +127,59 @@ def test_requests_wait_while_every_replica_is_down_and_resume_when_one_is_back()
     at(env, 0.0, lambda: srv.submit(0, 100, 3))
     at(env, 1.0, lambda: srv.set_speed(0, 1.0))
     env.run(until=2.0 / H)
-    assert seconds(list(srv.started)) == pytest.approx([1.0])
-    assert seconds(list(srv.finished)) == pytest.approx([1.13])
+    assert seconds(srv.started) == pytest.approx([1.0])
+    assert seconds(srv.finished) == pytest.approx([1.13])
 
 
 def test_higher_priority_leaves_the_queue_first() -> None:
     """Batch 1, one replica busy with a long request; a low then a high priority
     request queue behind it: the high one starts first."""
-    one = BatchSpeed(batch=1, step_s=(0.01,), tokens_per_step=(1.0,), prefill_s=lambda p: 0 * p)
-    env, srv = server(one, flows=(flow("low", 0), flow("high", 5)))
+    env, srv = server(ONE, flows=(flow("low", 0), flow("high", 5)))
     at(env, 0.0, lambda: srv.submit(0, 0, 100))
     at(env, 0.1, lambda: srv.submit(0, 0, 10))
     at(env, 0.2, lambda: srv.submit(1, 0, 10))
     env.run(until=5.0 / H)
-    assert seconds(list(srv.started)) == pytest.approx([0.0, 1.1, 1.0])
+    assert seconds(srv.started) == pytest.approx([0.0, 1.1, 1.0])
+
+
+@pytest.mark.parametrize("lend", [False, True])
+def test_reserved_replicas_serve_their_holder_first_and_others_only_when_lent(lend: bool) -> None:
+    """Two replicas of batch 1; "vip" holds replica 0. A vip request goes to replica 0;
+    a second vip request overflows to the shared replica 1; then an "other" request
+    at 0.5 s, with replica 0 free again, may take it only when `lend` is set."""
+    vip, other = flow("vip", reserved=(0,)), flow("other")
+    env, srv = server(ONE, replicas=2, flows=(vip, other), lend=lend)
+    at(env, 0.0, lambda: srv.submit(0, 0, 10))  # replica 0 until 0.1
+    at(env, 0.0, lambda: srv.submit(0, 0, 100))  # replica 1 until 1.0
+    at(env, 0.5, lambda: srv.submit(1, 0, 10))
+    env.run(until=3.0 / H)
+    assert srv.replica.tolist() == [0, 1, 0 if lend else 1]
+    assert seconds(srv.started) == pytest.approx([0.0, 0.0, 0.5 if lend else 1.0])
+
+
+def test_admission_turns_away_what_exceeds_its_share_of_capacity() -> None:
+    """One replica of batch 2 makes 100 tokens/s (2 x 50); admission 0.5 admits 50
+    tokens/s plus a burst of 10 s of that. Requests of 10 tokens at 20 per second
+    (200 tokens/s asked) for 100 s: 5,000 + 500 tokens admitted, within one
+    request; the rest is turned away."""
+    tens = flow(output=lambda rng, n: np.full(n, 10.0), prompt=lambda rng, n: np.ones(n))
+    env, srv = server(flows=(tens,), admission=0.5, burst_s=10.0)
+    srv.set_rate(0, 20 * H)
+    env.run(until=100.0 / H)
+    admitted = len(srv.arrived) - len(srv.rejected[0])
+    assert admitted * 10 == pytest.approx(5500, abs=10)
+    assert len(srv.rejected[0]) > 0.6 * len(srv.arrived)
 
 
 def test_speculation_gives_more_tokens_per_step() -> None:
-    """2.5 tokens per step of 0.04 s: 26 tokens take 10.4 steps after... the first
-    step gives the first token (at 0.04 s) and the request ends at 26 / 2.5 steps."""
+    """2.5 tokens per step of 0.04 s: the first step gives the first token (at
+    0.04 s) and 26 tokens take 26 / 2.5 steps."""
     spec = BatchSpeed(batch=1, step_s=(0.04,), tokens_per_step=(2.5,), prefill_s=lambda p: 0 * p)
     env, srv = server(spec)
     at(env, 0.0, lambda: srv.submit(0, 0, 26))
     env.run(until=1.0 / H)
-    assert seconds(srv.first_tokens().tolist()) == pytest.approx([0.04])
-    assert seconds(list(srv.finished)) == pytest.approx([26 / 2.5 * 0.04])
+    assert seconds(srv.first_tokens()) == pytest.approx([0.04])
+    assert seconds(srv.finished) == pytest.approx([26 / 2.5 * 0.04])
 
 
 def test_arrivals_follow_their_rate_and_stop_at_zero() -> None:
@@ -151,8 +193,7 @@ def test_arrivals_follow_their_rate_and_stop_at_zero() -> None:
     at(env, 2 * H, lambda: srv.set_rate(0, 3000.0))
     at(env, 3 * H, lambda: srv.set_rate(0, 0.0))
     env.run(until=4.0)
-    arrived = np.asarray(srv.arrived)
-    counts = np.histogram(arrived, bins=[0, 2, 3, 4])[0]
+    counts = np.histogram(np.asarray(srv.arrived), bins=[0, 2, 3, 4])[0]
     assert abs(counts[0] - 2000) <= 4 * math.sqrt(2000)
     assert abs(counts[1] - 3000) <= 4 * math.sqrt(3000)
     assert counts[2] == 0
@@ -192,10 +233,9 @@ def test_one_request_at_a_time_waits_as_erlang_c_says() -> None:
     standard errors must be below 3.5 % of the values (seeds 1-6: at most 2.5 %),
     so a model off by 14 % cannot pass."""
     c, rho, mean_s = 4, 0.7, 1.0
-    one = BatchSpeed(batch=1, step_s=(0.01,), tokens_per_step=(1.0,), prefill_s=lambda p: 0 * p)
     exponential = flow(output=lambda rng, n: rng.exponential(100.0, n),
                        prompt=lambda rng, n: np.ones(n))
-    env, srv = server(one, replicas=c, flows=(exponential,))
+    env, srv = server(ONE, replicas=c, flows=(exponential,))
     lam = rho * c / mean_s  # per second
     srv.set_rate(0, lam * H)
     requests = 200_000

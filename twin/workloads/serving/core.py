@@ -150,6 +150,7 @@ class Outcome:
 
     tenants: dict[str, TenantOutcome]
     series: list[MetricSeries] = field(default_factory=list)
+    kpis: dict[str, float] = field(default_factory=dict)  # a fidelity's own (request latency)
 
 
 class Fidelity(Protocol):
@@ -182,6 +183,7 @@ def outcome_kpis(
     up = replicas_up_hours(serving, horizon)
     for d, dep in enumerate(serving.deployments):
         k[f"serving.replicas_available.{dep.name}"] = up[d] / horizon
+    k.update(outcome.kpis)
     k["serving.replica_downs"] = float(serving.replicas.downs)
     k["serving.failovers"] = float(serving.replicas.failovers)
     mtok = served_total / 1e6
