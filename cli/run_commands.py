@@ -79,7 +79,32 @@ def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, A
         "wall_s": round(result.wall_s, 4),
         "systems": result.systems,
         "kpis": nest_kpis(result.kpis, clean=_clean),
+        "serving": {
+            tenant: {key: _clean(value) for key, value in row.items()}
+            for tenant, row in tenant_rows(result.kpis).items()
+        },
         "warnings": list(result.warnings),
+    }
+
+
+# The per-tenant summary of a run with serving: column -> KPI family (docs/kpis.md)
+TENANT_COLUMNS = {
+    "demanded_tokens": "serving.tokens.demanded",
+    "served_tokens": "serving.tokens.served",
+    "goodput_tokens": "serving.tokens.goodput",
+    "slo_attainment": "serving.slo_attainment",
+    "delay_p99_s": "serving.delay_p99_s",
+}
+
+
+def tenant_rows(kpis: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Goodput, SLO attainment and the rest of `TENANT_COLUMNS` per tenant (empty
+    without serving)."""
+    family = TENANT_COLUMNS["goodput_tokens"] + "."
+    tenants = [name.removeprefix(family) for name in kpis if name.startswith(family)]
+    return {
+        tenant: {column: kpis[f"{prefix}.{tenant}"] for column, prefix in TENANT_COLUMNS.items()}
+        for tenant in tenants
     }
 
 
@@ -100,6 +125,17 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
         table.add_row(name, shown)
     console = Console()
     console.print(table)
+    rows = tenant_rows(result.kpis)
+    if rows:
+        tenants = Table(title="serving by tenant")
+        tenants.add_column("tenant")
+        for column in TENANT_COLUMNS:
+            tenants.add_column(column.replace("_", " "), justify="right")
+        for tenant, row in rows.items():
+            tenants.add_row(
+                Text(tenant), *("-" if math.isnan(v) else f"{v:,.6g}" for v in row.values())
+            )
+        console.print(tenants)
     for warning in result.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 

@@ -42,6 +42,23 @@ FROM v_kpi_trend
 WHERE kpi = 'availability'
 ORDER BY night, scenario
 """,
+    "tokens_lost_by_cause": """
+SELECT cause, SUM(tokens) AS tokens_lost
+FROM v_serving_tokens
+WHERE kind = 'lost'
+GROUP BY cause
+ORDER BY tokens_lost DESC, cause
+""",
+    "serving_by_tenant": """
+SELECT run_id, tenant,
+       SUM(CASE WHEN kind = 'demanded' THEN tokens END) AS demanded,
+       SUM(CASE WHEN kind = 'served' THEN tokens END) AS served,
+       SUM(CASE WHEN kind = 'goodput' THEN tokens END) AS goodput,
+       SUM(CASE WHEN kind = 'lost' THEN tokens END) AS lost
+FROM v_serving_tokens
+GROUP BY run_id, tenant
+ORDER BY run_id, tenant
+""",
     "runs_not_completed": """
 SELECT r.id, s.name AS scenario, r.status, r.started, r.error
 FROM runs r JOIN scenarios s ON s.id = r.scenario_id

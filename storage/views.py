@@ -10,6 +10,7 @@ per dialect. Migrations create the views from `view_sql`, and a revision that
 changes a view replaces it (PostgreSQL) or drops and recreates it (SQLite).
 A run is named in the views by `runs.name` from revision 0004 on.
 
+`v_serving_tokens` reads the `serving.tokens.*` KPIs of runs with serving.
 Event kinds the views rely on: ``failure`` (counted), ``outage`` (value = its
 duration in hours, the whole system lost) and ``throttle`` (value = capacity
 lost in system-hours).
@@ -126,8 +127,39 @@ _BODIES_0004 = {
     "v_kpi_trend": _KPI_TREND_0004,
 }
 
-_BY_REVISION = {"0002": _BODIES_0002, "0004": _BODIES_0004}
-CURRENT = "0004"
+# Tokens of each tenant of a run with serving, from its `serving.tokens.*` KPIs
+# (docs/kpis.md): kind demanded, served, goodput or lost, and for lost the root
+# cause (`serving.tokens.lost.<tenant>.<cause>`; tenant names hold no dot). The
+# name is split with the position of a dot, whose function differs by dialect.
+_POSITION = {"sqlite": "instr", "postgresql": "strpos"}
+
+_SERVING_TOKENS = """
+SELECT run_id, scenario,
+       CASE WHEN dot > 0 THEN substr(tail, 1, dot - 1) ELSE tail END AS tenant,
+       kind,
+       CASE WHEN dot > 0 THEN substr(tail, dot + 1) END AS cause,
+       tokens
+FROM (
+    SELECT run_id, scenario, kind, tail, {pos}(tail, '.') AS dot, tokens
+    FROM (
+        SELECT r.id AS run_id, r.name AS scenario,
+               substr(k.name, 16, {pos}(substr(k.name, 16), '.') - 1) AS kind,
+               substr(k.name, 16 + {pos}(substr(k.name, 16), '.')) AS tail,
+               k.value AS tokens
+        FROM runs r
+        JOIN kpis k ON k.run_id = r.id
+        WHERE r.status = 'completed' AND k.name LIKE 'serving.tokens.%'
+    ) named
+) split
+"""
+
+_BODIES_0006 = {
+    **_BODIES_0004,
+    "v_serving_tokens": {d: _SERVING_TOKENS.format(pos=f) for d, f in _POSITION.items()},
+}
+
+_BY_REVISION = {"0002": _BODIES_0002, "0004": _BODIES_0004, "0006": _BODIES_0006}
+CURRENT = "0006"
 
 VIEW_NAMES = tuple(_BY_REVISION[CURRENT])
 

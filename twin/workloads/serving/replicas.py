@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
-from twin.agenda import Agenda
 from twin.compute import Placement
 from twin.fleet import Fleet
 from twin.hall import ROOT
@@ -97,7 +96,7 @@ class Replicas:
         self._r: list[int] = []
         self._speed: list[float] = []
         self._cause: list[str] = []
-        self._loaded = Agenda(env, self._load_done)
+        self._load_until: list[float] = [math.nan] * n
         for r in range(n):
             self._update(r, self.systems[r][0])
         fleet.on_capacity_change = self._system_changed
@@ -130,30 +129,34 @@ class Replicas:
 
     def _update(self, r: int, s: int) -> None:
         """Re-read replica `r` after its system `s` (or the idle pool) changed."""
-        fleet, now = self.fleet, self.env.now
+        fleet = self.fleet
         systems = self.systems[r]
-        caps = [fleet.capacity(x) for x in systems]
-        lost = [x for x, cap in zip(systems, caps, strict=True) if cap <= 0.0]
-        serving = not lost and not self.loading[r]
-        if not serving and math.isnan(self.down_since[r]):
-            self.down_since[r] = now
-            self.downs += 1
-            down = s if s in lost else lost[0]
-            self.cause[r] = fleet.down_cause[down] or self.cause[r]
-            fleet.recorder.emit(now, self.scopes[r], "replica_down", self.cause[r])
-        if lost:
-            self._fail_over(r, lost)
-        if serving:
-            if not math.isnan(self.down_since[r]):
+        # the fleet's capacity of each system, inlined: this runs on every change
+        fraction, cores, reasons, booting = (
+            fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
+        caps = [0.0 if reasons[x] or booting[x] else fraction[x] * cores[x] for x in systems]
+        speed = min(caps)
+        if speed > 0.0 and not self.loading[r]:
+            if self.down_since[r] == self.down_since[r]:  # not NaN: it was down
+                now = self.env.now
                 fleet.recorder.emit(
                     now, self.scopes[r], "replica_restore", self.cause[r],
                     now - self.down_since[r],
                 )
                 self.down_since[r] = math.nan
-            speed = min(caps)
             self.cause[r] = "" if speed >= 1.0 else self._slow_cause(systems, caps, speed)
         else:
             speed = 0.0
+            lost = [x for x, cap in zip(systems, caps, strict=True) if cap <= 0.0]
+            if self.down_since[r] != self.down_since[r]:  # NaN: it was serving
+                now = self.env.now
+                self.down_since[r] = now
+                self.downs += 1
+                down = s if s in lost else lost[0]
+                self.cause[r] = fleet.down_cause[down] or self.cause[r]
+                fleet.recorder.emit(now, self.scopes[r], "replica_down", self.cause[r])
+            if lost:
+                self._fail_over(r, lost)
         if speed != self.speed[r] or self.cause[r] != self._logged_cause[r]:
             self._record(r, speed)
 
@@ -190,7 +193,10 @@ class Replicas:
             self._waiting.discard(r)
         if replaced:
             self.loading[r] = True
-            self._loaded.schedule(r, self.env.now + self.load_time_h)
+            until = self.env.now + self.load_time_h
+            self._load_until[r] = until
+            self.env.timeout(self.load_time_h).callbacks.append(
+                lambda _event: self._load_done(r, until))
 
     def _take_idle(self, row: int) -> int | None:
         """An idle running system: from `row` if it has one, else the first row that has."""
@@ -199,7 +205,9 @@ class Replicas:
             pool = next((p for p in self._idle if p), pool)
         return pool.pop() if pool else None
 
-    def _load_done(self, r: int) -> None:
+    def _load_done(self, r: int, until: float) -> None:
+        if self._load_until[r] != until:
+            return  # a later failover of this replica extended the load
         self.loading[r] = False
         self.failovers += 1
         now = self.env.now
