@@ -9,9 +9,10 @@ replica; `requests.RequestServing` wires it to a run (docs/serving.md,
 - **Admission.** With `admission` set, a deployment admits output tokens at
   most at `admission` x its capacity now (replicas' speeds x full-batch
   tokens/s, the fluid model's capacity), with a burst allowance of
-  `burst_s` seconds of that (a token bucket); a request that finds the
-  bucket short is turned away (overload), as the fluid model turns away
-  demand above admitted capacity.
+  `burst_s` seconds of that (ASSUMPTION: 5 s): a token bucket that a
+  request empties by its output, into debt if need be; a request that finds
+  it empty is turned away (overload), as the fluid model turns away demand
+  above admitted capacity.
 - **Queue.** Each flow has a FIFO queue. A *ready* replica (up, fewer than
   `batch` sequences) takes a request: an arriving one goes to the ready
   replica with the fewest sequences among its tenant's reserved replicas,
@@ -194,7 +195,7 @@ class RequestServer:
         streams: Streams,
         *,
         admission: float | None = None,
-        burst_s: float = 60.0,
+        burst_s: float = 5.0,
         lend: bool = False,
     ) -> None:
         self.env = env
@@ -382,10 +383,10 @@ class RequestServer:
         self.first_level.append(math.nan)
         if self._admit is not None:
             d = self.flows[f].deployment
-            if self._bucket_level(d, now) < output:
+            if self._bucket_level(d, now) <= 0.0:
                 self.rejected[f].append(i)
                 return
-            self._bucket[d] -= output
+            self._bucket[d] -= output  # into debt, if need be: a long request is let in
         ready_lists, members = self._ready, self._members
         for g in self._tries[f]:
             ready = ready_lists[g]
