@@ -1,0 +1,92 @@
+"""Fluid and request-level serving agree on the tokens served (issue 9, item 7).
+
+The same quiet hall, the same demand and the same hours, simulated both ways:
+one deployment of Llama 3.1 8B at 8 bit (one system per replica), two
+replicas of batch 32, one tenant with a flat Poisson demand, prompts of 100
+tokens and exponential outputs of mean 1,000 tokens, 15 minutes. The served
+tokens must agree within 5 % (issue 9) in each regime the fluid model claims:
+below saturation (served = demanded), saturated (served = 0.95 x capacity:
+the admission rule) and with a replica down for a third of the run (a PSU
+held by hand, no hot spare: the deployment at half capacity meanwhile).
+
+Why 5 % holds here: below saturation both serve what is asked, less, for the
+request model, what is still in flight at the horizon (about a second of
+tokens of 900) and the Poisson noise of ~70,000 requests (0.5 %); saturated,
+the request model's admission lets in 5 s of burst on top (0.6 %).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import simpy
+from twinkit import quiet_scenario
+
+from twin.engine import Model, build
+from twin.scenario import Scenario
+
+HORIZON_H = 0.25
+OUTPUT = 1000.0
+
+
+def scenario(fidelity: str, requests_per_s: float) -> Scenario:
+    return quiet_scenario(
+        run={"until": f"{HORIZON_H} h"},
+        serving={
+            "fidelity": fidelity,
+            "deployments": {"small": {"model": "llama-3.1-8b", "bits": 8, "batch": 32,
+                                      "replicas": 2}},
+            "tenants": {"chat": {
+                "deployment": "small", "requests_per_s": requests_per_s,
+                "output": {"dist": "exponential", "mean": OUTPUT},
+                "prompt": {"dist": "deterministic", "value": 100},
+                "ttft": "10 s", "tpot": "1 s",
+            }},
+        },
+    )
+
+
+def capacity_requests_per_s() -> float:
+    """Both replicas' admitted capacity (0.95 x tokens/s), in requests per second."""
+    model = build(scenario("fluid", 1.0), 1)
+    assert model.serving is not None
+    return 2 * 0.95 * model.serving.deployments[0].tokens_per_s / OUTPUT
+
+
+Actions = Callable[[Model], Iterator[simpy.Event]]
+
+
+def nothing(model: Model) -> Iterator[simpy.Event]:
+    yield model.env.timeout(0)
+
+
+def psu_down_for_a_third(model: Model) -> Iterator[simpy.Event]:
+    yield model.env.timeout(HORIZON_H / 3)
+    system = model.serving.replicas.systems[0][0]  # type: ignore[union-attr]
+    model.fleet.hold(system, model.fleet.bit("psu"), "psu", HORIZON_H / 3)
+
+
+def served(fidelity: str, requests_per_s: float, actions: Actions) -> tuple[float, float]:
+    model = build(scenario(fidelity, requests_per_s), 1)
+    model.env.process(actions(model))
+    model.env.run(until=HORIZON_H)
+    assert model.fidelity is not None
+    chat = model.fidelity.outcome(HORIZON_H, 1.0).tenants["chat"]
+    return chat.served, chat.demanded
+
+
+@pytest.mark.parametrize(("share", "actions", "saturated"), [
+    (0.6, nothing, False),
+    (1.5, nothing, True),
+    (0.75, psu_down_for_a_third, True),
+], ids=["below-saturation", "saturated", "a-replica-down"])
+def test_fluid_and_request_level_serve_the_same_tokens(
+    share: float, actions: Actions, saturated: bool,
+) -> None:
+    rate = share * capacity_requests_per_s()
+    fluid, fluid_demand = served("fluid", rate, actions)
+    request, request_demand = served("request", rate, actions)
+    # the regime is the one named: the fluid model serves all or turns some away
+    assert (fluid < 0.97 * fluid_demand) == saturated
+    assert request == pytest.approx(fluid, rel=0.05)
