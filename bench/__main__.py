@@ -18,6 +18,8 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              alternated; recording must add at most 20 %;
 - perf       a `twin perf` grid of 1,000 points (bench/perf_grid.py), in this
              process: best and median; the target is under 0.1 s;
+- serving    the hall-year with fluid serving (scenarios/serving.toml) against the
+             same hall without it, alternated; at most 1.5x (bench/serving.py);
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
              bare `python -c pass`;
@@ -57,7 +59,7 @@ from bench.startup import startup
 from twin.scenario import load_scenario
 
 SECTIONS = ("speed", "scaling", "reference", "agreement", "store", "recording", "perf",
-            "startup", "requests")
+            "serving", "startup", "requests")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
 
@@ -194,6 +196,18 @@ def section_perf(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, A
               f"{1e3 * t.median:.1f} ms (target <= {1e3 * TARGET_PERF_GRID_S:g} ms: {_yes(meets)})")
         out[t.label] = {**t.as_dict(), "target_s": TARGET_PERF_GRID_S, "meets_target": meets}
     return out
+
+
+def section_serving(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.serving import TARGET_RATIO, serving_overhead
+
+    o = serving_overhead(rounds=3 if args.quick else 7)
+    print(f"  scenarios/serving.toml ({o.replicas} replicas, {o.tenants} tenants) vs the same "
+          f"hall without [serving], {len(o.plain)} alternating rounds")
+    print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.serving):.3f} s")
+    print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
+          f"{_yes(o.best <= TARGET_RATIO)})")
+    return o.as_dict()
 
 
 def section_startup(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -334,6 +348,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "store": section_store,
     "recording": section_recording,
     "perf": section_perf,
+    "serving": section_serving,
     "startup": section_startup,
     "requests": section_requests,
 }
@@ -346,6 +361,7 @@ TITLES = {
     "store": "Store write cost (bench_store)",
     "recording": "Recording overhead: the hall-year with and without the store",
     "perf": "Compute core: a `twin perf` grid of 1,000 points",
+    "serving": "Fluid serving: the hall-year serving three tenants vs without serving",
     "startup": "Start-up: what `twin` costs besides the simulation",
     "requests": "Request-level serving: requests simulated per wall second",
 }

@@ -59,8 +59,9 @@ def _speculation(models: Mapping[str, ModelSpec], target: ModelSpec, draft: str 
 
     drafter = _model(models, draft, "--draft") if draft else draft_for(target, models)
     if drafter is None:
-        raise ScenarioError("twin perf", "--draft", f"a draft model for {target.name}: none "
-                            "in the catalogue shares its vocabulary")
+        raise ScenarioError("twin perf", "--draft", f"a draft model for {target.name}: no "
+                            "catalogue model of its vocabulary is a tenth of its size or less, "
+                            "name one")
     if drafter.vocab != target.vocab:
         raise ScenarioError("twin perf", "--draft", f"a draft with the vocabulary of "
                             f"{target.name} ({target.vocab} tokens)", drafter.name)
@@ -119,22 +120,23 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
     bits = _numbers(precision, "--precision", integer=False)
     batches = _numbers(batch, "--batch", integer=True)
     contexts = _numbers(context, "--context", integer=True)
-    prompt_tokens = _numbers(prompt, "--prompt", integer=True)
-    if len(prompt_tokens) != 1:
+    prompts = _numbers(prompt, "--prompt", integer=True)
+    if len(prompts) != 1:
         raise click.BadParameter("expected one number", param_hint="--prompt")
+    prompt_tokens = int(prompts[0])
     speculation = None
     if speculative or draft or draft_tokens or acceptance is not None:
         speculation = _speculation(models, spec, draft, draft_tokens, acceptance)
     try:
         rows = perf_grid(spec, bits=bits, batch=batches, context=contexts,
-                         prompt=prompt_tokens[0], kv_bits=kv_bits, speculative=speculation,
+                         prompt=prompt_tokens, kv_bits=kv_bits, speculative=speculation,
                          systems=systems)
     except FitError as exc:
         raise ScenarioError("twin perf", "--systems", f"enough systems: {exc}") from exc
     fmt = "json" if as_json else fmt
     if fmt == "json":
         document = {
-            "model": spec.name, "source": spec.source, "prompt": prompt_tokens[0],
+            "model": spec.name, "source": spec.source, "prompt": prompt_tokens,
             "speculative": None if speculation is None else {
                 "draft": speculation.draft.name, "tokens": speculation.tokens,
                 "acceptance": speculation.acceptance},

@@ -67,9 +67,10 @@ def _clean(value: float) -> float | None:
 
 
 def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, Any]:
-    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys);
-    `name` is the name the run goes by (`twin.records.run_name`)."""
-    return {
+    """The one JSON object `twin run --json` prints (docs/kpis.md lists its keys; a
+    run with serving also has `serving`); `name` is the name the run goes by
+    (`twin.records.run_name`)."""
+    out: dict[str, Any] = {
         "run_id": run_id,
         "name": name,
         "scenario": result.scenario_name,
@@ -79,12 +80,15 @@ def result_json(result: RunResult, run_id: int | None, name: str) -> dict[str, A
         "wall_s": round(result.wall_s, 4),
         "systems": result.systems,
         "kpis": nest_kpis(result.kpis, clean=_clean),
-        "serving": {
-            tenant: {key: _clean(value) for key, value in row.items()}
-            for tenant, row in tenant_rows(result.kpis).items()
-        },
         "warnings": list(result.warnings),
     }
+    rows = tenant_rows(result.kpis)
+    if rows:  # a run with serving: each tenant's summary
+        out["serving"] = {
+            tenant: {key: _clean(value) for key, value in row.items()}
+            for tenant, row in rows.items()
+        }
+    return out
 
 
 # The per-tenant summary of a run with serving: column -> KPI family (docs/kpis.md)

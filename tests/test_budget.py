@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from twin.budget import (
     fmt_bytes,
 )
 from twin.errors import ScenarioError
-from twin.scenario import Scenario
+from twin.scenario import Scenario, load_scenario
 
 NEVER = {"dist": "deterministic", "value": "1e9 h"}
 
@@ -155,3 +156,23 @@ def test_the_estimate_is_within_its_stated_accuracy_of_the_real_peak_rss(
     # itself varies by a few MB from run to run (huge pages come 2 MB at a time)
     slack = 4e6
     assert 0.9 * used - slack <= found.total <= 1.5 * used + slack
+
+
+SERVING_MEASURE = MEASURE.replace(
+    "scenario = Scenario.model_validate(json.loads(sys.argv[1]))",
+    "from twin.scenario import load_scenario\n"
+    "scenario = load_scenario(sys.argv[1])",
+)
+SERVING_TOML = Path(__file__).resolve().parents[1] / "scenarios" / "serving.toml"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/status")
+def test_the_estimate_covers_a_serving_run() -> None:
+    # a month of the serving hall: the fluid model's sums and scipy.special counted
+    out = subprocess.run(
+        [sys.executable, "-c", SERVING_MEASURE, str(SERVING_TOML), str(30 * 24.0)],
+        capture_output=True, text=True, check=True,
+    )
+    used = json.loads(out.stdout)
+    found = estimate(load_scenario(SERVING_TOML), 30 * 24.0, stored=False)
+    assert 0.9 * used - 4e6 <= found.total <= 1.5 * used + 4e6

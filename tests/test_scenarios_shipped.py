@@ -105,6 +105,48 @@ def night_shift_waits_for_crews_and_psus(k: Kpis, hall: Kpis) -> None:
     assert k["repair.crew_utilization"] > hall["repair.crew_utilization"]
 
 
+def serving_serves_three_tenants_under_failures(k: Kpis, hall: Kpis) -> None:
+    # the hall is the default one: serving only watches it
+    assert k["availability"] == hall["availability"]
+    for tenant in ("chat", "code", "api"):
+        served = k[f"serving.tokens.served.{tenant}"]
+        assert 0.98 * k[f"serving.tokens.demanded.{tenant}"] < served
+        assert served <= k[f"serving.tokens.demanded.{tenant}"]
+        assert 0.99 < k[f"serving.slo_attainment.{tenant}"] <= 1.0
+    # the chat peak exceeds its admitted capacity now and then, and remaps cost tokens
+    assert k["serving.tokens.lost.chat.overload"] > 0
+    assert k["serving.tokens.lost.chat.cores"] > 0
+    assert k["serving.failovers"] > 0
+    assert 119 < k["serving.replicas_available.chat"] < 120
+
+
+def reservation_costs_the_chat_tenant(k: Kpis, serving: Kpis) -> None:
+    cost, gain = k["serving.reservation_cost.chat"], -k["serving.reservation_cost.preferred"]
+    assert cost > 0 and gain > 0
+    assert cost > gain  # held replicas stand idle when the preferred customer is quiet
+    assert k["serving.tokens.served.preferred"] == k["serving.tokens.demanded.preferred"]
+    assert k["serving.tokens.served.chat"] < serving["serving.tokens.served.chat"]
+
+
+def sixteen_bit_chat_serves_fewer_tokens(k: Kpis, serving: Kpis) -> None:
+    assert load_scenario(SCENARIOS / "serving-16bit.toml").serving.systems_per_replica()[
+        "chat"] == 6
+    assert k["serving.tokens.served.chat"] < 0.9 * serving["serving.tokens.served.chat"]
+    assert k["serving.tokens.lost.chat.overload"] > serving["serving.tokens.lost.chat.overload"]
+    assert k["serving.tokens.served.code"] == serving["serving.tokens.served.code"]
+
+
+def long_context_tenant_waits_and_needs_four_systems(k: Kpis, serving: Kpis) -> None:
+    assert load_scenario(SCENARIOS / "serving-long-context.toml").serving.systems_per_replica()[
+        "long"] == 4
+    # 120 slots instead of thousands: its requests wait, the others' hardly; with a
+    # prefill of ~0.07 s of its 0.1 s TTFT, the wait makes some miss it
+    assert k["serving.delay_mean_s.docs"] > 100 * k["serving.delay_mean_s.chat"]
+    assert k["serving.delay_p99_s.docs"] > 0
+    assert 0.5 < k["serving.ttft_attainment.docs"] < 0.999
+    assert k["serving.tokens.served.api"] == k["serving.tokens.demanded.api"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -113,6 +155,16 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
         year("bad-wafers"), year("hall")
     ),
     "night-shift": lambda: night_shift_waits_for_crews_and_psus(year("night-shift"), year("hall")),
+    "serving": lambda: serving_serves_three_tenants_under_failures(year("serving"), year("hall")),
+    "serving-reservation": lambda: reservation_costs_the_chat_tenant(
+        year("serving-reservation"), year("serving")
+    ),
+    "serving-16bit": lambda: sixteen_bit_chat_serves_fewer_tokens(
+        year("serving-16bit"), year("serving")
+    ),
+    "serving-long-context": lambda: long_context_tenant_waits_and_needs_four_systems(
+        year("serving-long-context"), year("serving")
+    ),
 }
 
 

@@ -16,7 +16,9 @@ the scenario alone (see docs/scenarios.md#memory for the measured accuracy):
   waiting SimPy process;
 - per metric value (scopes x buckets x 5 quantities; only when the run is
   stored), the bucket integrals, a boxed float and its text for the store;
-- at build time, the defects of every wafer (Poisson in D0 x area).
+- at build time, the defects of every wafer (Poisson in D0 x area);
+- with serving, the fluid model's per-interval sums after the run (an interval
+  per hour, per metric bucket and per change of a replica).
 
 Each part is charged to the scenario key that drives it, so a run that does
 not fit names the key to change. `estimate` never runs the engine.
@@ -57,6 +59,13 @@ DEFECT = 90
 CHANGES_PER_OUTAGE = 7
 CHANGES_PER_REMAP = 6
 QUANTITIES = 5  # tracked quantities, each a metric series per scope
+# Serving's fluid model solves every interval between changes at once after the run:
+# per interval and per column of its sums (pools, missing capacity by deployment and
+# cause, slots, replicas up, fast capacity per tenant) ~40 bytes measured at the peak
+# (the jumps, their cumulative sums and temporaries), 48 charged.
+SERVING_CELL = 48
+SERVING_LOG_ENTRIES = 2  # a replica's log entries per outage of one of its systems
+SCIPY_SPECIAL = 16_000_000  # Erlang C loads scipy.special (~15 MB), unless loaded before
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,25 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
     add("wafer.failure", swaps * horizon * (RESTORE + CHANGE * CHANGES_PER_OUTAGE))
     crew_hours += swaps * scenario.spare_systems.swap_time.mean()
     jobs += swaps
+
+    serving = scenario.serving
+    if serving is not None:
+        per_replica = serving.systems_per_replica()
+        in_replicas = sum(d.replicas * per_replica[k] for k, d in serving.deployments.items())
+        outages_per_system = (cores + swaps) / n + sum(
+            c.count * _rate(c.failure.mean(), _speedup(c.bad_fraction, c.bad_factor))
+            for c in scenario.components.values() if c.required == c.count
+        )
+        bucket = scenario.recording.hall_bucket
+        off_the_hour = 0.0 if float(bucket).is_integer() else horizon / bucket
+        intervals = (
+            horizon + off_the_hour
+            + SERVING_LOG_ENTRIES * (in_replicas * outages_per_system * horizon
+                                     + sum(d.replicas for d in serving.deployments.values()))
+        )
+        causes = len(scenario.components) + 3  # and wafer, cores, thermal
+        columns = 2 * len(serving.tenants) + len(serving.deployments) * (causes + 3)
+        add("serving.deployments", SCIPY_SPECIAL + SERVING_CELL * columns * intervals)
 
     repair = scenario.repair
     on_shift = repair.crews * repair.shift_length / 24.0

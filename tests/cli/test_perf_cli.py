@@ -82,3 +82,12 @@ def test_bad_input_exits_2_naming_the_option(twin: click.Group, args: tuple[str,
     code, out = _perf(twin, "llama-3.1-70b", *args)
     assert code == 2, out
     assert key in out
+
+
+def test_speculation_without_a_draft_for_the_model_asks_for_one(twin: click.Group) -> None:
+    code, out = _perf(twin, "gpt-oss-120b", "--speculative")
+    assert code == 2 and "--draft" in out
+    code, out = _perf(twin, "llama-3.1-8b", "--draft", "llama-3.2-1b", "--batch", "1",
+                      "--context", "2k", "--precision", "16", "--json")
+    assert code == 0, out
+    assert json.loads(out)["speculative"]["draft"] == "llama-3.2-1b"

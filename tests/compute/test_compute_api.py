@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twin.compute import (
     CS3,
@@ -43,6 +45,11 @@ def test_a_scenario_adds_its_own_model_and_a_bad_field_is_named() -> None:
         catalogue({"mine": {**_entry(), "layres": 3}})
     with pytest.raises(ValueError, match="'source'"):
         catalogue({"mine": {k: v for k, v in _entry().items() if k != "source"}})
+    with pytest.raises(ValueError, match="'tied'"):
+        catalogue({"mine": _entry(tied="yes")})
+    with pytest.raises(ValueError, match="'active_params'"):  # no room for the layers
+        catalogue({"mine": _entry(params=0.2e9, active_params=0.2e9)})
+    assert catalogue({"mine": _entry(tied=True)})["mine"].tied
     with pytest.raises(ValueError, match="already"):
         catalogue({"llama-3.1-8b": _entry()})
 
@@ -85,3 +92,18 @@ def test_a_replica_at_speed_factor_phi_is_phi_times_as_fast_and_zero_serves_noth
         [float(perf.aggregate_tps), float(perf.aggregate_tps) / 2, 0.0])
     assert slow.ttft_s[1] == pytest.approx(2 * float(perf.ttft_s))
     assert slow.ttft_s[2] == np.inf
+
+
+@given(model=st.sampled_from(sorted(catalogue())), bits=st.sampled_from([4, 8, 16]),
+       batch=st.integers(1, 4096), context=st.integers(0, 200_000),
+       prompt=st.integers(1, 100_000))
+def test_every_deployment_obeys_the_identities_of_perf(model: str, bits: int, batch: int,
+                                                       context: int, prompt: int) -> None:
+    perf = evaluate(catalogue()[model], bits=bits, batch=batch, context=context, prompt=prompt)
+    assert perf.systems >= 1
+    assert float(perf.sram_bytes) <= int(perf.systems) * CS3.capacity
+    assert float(perf.sram_bytes) > (int(perf.systems) - 1) * CS3.capacity  # the fewest
+    assert float(perf.user_tps) == pytest.approx(float(perf.tokens_per_step / perf.step_s))
+    assert float(perf.aggregate_tps) == pytest.approx(batch * float(perf.user_tps))
+    assert float(perf.ttft_s) > float(perf.step_s) > 0
+    assert float(perf.prefill_tps) > 0

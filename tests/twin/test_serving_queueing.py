@@ -78,3 +78,11 @@ def test_the_quantile_of_a_mixture_solves_its_tail_equation():
     q = mixture_quantile(0.99, weights, chance, mean)
     tail = (weights * wait_exceeds(np.full(2, q), chance, mean)).sum() / weights.sum()
     assert tail == pytest.approx(0.01, rel=1e-9)
+
+
+def test_a_chance_of_waiting_no_kpi_can_show_is_zero_and_the_rest_exact():
+    # 4,096 slots at 50 % load wait with a chance far below 2^-60: taken as 0; at 97 %
+    # the same slots wait with a chance that the formula gives exactly
+    c = erlang_c(np.array([4096.0, 100.0]), np.array([2048.0, 97.0]))
+    assert c[0] == 0.0
+    assert c[1] == pytest.approx(erlang_c_by_sums(100, 97.0), rel=1e-9)

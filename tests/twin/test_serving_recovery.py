@@ -3,7 +3,8 @@ sequence with its causes, and the fluid integrals against a hand-computed timeli
 
 One deployment of Llama 3.1 8B at 8 bit (one system per replica) with two
 replicas; a tenant asks a flat demand D between one and two replicas' admitted
-capacity (0.95 x tokens/s each), so losing a replica loses D - 0.95 x tokens/s.
+capacity (`admitted`: 0.95 x the tokens/s a replica gives this tenant), so
+losing a replica loses D minus one replica's admitted capacity.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def run(scenario: Scenario, actions):
 
 
 def admitted(model) -> float:
-    return 0.95 * model.serving.deployments[0].tokens_per_s
+    """Output tokens/s one replica admits for the tenant: 0.95 x its output over the
+    replica-seconds a request takes (prefill, then its share of the decode steps)."""
+    chat = model.serving.tenants[0]
+    return 0.95 * chat.output_tokens / chat.work_s
 
 
 def with_demand(systems: int, hot_spares: int, share: float, **tenant) -> Scenario:
@@ -181,3 +185,60 @@ def test_a_reservation_costs_the_others_its_idle_replicas_unless_lent(lend, cost
     assert outcome.tenants["holder"].reservation_cost == pytest.approx(0.0, abs=1e-3)
     assert outcome.tenants["chat"].lost["overload"] == pytest.approx(
         cost * per_replica * 6 * HOUR, rel=1e-12, abs=1e-3)
+
+
+def test_a_request_takes_its_prefill_and_its_share_of_the_decode_steps():
+    from twin.compute import catalogue, evaluate
+
+    model = build(serving_scenario(2, 0), 1)
+    chat, dep = model.serving.tenants[0], model.serving.deployments[0]
+    perf = evaluate(catalogue()["llama-3.1-8b"], bits=8, batch=32, context=8192, prompt=100)
+    prefill = 100 / float(perf.prefill_tps)
+    assert chat.prefill_s.tolist() == pytest.approx([prefill] * len(chat.prefill_s))
+    assert chat.work_s == pytest.approx(prefill + 100 / float(perf.aggregate_tps), rel=1e-12)
+    assert dep.step_s == float(perf.step_s)
+
+
+@pytest.mark.parametrize(("slack", "attained"), [(0.9, 0.0), (1.5, 1.0)])
+def test_the_ttft_slo_is_met_when_prefill_and_a_step_fit_in_it(slack, attained):
+    # demand of half a replica: no request waits (C ~ 0), so TTFT = prefill + one step
+    probe = build(serving_scenario(2, 0), 1)
+    chat, dep = probe.serving.tenants[0], probe.serving.deployments[0]
+    ttft = slack * (float(chat.prefill_s[0]) + dep.step_s)
+    _, outcome, _ = run(with_demand(2, 0, 0.5, ttft=f"{ttft!r} s"), nothing)
+    assert outcome.tenants["chat"].ttft_attainment == pytest.approx(attained, abs=1e-9)
+
+
+def test_a_throttled_system_slows_its_replica_blamed_on_the_throttle():
+    # 45 C water (restart at 50 C): full power would settle at 45 + 23 x 1.8 = 86.4 C,
+    # above the 85 C throttle: the governor holds every system below full power
+    scenario = serving_scenario(2, 0)
+    spec = scenario.document()
+    spec["thermal"]["inlet"] = "45 C"
+    spec["thermal"]["restart"] = "50 C"
+    model, outcome, events = run(Scenario.model_validate(spec), nothing)
+    fraction = model.fleet.fraction[0]
+    assert 0.5 <= fraction < 1.0
+    assert model.serving.replicas.speed == [fraction, model.fleet.fraction[1]]
+    assert model.serving.replicas.cause == ["thermal", "thermal"]
+    assert events == []
+
+
+def test_the_hourly_series_are_the_timeline_bucket_by_bucket():
+    model, outcome, _ = run(with_demand(3, 1, 1.5), psu_down_at(1.5, 2.0))
+    per_replica = admitted(model)
+    demand = 1.5 * per_replica
+    series = {(s.scope, s.name): s for s in outcome.series}
+    served = series[("hall.tenants.chat", "tokens_served_per_s")]
+    assert (served.t0, served.bucket, served.t_end) == (0.0, 1.0, 6.0)
+    short = (demand - per_replica) * LOAD_H  # the hour 1-2 h lost this much per second
+    assert served.values == pytest.approx([demand, demand - short, demand, demand, demand,
+                                           demand], rel=1e-12)
+    lost = series[("hall.tenants.chat", "tokens_lost_per_s")].values
+    assert lost == pytest.approx([0, short, 0, 0, 0, 0], abs=1e-6)
+    assert series[("hall.tenants.chat", "tokens_demanded_per_s")].values == pytest.approx(
+        [demand] * 6, rel=1e-12)
+    up = series[("hall.deployments.small", "replicas_available")].values
+    assert up == pytest.approx([2, 2 - LOAD_H, 2, 2, 2, 2], rel=1e-12)
+    waits = series[("hall.tenants.chat", "delay_mean_s")].values
+    assert len(waits) == 6 and all(w >= 0 for w in waits)

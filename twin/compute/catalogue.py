@@ -38,10 +38,26 @@ class ModelSpec:
     experts: int  # routed experts per MoE layer; 1 for a dense model
     active_experts: int  # routed experts a token uses
     source: str  # where the figures were published
+    tied: bool = False  # the output projection shares the input embedding's weights
 
     @property
     def moe(self) -> bool:
         return self.experts > 1
+
+    @property
+    def embedding_params(self) -> int:
+        """Parameters of the input embedding, and of the output projection."""
+        return self.vocab * self.hidden
+
+    @property
+    def body_params(self) -> float:
+        """Parameters of the transformer layers: all but embedding and output projection."""
+        return self.params - self.embedding_params * (1 if self.tied else 2)
+
+    @property
+    def body_active(self) -> float:
+        """Parameters of the layers a token uses."""
+        return self.active_params - self.embedding_params * (1 if self.tied else 2)
 
     @property
     def kv_values_per_token(self) -> int:
@@ -51,14 +67,14 @@ class ModelSpec:
 
 _INTEGERS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "experts",
              "active_experts")
-_FIELDS = tuple(f.name for f in fields(ModelSpec) if f.name != "name")
+_FIELDS = tuple(f.name for f in fields(ModelSpec) if f.name not in ("name", "tied"))
 
 
 def _spec(name: str, entry: Mapping[str, Any]) -> ModelSpec:
     """A checked `ModelSpec`; ValueError naming the model and field otherwise."""
     if not isinstance(entry, Mapping):
         raise ValueError(f"model {name!r}: expected a table of fields, got {type(entry).__name__}")
-    unknown = sorted(set(entry) - set(_FIELDS))
+    unknown = sorted(set(entry) - {*_FIELDS, "tied"})
     if unknown:
         raise ValueError(f"model {name!r}: unknown field {unknown[0]!r}")
     missing = [key for key in _FIELDS if key not in entry]
@@ -80,14 +96,17 @@ def _spec(name: str, entry: Mapping[str, Any]) -> ModelSpec:
             raise ValueError(f"model {name!r}: field {key!r} must be a positive number, "
                              f"got {value!r}")
         values[key] = value
-    spec = ModelSpec(name=name, **values)
+    tied = entry.get("tied", False)
+    if not isinstance(tied, bool):
+        raise ValueError(f"model {name!r}: field 'tied' must be true or false, got {tied!r}")
+    spec = ModelSpec(name=name, **values, tied=tied)
     _check_consistent(spec)
     return spec
 
 
 def _check_consistent(spec: ModelSpec) -> None:
     problems = {
-        "active_params": spec.active_params > spec.params,
+        "active_params": spec.active_params > spec.params or spec.body_active <= 0,
         "kv_heads": spec.heads % spec.kv_heads != 0,
         "active_experts": spec.active_experts > spec.experts,
     }
@@ -96,8 +115,9 @@ def _check_consistent(spec: ModelSpec) -> None:
     for key, bad in problems.items():
         if bad:
             raise ValueError(f"model {spec.name!r}: field {key!r} is inconsistent "
-                             "(active_params <= params, equal for a dense model; heads a "
-                             "multiple of kv_heads; active_experts <= experts)")
+                             "(active_params <= params, equal for a dense model, more than "
+                             "the embedding and output projection, vocab x hidden each; heads "
+                             "a multiple of kv_heads; active_experts <= experts)")
 
 
 @cache

@@ -1,10 +1,13 @@
 """The throughput core: decode and prefill times of one replica, vectorized.
 
 A replica of S systems holds its model's layers in a pipeline across its
-wafers. Its layers spread over a share of its cores (`core_share`, 1 by
-default: all of them), each layer an equal part; the draft model of
-speculative decoding, if any, takes a part in proportion to its weights.
-One pass of a micro-batch of m tokens through a layer of n cores takes
+wafers, then the output projection onto the vocabulary as a stage of its
+own. The model spreads over a share of the replica's cores (`core_share`,
+1 by default: all of them), each layer, the projection and the input
+embedding (a lookup, no time) taking cores in proportion to their weights;
+the draft model of speculative decoding, if any, takes a part in proportion
+to its weights. One pass of a micro-batch of m tokens through a layer of n
+cores takes
 
     span_s x sqrt(n x active / all parameters)
       + max(bytes read / (n cores' SRAM bandwidth x efficiency),
@@ -17,8 +20,9 @@ across the patch of the two-dimensional mesh that a token's weights occupy
 mixture of experts): it grows with the patch's side. The second is the
 roofline of the work: the bytes read are the layer's weights (for a mixture
 of experts, the dense part and the experts the m tokens are routed to) and
-the KV cache of the micro-batch's sequences. A pass through the model adds
-(S - 1) wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
+the KV cache of the micro-batch's sequences. The output projection is one
+more stage of the same form. A pass through the model adds (S - 1)
+wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
 
 A decode step advances every sequence of the batch by one token (one
 verification with speculation): B <= L sequences (L layers) travel one per
@@ -90,50 +94,123 @@ def expected_tokens(tokens: int, acceptance: float) -> float:
     return (1.0 - acceptance ** (tokens + 1)) / (1.0 - acceptance)
 
 
-def _layer_time(model: ModelSpec, hw: Hardware, cores: np.ndarray, tokens: np.ndarray,
-                seqs: np.ndarray, context: np.ndarray, bits: np.ndarray,
-                kv_bits: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Load:
+    """What one replica is asked to do, as float arrays that broadcast together."""
+
+    bits: np.ndarray
+    kv_bits: np.ndarray
+    batch: np.ndarray
+    context: np.ndarray
+    prompt: np.ndarray
+
+    @classmethod
+    def of(cls, bits: object, kv_bits: object, batch: object, context: object,
+           prompt: object) -> _Load:
+        arrays = {name: np.asarray(value, dtype=float) for name, value in (
+            ("bits", bits), ("kv_bits", bits if kv_bits is None else kv_bits),
+            ("batch", batch), ("context", context), ("prompt", prompt))}
+        for name, value in arrays.items():
+            least = 0 if name == "context" else 1
+            if not np.all(np.isfinite(value)) or np.any(value < least):
+                raise ValueError(f"{name}: expected finite numbers >= {least}")
+        return cls(**arrays)
+
+
+def _stage(hw: Hardware, cores: np.ndarray, span_cores: np.ndarray, read: np.ndarray,
+           flops: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """One pipeline stage on `cores` cores: the latency of its broadcasts and reductions
+    across the `span_cores` a token's weights occupy, plus the roofline of its work."""
+    share = cores / hw.cores
+    memory = read / (share * hw.sram_bandwidth * hw.efficiency)
+    compute = flops / (share * hw.peak_flops * hw.efficiency)
+    fabric = moved / (share * hw.fabric_bandwidth)
+    return hw.span_s * np.sqrt(span_cores) + np.maximum(np.maximum(memory, compute), fabric)
+
+
+def _layer_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
+                tokens: np.ndarray, seqs: np.ndarray, context: np.ndarray) -> np.ndarray:
     """Time of one layer (the model's average layer) for a micro-batch of `tokens`
     tokens from `seqs` sequences at `context`, on `cores` cores."""
     per_layer = 1.0 / model.layers
     if model.moe:
-        expert = (model.params - model.active_params) / (model.experts - model.active_experts)
-        dense = model.active_params - model.active_experts * expert
+        expert = (model.body_params - model.body_active) / (model.experts - model.active_experts)
+        dense = model.body_active - model.active_experts * expert
         touched = model.experts * (1.0 - (1.0 - model.active_experts / model.experts) ** tokens)
         read_params = dense + expert * touched
     else:
-        read_params = np.full_like(tokens, model.params)
-    kv_per_token = model.kv_values_per_token * per_layer * kv_bits / 8.0
-    read = read_params * per_layer * bits / 8.0 + seqs * context * kv_per_token
+        read_params = np.full_like(tokens, model.body_params)
+    kv_per_token = model.kv_values_per_token * per_layer * load.kv_bits / 8.0
+    read = read_params * per_layer * load.bits / 8.0 + seqs * context * kv_per_token
     attention = 4.0 * model.heads * model.head_dim * context  # scores and weighted sum
-    flops = tokens * (2.0 * model.active_params * per_layer + attention)
+    flops = tokens * (2.0 * model.body_active * per_layer + attention)
     moved = 2.0 * tokens * model.hidden * ACTIVATION_BYTES  # in and out of the layer
-    share = cores / hw.cores
-    # a token's broadcasts and reductions span the cores of the weights it uses
-    span = np.sqrt(cores * model.active_params / model.params)
-    return hw.span_s * span + np.maximum.reduce([
-        read / (share * hw.sram_bandwidth * hw.efficiency),
-        flops / (share * hw.peak_flops * hw.efficiency),
-        moved / (share * hw.fabric_bandwidth),
-    ])
+    # a token of a mixture of experts reaches only its experts' share of the cores
+    return _stage(hw, cores, cores * model.body_active / model.body_params, read, flops, moved)
 
 
-def _pass_time(model: ModelSpec, hw: Hardware, cores: np.ndarray, systems: np.ndarray,
-               tokens: np.ndarray, seqs: np.ndarray, context: np.ndarray, bits: np.ndarray,
-               kv_bits: np.ndarray) -> np.ndarray:
-    """One micro-batch through every layer and every wafer-to-wafer hop."""
-    layer = _layer_time(model, hw, cores, tokens, seqs, context, bits, kv_bits)
-    hop = hw.hop_s + tokens * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth
-    return model.layers * layer + (systems - 1) * hop
+def _head_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
+               tokens: np.ndarray) -> np.ndarray:
+    """The output projection onto the vocabulary, a stage of its own, for `tokens` tokens."""
+    read = model.embedding_params * load.bits / 8.0
+    flops = 2.0 * tokens * model.embedding_params
+    moved = tokens * (model.hidden + model.vocab) * ACTIVATION_BYTES
+    return _stage(hw, cores, cores, read, flops, moved)
 
 
-def _decode_step(model: ModelSpec, hw: Hardware, cores: np.ndarray, systems: np.ndarray,
-                 batch: np.ndarray, per_seq: float, context: np.ndarray, bits: np.ndarray,
-                 kv_bits: np.ndarray) -> np.ndarray:
-    """Wall time for every one of `batch` sequences to pass `per_seq` tokens through
-    the model once: micro-batches of max(1, batch / layers) sequences."""
-    seqs = np.maximum(1.0, batch / model.layers)
-    return _pass_time(model, hw, cores, systems, seqs * per_seq, seqs, context, bits, kv_bits)
+def _hops(model: ModelSpec, hw: Hardware, systems: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """The wafer-to-wafer hops of one pass of `tokens` tokens."""
+    return (systems - 1) * (hw.hop_s + tokens * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth)
+
+
+def _split(model: ModelSpec, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cores of one layer and of the output projection, in proportion to their weights
+    (an untied input embedding takes its share too, for a lookup that costs no time)."""
+    return (cores * model.body_params / model.params / model.layers,
+            cores * model.embedding_params / model.params)
+
+
+def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
+                 systems: np.ndarray, per_seq: float) -> np.ndarray:
+    """Wall time for every sequence of the batch to pass `per_seq` tokens through
+    the model once: micro-batches of max(1, batch / layers) sequences, one pass."""
+    seqs = np.maximum(1.0, load.batch / model.layers)
+    tokens = seqs * per_seq
+    layer_cores, head_cores = _split(model, cores)
+    layer = _layer_time(model, hw, load, layer_cores, tokens, seqs, load.context)
+    head = _head_time(model, hw, load, head_cores, tokens)
+    return model.layers * layer + head + _hops(model, hw, systems, tokens)
+
+
+def _prefill_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
+                  systems: np.ndarray) -> np.ndarray:
+    """The prompt through the pipeline in min(prompt, layers) chunks: the pipeline
+    fills and drains, (layers + chunks - 1) chunk-stages in all, each token of a
+    chunk attending on average to half the prompt; the output projection for the
+    prompt's last token gives the first token."""
+    chunks = np.minimum(load.prompt, model.layers)
+    size = load.prompt / chunks
+    layer_cores, head_cores = _split(model, cores)
+    layer = _layer_time(model, hw, load, layer_cores, size, np.ones_like(size),
+                        load.prompt / 2.0)
+    head = _head_time(model, hw, load, head_cores, np.ones_like(size))
+    return (model.layers + chunks - 1.0) * layer + head + _hops(model, hw, systems, size)
+
+
+def _systems(model: ModelSpec, hw: Hardware, used: np.ndarray, systems: object) -> np.ndarray:
+    """The replica's systems: the fewest that hold `used` bytes, or those given if enough."""
+    if systems is None:
+        return systems_needed(used, hw)
+    count = np.asarray(systems, dtype=np.int64)
+    if np.any(count < 1):
+        raise ValueError("systems: expected an integer >= 1")
+    missing = used - count * hw.capacity
+    if np.any(missing > 0):
+        gap = float(np.max(missing))
+        raise FitError(f"{model.name}: {int(np.max(count))} system(s) hold "
+                       f"{hw.capacity * np.max(count) / 1e9:.1f} GB; the replica needs "
+                       f"{gap / 1e9:.2f} GB more", gap)
+    return count
 
 
 def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
@@ -142,80 +219,42 @@ def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
              core_share: float = 1.0) -> Perf:
     """Performance of one replica of `model` at full speed (see the module docstring).
 
-    bits, kv_bits (default: bits), batch, context and prompt broadcast. systems=None
-    uses the fewest systems that hold the replica; an explicit count too small
-    for some input raises `FitError` with the largest shortfall in bytes.
+    bits, kv_bits (default: bits), batch (>= 1), context and prompt broadcast.
+    systems=None uses the fewest systems that hold the replica; an explicit count
+    too small for some input raises `FitError` with the largest shortfall in bytes.
     core_share is the share of the replica's cores its layers spread over (the
     rest stay idle): 1 spreads them over every core (the calibrated default),
     smaller packs them tighter, never tighter than their bytes need.
     """
-    bits_a, batch_a, context_a, prompt_a = (np.asarray(v, dtype=float)
-                                            for v in (bits, batch, context, prompt))
-    kv_a = bits_a if kv_bits is None else np.asarray(kv_bits, dtype=float)
-    for name, value in (("bits", bits_a), ("kv_bits", kv_a), ("batch", batch_a),
-                        ("context", context_a), ("prompt", prompt_a)):
-        if not np.all(np.isfinite(value)) or np.any(value < (0 if name == "context" else 1)):
-            raise ValueError(f"{name}: expected finite numbers >= "
-                             f"{0 if name == 'context' else 1}")
+    load = _Load.of(bits, kv_bits, batch, context, prompt)
+    if not 0.0 < core_share <= 1.0:
+        raise ValueError(f"core_share: expected a share in (0, 1], got {core_share!r}")
     draft = speculative.draft if speculative is not None else None
     if draft is not None and draft.vocab != model.vocab:
         raise ValueError(f"speculative draft {draft.name!r} has another vocabulary than "
                          f"{model.name!r}: it cannot propose tokens the target verifies")
-    used = replica_bytes(model, bits_a, kv_a, context_a, batch_a, draft)
-    needed = systems_needed(used, hardware)
-    if systems is None:
-        count = needed
+    used = replica_bytes(model, load.bits, load.kv_bits, load.context, load.batch, draft)
+    count = _systems(model, hardware, used, systems)
+    cores = count * float(hardware.cores) * np.maximum(core_share,
+                                                       used / (count * hardware.capacity))
+    if speculative is None:
+        step = _decode_step(model, hardware, load, cores, count, 1.0)
+        tokens = 1.0
     else:
-        count = np.asarray(systems, dtype=np.int64)
-        if np.any(count < 1):
-            raise ValueError("systems: expected an integer >= 1")
-        missing = used - count * hardware.capacity
-        if np.any(missing > 0):
-            gap = float(np.max(missing))
-            raise FitError(f"{model.name}: {int(np.max(count))} system(s) hold "
-                           f"{hardware.capacity * np.max(count) / 1e9:.1f} GB; the replica needs "
-                           f"{gap / 1e9:.2f} GB more", gap)
-    shape = np.broadcast_shapes(*(np.shape(v) for v in (bits_a, kv_a, batch_a, context_a,
-                                                        prompt_a, count)))
-    if not 0.0 < core_share <= 1.0:
-        raise ValueError(f"core_share: expected a share in (0, 1], got {core_share!r}")
-    spread = np.maximum(core_share, used / (count * hardware.capacity))
-    all_cores = count * float(hardware.cores) * spread
-    if draft is None:
-        target_cores = all_cores
-        step = _decode_step(model, hardware, target_cores / model.layers, count, batch_a, 1.0,
-                            context_a, bits_a, kv_a)
-        tokens = np.ones_like(step)
-    else:
-        assert speculative is not None
-        draft_share = draft.params / (draft.params + model.params)
-        target_cores = all_cores * (1.0 - draft_share)
-        draft_cores = all_cores * draft_share / draft.layers
-        one = np.ones_like(count)  # the draft sits on one wafer: no hops
-        drafting = speculative.tokens * _decode_step(draft, hardware, draft_cores, one, batch_a,
-                                                     1.0, context_a, bits_a, kv_a)
-        verify = _decode_step(model, hardware, target_cores / model.layers, count, batch_a,
-                              speculative.tokens + 1.0, context_a, bits_a, kv_a)
-        step = drafting + verify
-        tokens = np.full_like(step, expected_tokens(speculative.tokens, speculative.acceptance))
-    prefill = _prefill_time(model, hardware, target_cores / model.layers, count, prompt_a,
-                            bits_a, kv_a)
+        # the draft takes cores in proportion to its weights, on one wafer (no hops)
+        share = speculative.draft.params / (speculative.draft.params + model.params)
+        drafting = _decode_step(speculative.draft, hardware, load, cores * share,
+                                np.ones_like(count), 1.0)
+        cores = cores * (1.0 - share)
+        verify = _decode_step(model, hardware, load, cores, count, speculative.tokens + 1.0)
+        step = speculative.tokens * drafting + verify
+        tokens = expected_tokens(speculative.tokens, speculative.acceptance)
+    prefill = _prefill_time(model, hardware, load, cores, count)
     user = tokens / step
-    aggregate = batch_a * user
-    fields = (count, used, step, tokens, user, aggregate, prompt_a / prefill, prefill + step)
+    fields = (count, used, step, np.full_like(step, tokens), user, load.batch * user,
+              load.prompt / prefill, prefill + step)
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (*fields, load.kv_bits, load.context)))
     return Perf(*(np.broadcast_to(x, shape).copy() for x in fields))
-
-
-def _prefill_time(model: ModelSpec, hw: Hardware, cores: np.ndarray, systems: np.ndarray,
-                  prompt: np.ndarray, bits: np.ndarray, kv_bits: np.ndarray) -> np.ndarray:
-    """The prompt through the pipeline in min(prompt, layers) chunks: the pipeline
-    fills and drains, (layers + chunks - 1) chunk-stages in all, each token of a
-    chunk attending on average to half the prompt."""
-    chunks = np.minimum(prompt, model.layers)
-    size = prompt / chunks
-    layer = _layer_time(model, hw, cores, size, np.ones_like(size), prompt / 2.0, bits, kv_bits)
-    hop = hw.hop_s + size * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth
-    return (model.layers + chunks - 1.0) * layer + (systems - 1) * hop
 
 
 def at_speed(perf: Perf, phi: object) -> Perf:

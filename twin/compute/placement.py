@@ -96,17 +96,15 @@ class Pack:
         free = _check(hall, replicas, systems, free)
         out = np.empty((replicas, systems), dtype=np.int64)
         for r in range(replicas):
-            best: np.ndarray | None = None
-            for row in range(hall.rows):
-                window = _window(hall, free, row, systems)
-                racks = None if window is None else np.unique(window // hall.systems_per_rack)
-                if racks is not None and (best is None or racks.size < _span(hall, best)):
-                    best = window
+            windows = [w for row in range(hall.rows)
+                       if (w := _window(hall, free, row, systems)) is not None]
+            # the fewest racks; the first row among equals
+            best = min(windows, key=lambda w: _racks(hall, w), default=None)
             out[r] = _anywhere(free, systems) if best is None else _take(free, best)
         return out
 
 
-def _span(hall: Hall, chosen: np.ndarray) -> int:
+def _racks(hall: Hall, chosen: np.ndarray) -> int:
     return int(np.unique(chosen // hall.systems_per_rack).size)
 
 

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 OVERLOAD = "overload"  # demand beyond what the deployment admits at full speed
+PROMPT_POINTS = 16  # equally likely prompt lengths standing for a tenant's prompt law
 SECONDS_PER_HOUR = 3600.0
 
 
@@ -59,6 +60,11 @@ class Deployment:
         """Output tokens per second of one sequence at full speed."""
         return float(self.perf.user_tps)
 
+    @property
+    def step_s(self) -> float:
+        """One decode step of the full batch at full speed (the first token follows one)."""
+        return float(self.perf.step_s)
+
 
 @dataclass(frozen=True)
 class Tenant:
@@ -67,7 +73,12 @@ class Tenant:
     name: str
     spec: TenantSpec
     deployment: int
-    ttft_s: float  # time to first token of its mean prompt on an idle full-speed replica
+    # prefill time at full speed of `PROMPT_POINTS` equally likely prompt lengths
+    prefill_s: np.ndarray
+    # replica-seconds at full speed one request takes: its mean prefill (which runs
+    # alone on the replica) and its share of the batch's decode steps, output /
+    # aggregate tokens per second
+    work_s: float
     reserved: range  # replica numbers it holds (empty: none)
 
     @property
@@ -102,10 +113,13 @@ class Serving:
         for name, tenant in spec.tenants.items():
             d = index[tenant.deployment]
             dep = self.deployments[d]
-            ttft = float(_perf(models, dep.spec, prompt=tenant.prompt.mean()).ttft_s)
+            prompts = tenant.prompt.quantiles(PROMPT_POINTS)
+            perf = _perf(models, dep.spec, prompt=prompts)
+            prefill = prompts / perf.prefill_tps
+            work = float(prefill.mean()) + tenant.output.mean() / dep.tokens_per_s
             held = range(dep.first + taken[d], dep.first + taken[d] + tenant.reserved)
             taken[d] += tenant.reserved
-            self.tenants.append(Tenant(name, tenant, d, ttft, held))
+            self.tenants.append(Tenant(name, tenant, d, prefill, work, held))
         self.replicas = Replicas(
             env, fleet, thermal, PLACEMENTS[spec.placement],
             [(d.name, d.spec.replicas, int(d.perf.systems)) for d in self.deployments],
@@ -118,7 +132,7 @@ class Serving:
         return at_speed(dep.perf, self.replicas.speed[r])
 
 
-def _perf(models: dict, dep: DeploymentSpec, prompt: float) -> Perf:  # type: ignore[type-arg]
+def _perf(models: dict, dep: DeploymentSpec, prompt: object) -> Perf:  # type: ignore[type-arg]
     speculative = None
     if dep.speculative is not None:
         s = dep.speculative

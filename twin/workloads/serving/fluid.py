@@ -2,12 +2,15 @@
 
 Between two changes (a replica's speed or cause, an hour of demand, a metric
 bucket's edge) every rate is constant. After the run the replicas' log is
-turned into per-interval sums (capacity of each pool, missing capacity by
-cause, busy slots, capacity fast enough for each tenant's TPOT) by
-cumulating its deltas, and every interval is solved at once with numpy:
+turned into per-interval sums (each pool's capacity in replicas' worth of
+speed, missing capacity by cause, busy slots, capacity fast enough for each
+tenant's TPOT) by cumulating its deltas, and every interval is solved at once
+with numpy. Work is counted in replica-seconds at full speed: a request takes
+its prefill (alone on the replica) plus its share of the batch's decode
+steps, output / aggregate tokens per second (`core.Tenant.work_s`).
 
 - served: `allocation.allocate` of the admitted capacity (``admission`` x
-  capacity) to the tenants' token demand;
+  capacity) to the tenants' work asked, turned into output tokens;
 - lost: the same allocation with every replica at full speed serves
   ``full``; ``demand - full`` is overload, ``full - served`` is lost to
   failures, split among causes in proportion to the deployment's capacity
@@ -16,10 +19,11 @@ cumulating its deltas, and every interval is solved at once with numpy:
   ``cores``);
 - reservation cost: the allocation with no reservation, less served;
 - delays: `queueing` per deployment (servers = slots of its serving
-  replicas, utilisation = served / capacity), Cobham's priority waits;
-  TTFT met when wait + prefill at the replicas' mean speed is within the
-  SLO; TPOT met for the tokens made on replicas fast enough; goodput =
-  served x P(TTFT met) x P(TPOT met).
+  replicas, utilisation = work served / capacity), Cobham's priority waits;
+  TTFT met when wait + prefill + one decode step at the replicas' mean speed
+  is within the SLO, averaged over the tenant's prompt lengths; TPOT met for
+  the tokens made on replicas fast enough; goodput = served x P(TTFT met) x
+  P(TPOT met).
 
 Integrals are sums over intervals of rate x length: exact, nothing sampled.
 """
@@ -72,10 +76,9 @@ class FluidServing:
         breaks = np.append(edges, horizon)
         dt = np.diff(breaks) * SECONDS_PER_HOUR  # seconds
         n_k = len(edges)
-        causes = sorted({c for c in cause.tolist() if c})
+        causes = sv.replicas.causes[1:]  # number i + 1 in the log
         cols = _Columns(n_t, n_d, len(causes))
-        sums = _interval_sums(sv, cols, causes, breaks, t_log, r_log, speed, cause)
-        agg = np.array([d.tokens_per_s for d in deps])
+        sums = _interval_sums(sv, cols, breaks, t_log, r_log, speed, cause)
 
         pools = Pools(
             deployment=[t.deployment for t in tenants],
@@ -84,35 +87,49 @@ class FluidServing:
             shared=[cols.shared(d) for d in range(n_d)],
         )
         pool_dep = np.array([t.deployment for t in tenants] + list(range(n_d)))
-        full_cap = np.zeros(cols.n_pools)  # replicas in each pool, then x tokens/s
+        full_cap = np.zeros(cols.n_pools)  # replicas in each pool
         for t, tenant in enumerate(tenants):
             full_cap[cols.pool(t)] = len(tenant.reserved)
         for d, dep in enumerate(deps):
             full_cap[cols.shared(d)] = dep.spec.replicas - sum(
                 len(t.reserved) for t in tenants if t.deployment == d)
-        full_cap *= agg[pool_dep]
 
         rates = np.stack([hourly_rates(t.spec, math.ceil(horizon)) for t in tenants], axis=1)
         requests = rates[np.floor(edges).astype(np.int64)]  # (intervals, tenants) per second
         out_len = np.array([t.output_tokens for t in tenants])
+        work = np.array([t.work_s for t in tenants])  # replica-seconds per request
+        tokens = out_len / work  # output tokens per replica-second of each tenant's work
         demand = requests * out_len  # output tokens per second
+        asked = requests * work  # replicas busy at full speed to serve it all
         a = sv.spec.admission
         lend = sv.spec.lend_reserved
-        cap = sums[:, cols.caps]
-        served = allocate(demand, a * cap, pools, lend)
-        full = allocate(demand, np.broadcast_to(a * full_cap, cap.shape), pools, lend)
+        cap = sums[:, cols.caps]  # replicas' worth of speed in each pool
+        busy = allocate(asked, a * cap, pools, lend)
+        served = busy * tokens
+        full = allocate(asked, np.broadcast_to(a * full_cap, cap.shape), pools, lend) * tokens
         merged = cap.copy()
         for t in range(n_t):
             if pools.holds[t] >= 0:
                 merged[:, pools.shared[pools.deployment[t]]] += merged[:, pools.holds[t]]
                 merged[:, pools.holds[t]] = 0.0
-        unreserved = allocate(demand, a * merged, pools.merged(), lend)
+        unreserved = allocate(asked, a * merged, pools.merged(), lend) * tokens
 
         dep_of = np.array(pools.deployment)
         dep_cap = np.stack([cap[:, pool_dep == d].sum(1) for d in range(n_d)], axis=1)
-        waits, chance, prefill = self._queues(sums, cols, served, dep_cap, out_len, agg)
-        x = np.array([t.spec.ttft * SECONDS_PER_HOUR for t in tenants]) - prefill
-        ttft_ok = 1.0 - wait_exceeds(x, chance[:, dep_of], waits)
+        waits, chance, mean_speed = self._queues(sums, cols, busy, dep_cap, work)
+        ttft_ok = np.empty_like(served)
+        for t, tenant in enumerate(tenants):
+            d = tenant.deployment
+            first = np.sort(tenant.prefill_s + deps[d].step_s)  # at full speed
+            budget = tenant.spec.ttft * SECONDS_PER_HOUR * mean_speed[:, d]
+            # where no request waits, the prompts late are those whose first token takes
+            # longer than the SLO; where some wait, the wait's tail for each prompt
+            late = 1.0 - np.searchsorted(first, budget, side="right") / len(first)
+            waiting = chance[:, d] > 0
+            x = tenant.spec.ttft * SECONDS_PER_HOUR - first / mean_speed[waiting, d, None]
+            late[waiting] = wait_exceeds(
+                x, chance[waiting, d, None], waits[waiting, t, None]).mean(axis=1)
+            ttft_ok[:, t] = 1.0 - late
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot_ok = np.where(dep_cap[:, dep_of] > 0,
                                sums[:, cols.fast] / dep_cap[:, dep_of], 0.0)
@@ -126,7 +143,7 @@ class FluidServing:
         failed = np.maximum(full - served, 0.0)  # (intervals, tenants)
 
         results: dict[str, TenantOutcome] = {}
-        served_req = served / out_len
+        served_req = busy / work
         for t, tenant in enumerate(tenants):
             d = tenant.deployment
             lost = {c: float(np.sum(failed[:, t] * split[:, d, i] * dt))
@@ -150,27 +167,27 @@ class FluidServing:
         return Outcome(results, series)
 
     def _queues(
-        self, sums: np.ndarray, cols: _Columns, served: np.ndarray, dep_cap: np.ndarray,
-        out_len: np.ndarray, agg: np.ndarray,
+        self, sums: np.ndarray, cols: _Columns, busy: np.ndarray, dep_cap: np.ndarray,
+        work: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Mean wait of each tenant (s), chance of waiting per deployment, and each
-        tenant's prefill time at its deployment's mean replica speed (s)."""
+        """Mean wait of each tenant (s) and, per deployment, the chance of waiting and
+        the serving replicas' mean speed (1 where none serves)."""
         sv = self.serving
         n_k = sums.shape[0]
-        waits = np.zeros_like(served)
+        waits = np.zeros_like(busy)
         chance = np.zeros((n_k, len(sv.deployments)))
-        prefill = np.zeros_like(served)
+        mean_speed = np.ones((n_k, len(sv.deployments)))
         for d in range(len(sv.deployments)):
             mine = [t for t, tenant in enumerate(sv.tenants) if tenant.deployment == d]
             cap = dep_cap[:, d]
             slots = sums[:, cols.slots[d]]
             up = sums[:, cols.up[d]]
-            lam = served[:, mine] / out_len[mine]  # requests per second
+            lam = busy[:, mine] / work[mine]  # requests per second
             with np.errstate(divide="ignore", invalid="ignore"):
-                mean_out = np.where(lam.sum(1) > 0, served[:, mine].sum(1) / lam.sum(1), 1.0)
-                rate = np.where(cap > 0, cap / mean_out, 1.0)  # c mu, requests per second
-                rho = np.where((cap > 0)[:, None], served[:, mine] / cap[:, None], 0.0)
-                mean_speed = np.where(up > 0, cap / (up * agg[d]), 1.0)
+                mean_work = np.where(lam.sum(1) > 0, busy[:, mine].sum(1) / lam.sum(1), 1.0)
+                rate = np.where(cap > 0, cap / mean_work, 1.0)  # c mu, requests per second
+                rho = np.where((cap > 0)[:, None], busy[:, mine] / cap[:, None], 0.0)
+                mean_speed[:, d] = np.where(up > 0, cap / up, 1.0)
             c = erlang_c(np.rint(slots), rho.sum(1) * np.rint(slots))
             chance[:, d] = c
             levels = sorted({sv.tenants[t].spec.priority for t in mine}, reverse=True)
@@ -180,8 +197,7 @@ class FluidServing:
             for tier, w in zip(tiers, per_tier, strict=True):
                 for i in tier:
                     waits[:, mine[i]] = w
-                    prefill[:, mine[i]] = sv.tenants[mine[i]].ttft_s / mean_speed
-        return waits, chance, prefill
+        return waits, chance, mean_speed
 
     def _series(
         self, edges: np.ndarray, dt: np.ndarray, horizon: float, bucket: float,
@@ -192,28 +208,31 @@ class FluidServing:
         wait per tenant; replicas serving per deployment."""
         n_b = max(1, math.ceil(horizon / bucket - 1e-9))
         b = np.minimum((edges / bucket + 1e-9).astype(np.int64), n_b - 1)
-        length = np.bincount(b, weights=dt, minlength=n_b)
-
-        def mean(values: np.ndarray, weights: np.ndarray = dt) -> tuple[float, ...]:
-            num = np.bincount(b, weights=values * weights, minlength=n_b)
-            den = np.bincount(b, weights=weights, minlength=n_b) if weights is not dt else length
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return tuple(np.where(den > 0, num / den, math.nan).tolist())
-
+        starts = np.searchsorted(b, np.arange(n_b))  # every bucket's start is an edge here
+        length = np.add.reduceat(dt, starts)
+        timed = np.concatenate([demand, served, goodput, demand - served, up], axis=1)
+        requests = served_req * dt[:, None]  # the weights of the mean wait
+        waited = np.add.reduceat(waits * requests, starts, axis=0)
+        counted = np.add.reduceat(requests, starts, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.concatenate([
+                np.add.reduceat(timed * dt[:, None], starts, axis=0) / length[:, None],
+                np.where(counted > 0, waited / counted, math.nan),
+            ], axis=1).T.tolist()  # one list per series: 4 per tenant, 1 per deployment, waits
+        n_t, n_d = len(self.serving.tenants), up.shape[1]
+        names = ("tokens_demanded_per_s", "tokens_served_per_s", "goodput_per_s",
+                 "tokens_lost_per_s")
         out = []
         for t, tenant in enumerate(self.serving.tenants):
             scope = f"hall.tenants.{tenant.name}"
-            for name, values in (
-                ("tokens_demanded_per_s", demand[:, t]), ("tokens_served_per_s", served[:, t]),
-                ("goodput_per_s", goodput[:, t]),
-                ("tokens_lost_per_s", demand[:, t] - served[:, t]),
-            ):
-                out.append(MetricSeries(scope, name, 0.0, bucket, horizon, mean(values)))
+            for i, name in enumerate(names):
+                row = tuple(means[i * n_t + t])
+                out.append(MetricSeries(scope, name, 0.0, bucket, horizon, row))
             out.append(MetricSeries(scope, "delay_mean_s", 0.0, bucket, horizon,
-                                    mean(waits[:, t], served_req[:, t] * dt)))
+                                    tuple(means[4 * n_t + n_d + t])))
         for d, dep in enumerate(self.serving.deployments):
             out.append(MetricSeries(f"hall.deployments.{dep.name}", "replicas_available", 0.0,
-                                    bucket, horizon, mean(up[:, d])))
+                                    bucket, horizon, tuple(means[4 * n_t + d])))
         return out
 
 
@@ -252,7 +271,7 @@ class _Columns:
 
 
 def _interval_sums(
-    sv: Serving, cols: _Columns, causes: list[str], breaks: np.ndarray,
+    sv: Serving, cols: _Columns, breaks: np.ndarray,
     t: np.ndarray, r: np.ndarray, speed: np.ndarray, cause: np.ndarray,
 ) -> np.ndarray:
     """(intervals, columns): each column's value in each interval, from the deltas each
@@ -264,11 +283,9 @@ def _interval_sums(
     has_prev = prev >= 0
     p = np.maximum(prev, 0)
     old_speed = np.where(has_prev, speed[p], 0.0)
-    cause_id = {c: i for i, c in enumerate(causes)}
-    cid = np.array([cause_id.get(c, -1) for c in cause.tolist()], dtype=np.int64)
+    cid = cause - 1  # -1: full speed, no cause
     old_cid = np.where(has_prev, cid[p], -1)
     dep = np.asarray(sv.replicas.deployment, dtype=np.int64)[r]
-    agg = np.array([d.tokens_per_s for d in sv.deployments])[dep]
     batch = np.array([d.spec.batch for d in sv.deployments], dtype=float)[dep]
     holder = np.full(sv.replicas.n, -1, dtype=np.int64)
     for i, tenant in enumerate(sv.tenants):
@@ -277,9 +294,9 @@ def _interval_sums(
     k = np.searchsorted(breaks, t, side="right") - 1
     on, was_on = (speed > 0).astype(float), (old_speed > 0).astype(float)
     parts = [
-        (pool, agg * (speed - old_speed), np.ones_like(t, dtype=bool)),
-        (cols.missing_col(dep, np.maximum(cid, 0)), agg * (1.0 - speed), cid >= 0),
-        (cols.missing_col(dep, np.maximum(old_cid, 0)), -agg * (1.0 - old_speed), old_cid >= 0),
+        (pool, speed - old_speed, np.ones_like(t, dtype=bool)),
+        (cols.missing_col(dep, np.maximum(cid, 0)), 1.0 - speed, cid >= 0),
+        (cols.missing_col(dep, np.maximum(old_cid, 0)), old_speed - 1.0, old_cid >= 0),
         (cols.slots[0] + dep, batch * (on - was_on), np.ones_like(t, dtype=bool)),
         (cols.up[0] + dep, on - was_on, np.ones_like(t, dtype=bool)),
     ]
@@ -287,11 +304,13 @@ def _interval_sums(
         d = tenant.deployment
         floor = 1.0 / (sv.deployments[d].user_tps * tenant.spec.tpot * SECONDS_PER_HOUR)
         fast, was_fast = speed * (speed >= floor), old_speed * (old_speed >= floor)
-        parts.append((np.full_like(r, cols.fast[i]), agg * (fast - was_fast), dep == d))
+        parts.append((np.full_like(r, cols.fast[i]), fast - was_fast, dep == d))
     col = np.concatenate([c[m] for c, _, m in parts])
     weight = np.concatenate([w[m] for _, w, m in parts])
     at = np.concatenate([k[m] for _, _, m in parts])
     jumps = np.bincount(at * cols.n + col, weights=weight, minlength=n_k * cols.n)
     sums = np.cumsum(jumps.reshape(n_k, cols.n), axis=0)
-    sums[np.abs(sums) < _DUST * np.max(np.abs(sums), axis=0, initial=0.0)] = 0.0
+    caps = sums[:, cols.caps]  # slots and replicas up are sums of integers: exact
+    caps[np.abs(caps) < _DUST * np.max(np.abs(caps), axis=0, initial=0.0)] = 0.0
+    sums[:, cols.caps] = caps
     return sums

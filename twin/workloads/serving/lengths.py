@@ -9,6 +9,7 @@ with `sample` (each at least one token).
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Annotated, Literal
 
 import numpy as np
@@ -32,6 +33,15 @@ class _Lengths(BaseModel):
         """Mean length in tokens (of the continuous law, before rounding)."""
         raise NotImplementedError
 
+    def quantiles(self, n: int) -> np.ndarray:
+        """The lengths at probabilities (i + 1/2) / n, i = 0 .. n-1: n equally likely
+        points that stand for the law in a mean over it (midpoint rule)."""
+        raise NotImplementedError
+
+
+def _midpoints(n: int) -> np.ndarray:
+    return (np.arange(n) + 0.5) / n
+
 
 class ExponentialLengths(_Lengths):
     """Exponential lengths of the given mean (what Erlang C assumes of service)."""
@@ -49,6 +59,9 @@ class ExponentialLengths(_Lengths):
     def mean(self) -> float:
         return self.mean_
 
+    def quantiles(self, n: int) -> np.ndarray:
+        return -self.mean_ * np.log1p(-_midpoints(n))
+
 
 class LognormalLengths(_Lengths):
     """Lognormal lengths given by their median and the sigma of the log."""
@@ -64,6 +77,10 @@ class LognormalLengths(_Lengths):
     def mean(self) -> float:
         return self.median * math.exp(self.sigma**2 / 2)
 
+    def quantiles(self, n: int) -> np.ndarray:
+        z = np.array([NormalDist().inv_cdf(float(u)) for u in _midpoints(n)])
+        return self.median * np.exp(self.sigma * z)
+
 
 class FixedLengths(_Lengths):
     """Always the same length."""
@@ -76,6 +93,9 @@ class FixedLengths(_Lengths):
 
     def mean(self) -> float:
         return float(self.value)
+
+    def quantiles(self, n: int) -> np.ndarray:
+        return np.full(n, float(self.value))
 
 
 Lengths = Annotated[

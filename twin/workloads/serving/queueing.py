@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["erlang_c", "priority_waits", "wait_exceeds", "mixture_quantile"]
+__all__ = ["erlang_c", "priority_waits", "wait_exceeds", "mixture_quantile", "NEGLIGIBLE"]
+
+# A chance of waiting below this is taken as 0: no KPI can show it (1 - C is 1 to the
+# last bit, and a mean wait of C x a service time is below an attosecond).
+NEGLIGIBLE = 2.0**-60
 
 
 def erlang_c(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
@@ -35,9 +39,16 @@ def erlang_c(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
     busy = (a > 0) & (c > 0)
     safe_a, safe_c = np.where(busy, a, 1.0), np.where(busy, c, 1.0)
     pmf = np.exp(safe_c * np.log(safe_a) - safe_a - gammaln(safe_c + 1))
-    b = pmf / pdtr(safe_c, safe_a)
     rho = safe_a / safe_c
-    return np.where(busy, b / (1.0 - rho * (1.0 - b)), 0.0)
+    # The Poisson cdf (an incomplete gamma function) is the costly part, and thousands of
+    # servers below full load wait with a chance like 1e-70. Where c >= a + 1 the cdf is
+    # at least 1/2 (a Poisson law's median is below a + 1/3), so C <= 2 pmf / (1 - rho):
+    # where that bound is below `NEGLIGIBLE` the chance is taken as 0.
+    need = busy & ~((safe_c >= safe_a + 1) & (2 * pmf < NEGLIGIBLE * (1 - rho)))
+    out = np.zeros(np.broadcast(c, a).shape)
+    b = pmf[need] / pdtr(safe_c[need], safe_a[need])
+    out[need] = b / (1.0 - rho[need] * (1.0 - b))
+    return out
 
 
 def priority_waits(

@@ -39,7 +39,8 @@ __all__ = ["Replicas", "ReplicaLog", "CORES"]
 
 CORES = "cores"  # the cause of a replica slowed by a degraded wafer (fewer usable cores)
 
-# (t, replica, speed, cause) of every change, as arrays (cause as a str array)
+# (t, replica, speed, cause) of every change, as arrays; a cause is its number in
+# `Replicas.causes` ("" for full speed is number 0)
 ReplicaLog = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -79,9 +80,17 @@ class Replicas:
             for s in systems:
                 self.replica_of[s] = r
         self._row_of = hall.row_of.tolist()
+        # each system's capacity as last told, and per replica how many of its systems
+        # are down (0) and slowed (below 1): a replica at full speed needs no scan
+        self._cap: list[float] = [fleet.capacity(s) for s in range(hall.n_systems)]
+        self._down: list[int] = [0] * n
+        self._slow: list[int] = [0] * n
+        for r, systems in enumerate(self.systems):
+            for s in systems:
+                self._count(r, self._cap[s], 1)
         self._idle: list[set[int]] = [set() for _ in range(hall.rows)]  # running, in no replica
         for s in np.flatnonzero(free).tolist():
-            if fleet.capacity(s) > 0:
+            if self._cap[s] > 0:
                 self._idle[self._row_of[s]].add(s)
         self.speed: list[float] = [math.nan] * n  # NaN until read at t = 0
         self.cause: list[str] = [""] * n  # why it is below full speed ("" at full speed)
@@ -95,8 +104,13 @@ class Replicas:
         self._t: list[float] = []
         self._r: list[int] = []
         self._speed: list[float] = []
-        self._cause: list[str] = []
+        self._cause: list[int] = []
+        self.causes: list[str] = [""]  # every cause logged, by number
+        self._cause_number: dict[str, int] = {"": 0}
         self._load_until: list[float] = [math.nan] * n
+        self._emit = fleet.recorder.emit
+        # the fleet's per-system lists (changed in place, never replaced)
+        self._fleet_state = (fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
         for r in range(n):
             self._update(r, self.systems[r][0])
         fleet.on_capacity_change = self._system_changed
@@ -110,17 +124,36 @@ class Replicas:
         first (one entry per replica)."""
         return (
             np.asarray(self._t, dtype=float), np.asarray(self._r, dtype=np.int64),
-            np.asarray(self._speed, dtype=float), np.asarray(self._cause, dtype=str),
+            np.asarray(self._speed, dtype=float), np.asarray(self._cause, dtype=np.int64),
         )
 
     # -- the fleet's hook ----------------------------------------------------------
+    def _count(self, r: int, cap: float, sign: int) -> None:
+        """Count a system of capacity `cap` in (sign 1) or out of (-1) replica `r`."""
+        if cap <= 0.0:
+            self._down[r] += sign
+        elif cap < 1.0:
+            self._slow[r] += sign
+
     def _system_changed(self, s: int) -> None:
+        # the fleet's capacity and `_count`, written out: this runs on every change
+        fraction, cores, reasons, booting = self._fleet_state
+        cap = 0.0 if reasons[s] or booting[s] else fraction[s] * cores[s]
+        old, self._cap[s] = self._cap[s], cap
         r = self.replica_of[s]
         if r >= 0:
+            if old <= 0.0:
+                self._down[r] -= 1
+            elif old < 1.0:
+                self._slow[r] -= 1
+            if cap <= 0.0:
+                self._down[r] += 1
+            elif cap < 1.0:
+                self._slow[r] += 1
             self._update(r, s)
             return
         idle = self._idle[self._row_of[s]]
-        if self.fleet.capacity(s) > 0:
+        if cap > 0:
             idle.add(s)
             for waiting in sorted(self._waiting):
                 self._update(waiting, s)
@@ -129,34 +162,31 @@ class Replicas:
 
     def _update(self, r: int, s: int) -> None:
         """Re-read replica `r` after its system `s` (or the idle pool) changed."""
-        fleet = self.fleet
-        systems = self.systems[r]
-        # the fleet's capacity of each system, inlined: this runs on every change
-        fraction, cores, reasons, booting = (
-            fleet.fraction, fleet.core_fraction, fleet.reasons, fleet.booting)
-        caps = [0.0 if reasons[x] or booting[x] else fraction[x] * cores[x] for x in systems]
-        speed = min(caps)
-        if speed > 0.0 and not self.loading[r]:
-            if self.down_since[r] == self.down_since[r]:  # not NaN: it was down
-                now = self.env.now
-                fleet.recorder.emit(
-                    now, self.scopes[r], "replica_restore", self.cause[r],
-                    now - self.down_since[r],
-                )
-                self.down_since[r] = math.nan
-            self.cause[r] = "" if speed >= 1.0 else self._slow_cause(systems, caps, speed)
-        else:
+        if self._down[r] or self.loading[r]:
             speed = 0.0
-            lost = [x for x, cap in zip(systems, caps, strict=True) if cap <= 0.0]
             if self.down_since[r] != self.down_since[r]:  # NaN: it was serving
                 now = self.env.now
                 self.down_since[r] = now
                 self.downs += 1
-                down = s if s in lost else lost[0]
-                self.cause[r] = fleet.down_cause[down] or self.cause[r]
-                fleet.recorder.emit(now, self.scopes[r], "replica_down", self.cause[r])
-            if lost:
-                self._fail_over(r, lost)
+                cap = self._cap
+                down = s if cap[s] <= 0.0 and self.replica_of[s] == r else next(
+                    x for x in self.systems[r] if cap[x] <= 0.0)
+                self.cause[r] = self.fleet.down_cause[down] or self.cause[r]
+                self._emit(now, self.scopes[r], "replica_down", self.cause[r])
+            if self._down[r]:
+                self._fail_over(r)
+        else:
+            down_since = self.down_since[r]
+            if down_since == down_since:  # not NaN: it was down
+                now = self.env.now
+                self._emit(now, self.scopes[r], "replica_restore", self.cause[r], now - down_since)
+                self.down_since[r] = math.nan
+            if self._slow[r]:
+                speed, slowest = min((self._cap[x], x) for x in self.systems[r])
+                self.cause[r] = self.thermal.throttle_cause(slowest) or CORES
+            else:
+                speed = 1.0
+                self.cause[r] = ""
         if speed != self.speed[r] or self.cause[r] != self._logged_cause[r]:
             self._record(r, speed)
 
@@ -166,28 +196,31 @@ class Replicas:
         self._t.append(self.env.now)
         self._r.append(r)
         self._speed.append(speed)
-        self._cause.append(self.cause[r])
-        for listener in self.listeners:
-            listener(r)
-
-    def _slow_cause(self, systems: list[int], caps: list[float], speed: float) -> str:
-        """Blame for a running replica below full speed: its slowest system's throttling
-        episode if the governor holds it back, else its degraded wafer."""
-        slowest = systems[caps.index(speed)]
-        return self.thermal.throttle_cause(slowest) or CORES
+        number = self._cause_number.get(self.cause[r])
+        if number is None:
+            number = self._cause_number[self.cause[r]] = len(self.causes)
+            self.causes.append(self.cause[r])
+        self._cause.append(number)
+        if self.listeners:
+            for listener in self.listeners:
+                listener(r)
 
     # -- recovery ------------------------------------------------------------------
-    def _fail_over(self, r: int, lost: list[int]) -> None:
-        """Put idle systems in place of the `lost` ones of `r` and load their weights."""
+    def _fail_over(self, r: int) -> None:
+        """Put idle systems in place of the lost ones of `r` and load their weights."""
         replaced = False
-        for x in lost:
+        cap, systems = self._cap, self.systems[r]
+        for slot, x in enumerate(systems):
+            if cap[x] > 0.0:
+                continue
             spare = self._take_idle(self._row_of[x])
             if spare is None:
                 self._waiting.add(r)
                 break
-            slot = self.systems[r].index(x)
-            self.systems[r][slot] = spare
+            systems[slot] = spare
             self.replica_of[spare], self.replica_of[x] = r, -1
+            self._count(r, cap[x], -1)
+            self._count(r, cap[spare], 1)
             replaced = True
         else:
             self._waiting.discard(r)
@@ -211,7 +244,5 @@ class Replicas:
         self.loading[r] = False
         self.failovers += 1
         now = self.env.now
-        self.fleet.recorder.emit(
-            now, self.scopes[r], "failover", self.cause[r], now - self.down_since[r]
-        )
+        self._emit(now, self.scopes[r], "failover", self.cause[r], now - self.down_since[r])
         self._update(r, self.systems[r][0])
