@@ -50,45 +50,42 @@ def at(env: simpy.Environment, t_s: float, action: Callable[[], object]) -> None
     env.process(run())
 
 
-def test_three_requests_on_a_batch_of_two_as_worked_by_hand() -> None:
-    """One replica of batch 2; prefill 1,000 tokens/s beside the decoding; a step takes
-    0.01 s alone, 0.02 s for two. A (prompt 100, output 11) at 0 prefills until 0.1;
-    B (prompt 50, output 6) at 0.02 takes the other slot, prefills until 0.07 and
-    decodes alone at 100 tokens/s: its first token at 0.08, 3 tokens by 0.1. A joins
-    at 0.1: both at 50/s; A's first at 0.12; B's last 3 by 0.16; A, alone, makes its
-    last 8 at 100/s: 0.24. C (prompt 100, output 2) at 0.03 finds no slot, waits for
-    B's to free at 0.16, prefills until 0.26 and ends at 0.28."""
+def test_two_requests_share_a_batch_of_two_as_worked_by_hand() -> None:
+    """A (prompt 100, output 11) at 0 and B (prompt 50, output 6) at 0.05 s on one
+    replica of batch 2; prefill 1,000 tokens/s, alone on the replica; a step takes
+    0.01 s alone, 0.02 s for two. 0-0.1 A prefills (B waits from 0.05); 0.1-0.15 B
+    prefills (A's decode paused); from 0.15 both decode at 50 tokens/s: both first
+    tokens at 0.17, B's sixth at 0.27; A, alone, makes its last 5 at 100/s: 0.32."""
     env, srv = server()
     at(env, 0.0, lambda: srv.submit(0, 100, 11))
-    at(env, 0.02, lambda: srv.submit(0, 50, 6))
-    at(env, 0.03, lambda: srv.submit(0, 100, 2))
+    at(env, 0.05, lambda: srv.submit(0, 50, 6))
     env.run(until=1.0 / H)
-    assert seconds(srv.started) == pytest.approx([0.0, 0.02, 0.16], abs=1e-12)
-    assert seconds(srv.first_tokens()) == pytest.approx([0.12, 0.08, 0.27], abs=1e-12)
-    assert seconds(srv.finished) == pytest.approx([0.24, 0.16, 0.28], abs=1e-12)
-    assert srv.made().tolist() == [11.0, 6.0, 2.0]
+    assert seconds(srv.started) == pytest.approx([0.0, 0.1], abs=1e-12)
+    assert seconds(srv.first_tokens()) == pytest.approx([0.17, 0.17], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.32, 0.27], abs=1e-12)
+    assert srv.made().tolist() == [11.0, 6.0]
 
 
 def test_the_horizon_counts_what_a_request_in_flight_made() -> None:
-    """The same A and B, stopped at 0.13 s: B made 3 tokens by 0.1 s and 1.5 more
-    by 0.13 s at 50/s, A 1.5 (fluid tokens: the rate, not whole steps); both first
-    tokens are in."""
+    """The same two, stopped at 0.2 s: both decoded from 0.15 at 50 tokens/s, 2.5
+    tokens each (fluid tokens: the rate, not whole steps); both first tokens in."""
     env, srv = server()
     at(env, 0.0, lambda: srv.submit(0, 100, 11))
-    at(env, 0.02, lambda: srv.submit(0, 50, 6))
-    env.run(until=0.13 / H)
-    assert srv.made().tolist() == pytest.approx([1.5, 4.5])
-    assert seconds(srv.first_tokens()) == pytest.approx([0.12, 0.08])
+    at(env, 0.05, lambda: srv.submit(0, 50, 6))
+    env.run(until=0.2 / H)
+    assert srv.made().tolist() == pytest.approx([2.5, 2.5])
+    assert seconds(srv.first_tokens()) == pytest.approx([0.17, 0.17])
+    assert np.isnan(srv.finished).all()
 
 
 def test_half_speed_doubles_every_time() -> None:
     env, srv = server()
     srv.set_speed(0, 0.5)
     at(env, 0.0, lambda: srv.submit(0, 100, 11))
-    at(env, 0.04, lambda: srv.submit(0, 50, 6))
+    at(env, 0.1, lambda: srv.submit(0, 50, 6))
     env.run(until=1.0 / H)
-    assert seconds(srv.first_tokens()) == pytest.approx([0.24, 0.16], abs=1e-12)
-    assert seconds(srv.finished) == pytest.approx([0.48, 0.32], abs=1e-12)
+    assert seconds(srv.first_tokens()) == pytest.approx([0.34, 0.34], abs=1e-12)
+    assert seconds(srv.finished) == pytest.approx([0.64, 0.54], abs=1e-12)
 
 
 def test_a_slowdown_mid_decode_stretches_what_is_left() -> None:
@@ -158,16 +155,17 @@ def test_reserved_replicas_serve_their_holder_first_and_others_only_when_lent(le
 
 
 def test_admission_turns_away_what_exceeds_its_share_of_capacity() -> None:
-    """One replica of batch 2 makes 100 tokens/s (2 x 50); admission 0.5 admits 50
-    tokens/s plus a burst of 10 s of that. Requests of 10 tokens at 20 per second
-    (200 tokens/s asked) for 100 s: 5,000 + 500 tokens admitted, within one
-    request; the rest is turned away."""
+    """One replica of batch 2 makes 100 tokens/s with its batch full (2 x 50): a
+    request of a 1-token prompt (1 ms of prefill) and 10 output tokens is 0.101 s of
+    its work. Admission 0.5 admits 0.5 s of work a second, plus a burst of 10 s of
+    that. 20 requests a second (4x the admitted work) for 100 s: 50 + 5 s of work
+    admitted, to within one request; the rest is turned away."""
     tens = flow(output=lambda rng, n: np.full(n, 10.0), prompt=lambda rng, n: np.ones(n))
     env, srv = server(flows=(tens,), admission=0.5, burst_s=10.0)
     srv.set_rate(0, 20 * H)
     env.run(until=100.0 / H)
     admitted = len(srv.arrived) - len(srv.rejected[0])
-    assert admitted * 10 == pytest.approx(5500, abs=10)
+    assert admitted * 0.101 == pytest.approx(55.0, abs=0.101)
     assert len(srv.rejected[0]) > 0.6 * len(srv.arrived)
 
 

@@ -6,25 +6,27 @@ and follows it through admission, a queue, a prefill and a decode on one
 replica; `requests.RequestServing` wires it to a run (docs/serving.md,
 *Request-level serving*). The model of a deployment and its replicas:
 
-- **Admission.** With `admission` set, a deployment admits output tokens at
-  most at `admission` x its capacity now (replicas' speeds x full-batch
-  tokens/s, the fluid model's capacity), with a burst allowance of
-  `burst_s` seconds of that (ASSUMPTION: 5 s): a token bucket that a
-  request empties by its output, into debt if need be; a request that finds
-  it empty is turned away (overload), as the fluid model turns away demand
-  above admitted capacity.
-- **Queue.** Each flow has a FIFO queue. A *ready* replica (up, fewer than
-  `batch` sequences) takes a request: an arriving one goes to the ready
-  replica with the fewest sequences among its tenant's reserved replicas,
+- **Admission.** With `admission` set, a deployment admits work at most at
+  `admission` x its capacity now, as the fluid model does: work in
+  replica-seconds at full speed (a request's prefill plus output /
+  full-batch tokens per second), capacity the sum of its replicas' speeds.
+  A bucket of work, refilled at that rate and `burst_s` seconds deep
+  (ASSUMPTION: 5 s), pays for each request, into debt if need be (a long
+  request is never refused for its length); a request that finds it empty
+  is turned away (overload).
+- **Queue.** Each flow has a FIFO queue. A *ready* replica (up, not
+  prefilling, fewer than `batch` sequences decoding) takes a request: an
+  arriving one goes to the ready replica with the fewest sequences decoding
+  among its tenant's reserved replicas,
   then the deployment's shared ones, then (`lend`) other tenants' reserved
-  ones; a replica with room takes the oldest waiting request of the highest
-  priority it serves (a reserved replica: its holder's first, others' only
-  with `lend`). The queue is central: with `batch = 1` a deployment is an
-  M/G/c queue, and Erlang C holds.
-- **Prefill.** A request's prompt takes `prefill_s(prompt) / phi` in its
-  batch slot, beside the others' decoding (chunked prefill interleaved with
-  decode steps, whose cost to the decoders is not modelled: the fluid
-  model's capacity is the decode rate too).
+  ones; a replica with room, done with a prefill or a sequence, takes the
+  oldest waiting request of the highest priority it serves (a reserved
+  replica: its holder's first, others' only with `lend`). The queue is
+  central: with `batch = 1` a deployment is an M/G/c queue, and Erlang C
+  holds.
+- **Prefill.** One prompt at a time, taking `prefill_s(prompt) / phi`
+  alone on the replica: its decoding pauses meanwhile (an engine without
+  chunked prefill; the fluid model charges prefill the same way).
 - **Decode.** With `n` sequences decoding, one step takes
   `step_s[n] / phi` and gives every sequence `tokens_per_step[n]` tokens:
   each makes `phi * tokens_per_step[n] / step_s[n]` tokens per second, as a
@@ -51,8 +53,8 @@ are entries of flat arrays (8 bytes a field). Pending times (each replica's
 next end, each prefill's end, each flow's next arrival) are on one `Agenda`
 whose process fires, in one burst, every time due before the next event of
 any other mechanism (`_Burst`): nothing else can happen in between, so a
-request costs no SimPy event. (A SimPy process per request measured ~2.2x
-slower on the same kernel: docs/performance.md.)
+request costs no SimPy event (a SimPy process per request measured ~2-3x
+slower on the same kernel; notes in docs/serving.md).
 """
 
 from __future__ import annotations
@@ -202,7 +204,6 @@ class RequestServer:
         self.flows = list(flows)
         self.speeds = list(speeds)
         nrep = self._nrep = len(deployment_of)
-        self._prefill_key = nrep + len(self.flows)  # + request number: its prefill's end
         self._agenda = _Burst(env, self._fire)
         self._batch = [s.batch for s in speeds]
         self._rates = [s.rates_per_h() for s in speeds]
@@ -216,9 +217,9 @@ class RequestServer:
         self._since = [0.0] * nrep
         self._rate = [0.0] * nrep  # of the level, tokens per hour
         self._active = [0] * nrep  # sequences decoding
-        self._used = [0] * nrep  # sequences prefilling or decoding
         self._ends: list[list[tuple[float, int]]] = [[] for _ in range(nrep)]  # (level, i)
-        self._prefills: list[dict[int, float]] = [{} for _ in range(nrep)]  # i: its end
+        self._prefilling = [-1] * nrep  # the request in prefill, -1 for none
+        self._prefill_end = [0.0] * nrep
         # the level's breakpoints: from trace_t[k] on it grows at trace_rate[k]
         self._trace_t = [array("d", [0.0]) for _ in range(nrep)]
         self._trace_level = [array("d", [0.0]) for _ in range(nrep)]
@@ -266,7 +267,7 @@ class RequestServer:
             self._place.append(len(self._members[g]))
             self._members[g].append(r)
         self._group = group_of
-        self._ready = [[0] * len(m) for m in self._members]  # its sequences, or _BUSY
+        self._ready = [[0] * len(m) for m in self._members]  # its decoding, or _BUSY
         tiers_of_dep = []
         for d in range(ndep):
             mine = [f for f, flow in enumerate(self.flows) if flow.deployment == d]
@@ -286,19 +287,19 @@ class RequestServer:
             self._tries.append([g for g in [*own, d, *others] if self._members[g]])
 
     def _admission(self, admission: float | None, burst_s: float) -> None:
-        """A token bucket per deployment (output tokens), refilled at admission x
-        the capacity of its replicas at their speeds now; None: admit everything."""
+        """A bucket of work (replica-hours at full speed) per deployment, refilled at
+        admission x the sum of its replicas' speeds now; None: admit everything."""
         ndep = len(self.speeds)
         self._admit = admission
-        self._full_rate = [s.batch * s.rates_per_h()[-1] for s in self.speeds]  # tokens/h
-        self._fill = [0.0] * ndep  # per hour
+        # replica-hours at full speed per output token, decoding with the batch full
+        self._decode_work = [1.0 / (s.batch * s.rates_per_h()[-1]) for s in self.speeds]
+        self._fill = [0.0] * ndep  # replica-hours per hour
         self._bucket = [0.0] * ndep
         self._bucket_at = [0.0] * ndep
         self._depth = [0.0] * ndep
         if admission is not None:
             for d in range(ndep):
-                replicas = self._dep.count(d)
-                self._fill[d] = admission * replicas * self._full_rate[d]
+                self._fill[d] = admission * self._dep.count(d)
                 self._bucket[d] = self._depth[d] = self._fill[d] * burst_s / HOUR_S
 
     # -- inputs from the serving wiring ------------------------------------------------
@@ -336,16 +337,18 @@ class RequestServer:
         d = self._dep[replica]
         if self._admit is not None:
             self._bucket_level(d, now)
-            self._fill[d] += self._admit * self._full_rate[d] * (phi - old)
+            self._fill[d] += self._admit * (phi - old)
         self._phi[replica] = phi
         if phi == 0.0:
             self._evict(replica, now, cause)
-            return
-        for i, end in self._prefills[replica].items():
-            self._prefills[replica][i] = t = now + (end - now) * old / phi
-            self._agenda.schedule(self._prefill_key + i, t)
-        self._plan(replica, now)
-        self._pull(replica, now)
+        elif old == 0.0:
+            self._next(replica, now)
+        elif self._prefilling[replica] >= 0:
+            end = now + (self._prefill_end[replica] - now) * old / phi
+            self._prefill_end[replica] = end
+            self._agenda.schedule(replica, end)
+        else:
+            self._plan(replica, now)
 
     def submit(self, flow: int, prompt: float, output: float) -> None:
         """One request of `flow` now, besides its Poisson arrivals (a replayed trace)."""
@@ -356,12 +359,12 @@ class RequestServer:
     # -- the events ------------------------------------------------------------------
     def _fire(self, key: int) -> None:
         now = self._agenda.now
-        if key < self._nrep:
-            self._ended(key, now)
-        elif key >= self._prefill_key:
-            self._prefilled(key - self._prefill_key, now)
-        else:
+        if key >= self._nrep:
             self._arrive(key - self._nrep, now)
+        elif self._prefilling[key] >= 0:
+            self._prefilled(key, now)
+        else:
+            self._ended(key, now)
 
     def _arrive(self, f: int, now: float) -> None:
         draws = self._draws[f]
@@ -386,7 +389,8 @@ class RequestServer:
             if self._bucket_level(d, now) <= 0.0:
                 self.rejected[f].append(i)
                 return
-            self._bucket[d] -= output  # into debt, if need be: a long request is let in
+            # its work, into debt if need be: a long request is let in
+            self._bucket[d] -= prefill_h + output * self._decode_work[d]
         ready_lists, members = self._ready, self._members
         for g in self._tries[f]:
             ready = ready_lists[g]
@@ -403,26 +407,27 @@ class RequestServer:
         return level
 
     def _start(self, r: int, i: int, now: float) -> None:
-        """Request `i` takes a slot of `r` and starts its prefill."""
+        """`r` starts the prefill of request `i`: its decoding pauses meanwhile."""
+        self._move_level(r, now)
+        self._set_rate(r, now, 0.0)
+        self._prefilling[r] = i
         self.started[i] = now
         self.replica[i] = r
-        self._prefills[r][i] = t = now + self.prefill_h[i] / self._phi[r]
-        self._agenda.schedule(self._prefill_key + i, t)
-        used = self._used[r] = self._used[r] + 1
-        self._ready[self._group[r]][self._place[r]] = (
-            used if used < self._batch[self._dep[r]] else _BUSY)
+        self._prefill_end[r] = t = now + self.prefill_h[i] / self._phi[r]
+        self._ready[self._group[r]][self._place[r]] = _BUSY
+        self._agenda.schedule(r, t)
 
-    def _prefilled(self, i: int, now: float) -> None:
-        """The prompt of `i` is in: it joins its replica's decoding batch."""
-        r = self.replica[i]
-        del self._prefills[r][i]
-        self._move_level(r, now)
+    def _prefilled(self, r: int, now: float) -> None:
+        """The prompt of `r`'s prefill is in: the request joins the decoding batch."""
+        i = self._prefilling[r]
+        self._prefilling[r] = -1
+        self._since[r] = now  # the level stood still during the prefill
         level, output = self._level[r], self.output[i]
         n = self._active[r] = self._active[r] + 1
         first = self._first_at[self._dep[r]][n]
         self.first_level[i] = level + (first if first < output else output)
         heapq.heappush(self._ends[r], (level + output, i))
-        self._plan(r, now)
+        self._next(r, now)
 
     def _ended(self, r: int, now: float) -> None:
         """The level of `r` reached its lowest end mark (and any tied with it)."""
@@ -437,73 +442,75 @@ class RequestServer:
         self._level[r] = level
         self._since[r] = now
         self._active[r] -= ended
-        self._used[r] -= ended
-        self._plan(r, now)
-        self._pull(r, now)
+        self._next(r, now)
 
     # -- a replica's state -------------------------------------------------------------
     def _move_level(self, r: int, now: float) -> None:
         self._level[r] += self._rate[r] * (now - self._since[r])
         self._since[r] = now
 
-    def _plan(self, r: int, now: float) -> None:
-        """From now (the level moved to now): `r`'s rate, readiness and next end."""
-        self._move_level(r, now)
-        n, d, phi = self._active[r], self._dep[r], self._phi[r]
-        rate = phi * self._rates[d][n]
+    def _set_rate(self, r: int, now: float, rate: float) -> None:
+        """The level of `r` (moved to now) grows at `rate` from now: a breakpoint."""
         if rate != self._rate[r]:
             self._rate[r] = rate
             self._trace_t[r].append(now)
             self._trace_level[r].append(self._level[r])
             self._trace_rate[r].append(rate)
-        used = self._used[r]
-        self._ready[self._group[r]][self._place[r]] = (
-            used if used < self._batch[d] and phi > 0.0 else _BUSY)
-        if n:
-            self._agenda.schedule(r, now + (self._ends[r][0][0] - self._level[r]) / rate)
-        else:
-            self._agenda.cancel(r)
 
-    def _pull(self, r: int, now: float) -> None:
-        """Fill `r`'s free slots from the queues it serves, tier by tier, the oldest
-        request first within a tier."""
-        batch, queues = self._batch[self._dep[r]], self._queues
-        for tier in self._tiers[r]:
-            while self._used[r] < batch:
+    def _next(self, r: int, now: float) -> None:
+        """After a change on `r` (up, not prefilling): prefill the oldest request of
+        the highest tier it serves if it has room, else decode."""
+        if self._active[r] < self._batch[self._dep[r]]:
+            queues = self._queues
+            for tier in self._tiers[r]:
                 best = -1
                 for f in tier:
                     q = queues[f]
                     if q and (best < 0 or q[0] < queues[best][0]):
                         best = f
-                if best < 0:
-                    break
-                self._start(r, queues[best].popleft(), now)
+                if best >= 0:
+                    self._start(r, queues[best].popleft(), now)
+                    return
+        self._plan(r, now)
+
+    def _plan(self, r: int, now: float) -> None:
+        """Decode on `r` from now (not prefilling): its rate, readiness, next end."""
+        self._move_level(r, now)
+        n, d, phi = self._active[r], self._dep[r], self._phi[r]
+        rate = phi * self._rates[d][n]
+        self._set_rate(r, now, rate)
+        self._ready[self._group[r]][self._place[r]] = (
+            n if n < self._batch[d] and phi > 0.0 else _BUSY)
+        if n:
+            self._agenda.schedule(r, now + (self._ends[r][0][0] - self._level[r]) / rate)
+        else:
+            self._agenda.cancel(r)
 
     def _evict(self, r: int, now: float, cause: str) -> None:
         """`r` went down: its requests go back to the front of their queues (and on to
-        any replica with room that serves them), the tokens they made wasted."""
+        any ready replica that serves them), the tokens they made wasted."""
         self._move_level(r, now)
         level = self._level[r]
-        back = list(self._prefills[r])
-        for i in back:
-            self._agenda.cancel(self._prefill_key + i)
+        back = []
         for end, i in self._ends[r]:
             back.append(i)
             wasted = self.wasted[self.flow[i]]
             wasted[cause] = wasted.get(cause, 0.0) + self.output[i] - (end - level)
+        if self._prefilling[r] >= 0:
+            back.append(self._prefilling[r])
+            self._prefilling[r] = -1
         for i in sorted(back, reverse=True):  # the earliest arrival ends up first
             f = self.flow[i]
             self.retried[f] += 1
             self.started[i] = self.first_level[i] = math.nan
             self._queues[f].appendleft(i)
         self._ends[r] = []
-        self._prefills[r] = {}
-        self._active[r] = self._used[r] = 0
-        self._plan(r, now)
-        d = self._dep[r]
+        self._active[r] = 0
+        self._plan(r, now)  # rate 0, not ready
         for other in range(self._nrep):
-            if self._dep[other] == d and self._phi[other] > 0.0:
-                self._pull(other, now)
+            if (self._dep[other] == self._dep[r] and self._phi[other] > 0.0
+                    and self._prefilling[other] < 0):
+                self._next(other, now)
 
     # -- draws ----------------------------------------------------------------------
     def _gap(self, f: int) -> float:
