@@ -125,8 +125,9 @@ class RequestServing:
         return Outcome(results, self._series(r, horizon, bucket), self.latency_kpis(r))
 
     def latency_kpis(self, r: _Requests | None = None) -> dict[str, float]:
-        """TTFT and TPOT percentiles per tenant (seconds), and its requests, completed,
-        turned away and retried: ``serving.ttft_p99_s.<tenant>`` etc."""
+        """TTFT and TPOT percentiles per tenant (seconds), and its requests (arrived),
+        completed, turned away and retried: ``serving.ttft_p99_s.<tenant>``,
+        ``serving.requests_completed.<tenant>`` etc."""
         r = r or _Requests(self.server)
         k: dict[str, float] = {}
         for f, tenant in enumerate(self.serving.tenants):
@@ -137,10 +138,11 @@ class RequestServing:
                 points = np.percentile(values, PERCENTILES) if values.size else [math.nan] * 3
                 for p, v in zip(PERCENTILES, points, strict=True):
                     k[f"serving.{name}_p{p}_s.{tenant.name}"] = float(v)
-            k[f"serving.requests.arrived.{tenant.name}"] = float(mine.sum())
-            k[f"serving.requests.completed.{tenant.name}"] = float((mine & r.done).sum())
-            k[f"serving.requests.turned_away.{tenant.name}"] = float(len(self.server.rejected[f]))
-            k[f"serving.requests.retried.{tenant.name}"] = float(self.server.retried[f])
+            k[f"serving.requests.{tenant.name}"] = float(mine.sum())
+            k[f"serving.requests_completed.{tenant.name}"] = float((mine & r.done).sum())
+            k[f"serving.requests_turned_away.{tenant.name}"] = float(
+                len(self.server.rejected[f]))
+            k[f"serving.requests_retried.{tenant.name}"] = float(self.server.retried[f])
         return k
 
     def _series(self, r: _Requests, horizon: float, bucket: float) -> list[MetricSeries]:
