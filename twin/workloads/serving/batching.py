@@ -267,7 +267,10 @@ class RequestServer:
             self._place.append(len(self._members[g]))
             self._members[g].append(r)
         self._group = group_of
-        self._ready = [[0] * len(m) for m in self._members]  # its decoding, or _BUSY
+        # each member's key, its sequences decoding or _BUSY, and a heap of (key, place)
+        # holding every ready member's key (and stale ones, dropped when on top)
+        self._ready = [[0] * len(m) for m in self._members]
+        self._ready_heap = [[(0, p) for p in range(len(m))] for m in self._members]
         tiers_of_dep = []
         for d in range(ndep):
             mine = [f for f, flow in enumerate(self.flows) if flow.deployment == d]
@@ -391,12 +394,12 @@ class RequestServer:
                 return
             # its work, into debt if need be: a long request is let in
             self._bucket[d] -= prefill_h + output * self._decode_work[d]
-        ready_lists, members = self._ready, self._members
         for g in self._tries[f]:
-            ready = ready_lists[g]
-            least = min(ready)
-            if least < _BUSY:
-                self._start(members[g][ready.index(least)], i, now)
+            keys, heap = self._ready[g], self._ready_heap[g]
+            while heap and keys[heap[0][1]] != heap[0][0]:
+                heapq.heappop(heap)
+            if heap:
+                self._start(self._members[g][heap[0][1]], i, now)
                 return
         self._queues[f].append(i)
 
@@ -414,7 +417,7 @@ class RequestServer:
         self.started[i] = now
         self.replica[i] = r
         self._prefill_end[r] = t = now + self.prefill_h[i] / self._phi[r]
-        self._ready[self._group[r]][self._place[r]] = _BUSY
+        self._ready[self._group[r]][self._place[r]] = _BUSY  # its heap entry is stale
         self._agenda.schedule(r, t)
 
     def _prefilled(self, r: int, now: float) -> None:
@@ -479,8 +482,16 @@ class RequestServer:
         n, d, phi = self._active[r], self._dep[r], self._phi[r]
         rate = phi * self._rates[d][n]
         self._set_rate(r, now, rate)
-        self._ready[self._group[r]][self._place[r]] = (
-            n if n < self._batch[d] and phi > 0.0 else _BUSY)
+        g, place = self._group[r], self._place[r]
+        key = n if n < self._batch[d] and phi > 0.0 else _BUSY
+        if key != self._ready[g][place]:
+            self._ready[g][place] = key
+            if key < _BUSY:
+                heap = self._ready_heap[g]
+                heapq.heappush(heap, (key, place))
+                if len(heap) > 4 * len(self._ready[g]) + 16:  # mostly stale: rebuild
+                    heap[:] = [(k, p) for p, k in enumerate(self._ready[g]) if k < _BUSY]
+                    heapq.heapify(heap)
         if n:
             self._agenda.schedule(r, now + (self._ends[r][0][0] - self._level[r]) / rate)
         else:
