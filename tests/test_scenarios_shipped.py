@@ -113,6 +113,8 @@ def serving_serves_three_tenants_under_failures(k: Kpis, hall: Kpis) -> None:
         assert 0.98 * k[f"serving.tokens.demanded.{tenant}"] < served
         assert served <= k[f"serving.tokens.demanded.{tenant}"]
         assert 0.99 < k[f"serving.slo_attainment.{tenant}"] <= 1.0
+        lost = sum(v for name, v in k.items() if name.startswith(f"serving.tokens.lost.{tenant}."))
+        assert served + lost == pytest.approx(k[f"serving.tokens.demanded.{tenant}"], rel=1e-9)
     # the chat peak exceeds its admitted capacity now and then, and remaps cost tokens
     assert k["serving.tokens.lost.chat.overload"] > 0
     assert k["serving.tokens.lost.chat.cores"] > 0

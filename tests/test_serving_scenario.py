@@ -120,3 +120,29 @@ def test_a_csv_outside_the_scenario_folder_is_refused(tmp_path):
     with pytest.raises(ScenarioError, match="an existing CSV file"):
         load(inner, '[serving.tenants.b]\ndeployment = "chat"\nrequests_per_s = 0.0\n'
              'rates_csv = "none.csv"\n')
+
+
+@pytest.mark.parametrize("name", ["serving", "serving-reservation", "serving-long-context"])
+def test_a_serving_scenario_written_back_as_toml_reloads_the_same(name, tmp_path):
+    # what `twin show RUN --scenario` prints re-runs the run exactly, serving included
+    import tomllib
+
+    from cli.scenario_toml import scenario_toml
+    from twin.scenario import parse_scenario
+
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / f"{name}.toml")
+    again = parse_scenario(tomllib.loads(scenario_toml(scenario.document())), "x")
+    assert again == scenario and again.digest() == scenario.digest()
+
+
+def test_rates_from_a_csv_survive_the_round_trip(tmp_path):
+    import tomllib
+
+    from cli.scenario_toml import scenario_toml
+    from twin.scenario import parse_scenario
+
+    (tmp_path / "rates.csv").write_text("hour,requests_per_s\n0,1.5\n1,2.5\n")
+    scenario = load(tmp_path, '[serving.tenants.b]\ndeployment = "chat"\n'
+                    'requests_per_s = 0.0\nrates_csv = "rates.csv"\n')
+    again = parse_scenario(tomllib.loads(scenario_toml(scenario.document())), "x")
+    assert again.serving.tenants["b"].rates == [1.5, 2.5] and again == scenario

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.workloads.serving.allocation import Pools, allocate
 
@@ -69,3 +71,46 @@ def test_more_capacity_never_serves_a_tenant_less(capacity):
     low = allocate(demand, np.array([[capacity / 3, capacity]]), pools, lend=True)
     high = allocate(demand, np.array([[capacity / 3 + 1, capacity + 1]]), pools, lend=True)
     assert (high >= low).all()
+
+
+@st.composite
+def cases(draw):
+    """A deployment or two, tenants with priorities, some holding a pool, and demands and
+    capacities over a few intervals."""
+    n_d = draw(st.integers(1, 2))
+    n_t = draw(st.integers(1, 5))
+    deployment = [draw(st.integers(0, n_d - 1)) for _ in range(n_t)]
+    holds = [t if draw(st.booleans()) else -1 for t in range(n_t)]
+    priority = [draw(st.integers(0, 2)) for _ in range(n_t)]
+    pools = Pools(deployment, holds, priority, shared=[n_t + d for d in range(n_d)])
+    amount = st.floats(0, 100, allow_nan=False)
+    rows = draw(st.integers(1, 3))
+    demand = np.array([[draw(amount) for _ in range(n_t)] for _ in range(rows)])
+    capacity = np.array([[draw(amount) for _ in range(n_t + n_d)] for _ in range(rows)])
+    return pools, demand, capacity, draw(st.booleans())
+
+
+@given(cases())
+@settings(max_examples=200, deadline=None)
+def test_allocation_invariants(case):
+    pools, demand, capacity, lend = case
+    served = allocate(demand, capacity, pools, lend)
+    tol = 1e-9 * (1 + demand.sum() + capacity.sum())
+    assert (served >= -tol).all() and (served <= demand + tol).all()
+    dep = np.array(pools.deployment)
+    for d, shared in enumerate(pools.shared):
+        mine = dep == d
+        own = [pools.holds[t] for t in np.flatnonzero(mine) if pools.holds[t] >= 0]
+        total = capacity[:, shared] + capacity[:, own].sum(axis=1)
+        # never more than the deployment's pools
+        assert (served[:, mine].sum(axis=1) <= total + tol).all()
+        # no reservation and something unserved: the shared pool is used up
+        if not own:
+            short = (demand[:, mine] - served[:, mine]).sum(axis=1) > tol
+            assert np.allclose(served[short][:, mine].sum(axis=1), capacity[short, shared])
+        # without reservations a tenant short of its demand leaves nothing to lower ones
+        if not own:
+            for t in np.flatnonzero(mine):
+                lower = mine & (np.array(pools.priority) < pools.priority[t])
+                short = demand[:, t] - served[:, t] > tol
+                assert (served[short][:, lower] <= tol).all()

@@ -242,3 +242,11 @@ def test_the_hourly_series_are_the_timeline_bucket_by_bucket():
     assert up == pytest.approx([2, 2 - LOAD_H, 2, 2, 2, 2], rel=1e-12)
     waits = series[("hall.tenants.chat", "delay_mean_s")].values
     assert len(waits) == 6 and all(w >= 0 for w in waits)
+
+
+def test_a_replica_that_waited_for_its_own_system_stops_waiting_when_it_is_back():
+    # no idle system: replica 0 waits for one; its own system comes back at 3.5 h and it
+    # serves again: it no longer waits (else every idle system's change would re-read it)
+    model, _, events = run(with_demand(2, 0, 1.5), psu_down_at(1.5, 2.0))
+    assert [e[1] for e in events] == ["replica_down", "replica_restore"]
+    assert model.serving.replicas._waiting == set()

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from twin.compute import PLACEMENTS, Perf, Speculative, at_speed, catalogue, evaluate
+from twin.compute import PLACEMENTS, Perf, Speculative, catalogue, evaluate
 from twin.fleet import Fleet
 from twin.mechanisms.thermal import Thermal
 from twin.records import MetricSeries
@@ -45,10 +45,6 @@ class Deployment:
     spec: DeploymentSpec
     perf: Perf  # one replica at full speed (scalars)
     first: int
-
-    @property
-    def replicas(self) -> range:
-        return range(self.first, self.first + self.spec.replicas)
 
     @property
     def tokens_per_s(self) -> float:
@@ -84,10 +80,6 @@ class Tenant:
     @property
     def output_tokens(self) -> float:
         return self.spec.output.mean()
-
-    @property
-    def prompt_tokens(self) -> float:
-        return self.spec.prompt.mean()
 
 
 class Serving:
@@ -125,11 +117,6 @@ class Serving:
             [(d.name, d.spec.replicas, int(d.perf.systems)) for d in self.deployments],
             spec.load_time,
         )
-
-    def replica_perf(self, r: int) -> Perf:
-        """Performance of replica `r` at its speed now (a replica down serves nothing)."""
-        dep = self.deployments[self.replicas.deployment[r]]
-        return at_speed(dep.perf, self.replicas.speed[r])
 
 
 def _perf(models: dict, dep: DeploymentSpec, prompt: object) -> Perf:  # type: ignore[type-arg]

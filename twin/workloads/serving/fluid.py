@@ -68,103 +68,117 @@ class FluidServing:
     def outcome(self, horizon: float, bucket: float) -> Outcome:
         sv = self.serving
         tenants, deps = sv.tenants, sv.deployments
-        n_t, n_d = len(tenants), len(deps)
         t_log, r_log, speed, cause = sv.replicas.log()
         edges = np.unique(np.concatenate([
             np.arange(math.ceil(horizon)), np.arange(0.0, horizon, bucket), t_log[t_log < horizon],
         ]))
-        breaks = np.append(edges, horizon)
-        dt = np.diff(breaks) * SECONDS_PER_HOUR  # seconds
-        n_k = len(edges)
+        dt = np.diff(np.append(edges, horizon)) * SECONDS_PER_HOUR  # seconds
         causes = sv.replicas.causes[1:]  # number i + 1 in the log
-        cols = _Columns(n_t, n_d, len(causes))
-        sums = _interval_sums(sv, cols, breaks, t_log, r_log, speed, cause)
-
+        cols = _Columns(len(tenants), len(deps), len(causes))
+        sums = _interval_sums(sv, cols, np.append(edges, horizon), t_log, r_log, speed, cause)
         pools = Pools(
             deployment=[t.deployment for t in tenants],
-            holds=[cols.pool(t) if len(tenants[t].reserved) else -1 for t in range(n_t)],
+            holds=[cols.pool(i) if len(t.reserved) else -1 for i, t in enumerate(tenants)],
             priority=[t.spec.priority for t in tenants],
-            shared=[cols.shared(d) for d in range(n_d)],
+            shared=[cols.shared(d) for d in range(len(deps))],
         )
-        pool_dep = np.array([t.deployment for t in tenants] + list(range(n_d)))
-        full_cap = np.zeros(cols.n_pools)  # replicas in each pool
-        for t, tenant in enumerate(tenants):
-            full_cap[cols.pool(t)] = len(tenant.reserved)
-        for d, dep in enumerate(deps):
-            full_cap[cols.shared(d)] = dep.spec.replicas - sum(
-                len(t.reserved) for t in tenants if t.deployment == d)
-
         rates = np.stack([hourly_rates(t.spec, math.ceil(horizon)) for t in tenants], axis=1)
         requests = rates[np.floor(edges).astype(np.int64)]  # (intervals, tenants) per second
         out_len = np.array([t.output_tokens for t in tenants])
         work = np.array([t.work_s for t in tenants])  # replica-seconds per request
-        tokens = out_len / work  # output tokens per replica-second of each tenant's work
         demand = requests * out_len  # output tokens per second
-        asked = requests * work  # replicas busy at full speed to serve it all
-        a = sv.spec.admission
-        lend = sv.spec.lend_reserved
-        cap = sums[:, cols.caps]  # replicas' worth of speed in each pool
-        busy = allocate(asked, a * cap, pools, lend)
-        served = busy * tokens
-        full = allocate(asked, np.broadcast_to(a * full_cap, cap.shape), pools, lend) * tokens
-        merged = cap.copy()
-        for t in range(n_t):
-            if pools.holds[t] >= 0:
-                merged[:, pools.shared[pools.deployment[t]]] += merged[:, pools.holds[t]]
-                merged[:, pools.holds[t]] = 0.0
-        unreserved = allocate(asked, a * merged, pools.merged(), lend) * tokens
-
-        dep_of = np.array(pools.deployment)
-        dep_cap = np.stack([cap[:, pool_dep == d].sum(1) for d in range(n_d)], axis=1)
+        busy, served, full, unreserved = self._allocations(
+            requests * work, out_len / work, sums[:, cols.caps], pools)
+        pool_dep = np.array([*pools.deployment, *range(len(deps))])
+        dep_cap = np.stack(
+            [sums[:, cols.caps][:, pool_dep == d].sum(1) for d in range(len(deps))], axis=1)
         waits, chance, mean_speed = self._queues(sums, cols, busy, dep_cap, work)
-        ttft_ok = np.empty_like(served)
-        for t, tenant in enumerate(tenants):
-            d = tenant.deployment
-            first = np.sort(tenant.prefill_s + deps[d].step_s)  # at full speed
-            budget = tenant.spec.ttft * SECONDS_PER_HOUR * mean_speed[:, d]
-            # where no request waits, the prompts late are those whose first token takes
-            # longer than the SLO; where some wait, the wait's tail for each prompt
-            late = 1.0 - np.searchsorted(first, budget, side="right") / len(first)
-            waiting = chance[:, d] > 0
-            x = tenant.spec.ttft * SECONDS_PER_HOUR - first / mean_speed[waiting, d, None]
-            late[waiting] = wait_exceeds(
-                x, chance[waiting, d, None], waits[waiting, t, None]).mean(axis=1)
-            ttft_ok[:, t] = 1.0 - late
+        ttft_ok = self._ttft_met(waits, chance, mean_speed)
+        dep_of = np.array(pools.deployment)
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot_ok = np.where(dep_cap[:, dep_of] > 0,
                                sums[:, cols.fast] / dep_cap[:, dep_of], 0.0)
-        tpot_ok = np.clip(tpot_ok, 0.0, 1.0)
-        goodput = served * ttft_ok * tpot_ok
-
-        missing = sums[:, cols.missing].reshape(n_k, n_d, len(causes))
+        goodput = served * ttft_ok * np.clip(tpot_ok, 0.0, 1.0)
+        missing = sums[:, cols.missing].reshape(len(edges), len(deps), len(causes))
         total_missing = missing.sum(axis=2, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             split = np.where(total_missing > 0, missing / total_missing, 0.0)
-        failed = np.maximum(full - served, 0.0)  # (intervals, tenants)
-
-        results: dict[str, TenantOutcome] = {}
         served_req = busy / work
+        results = {}
         for t, tenant in enumerate(tenants):
             d = tenant.deployment
-            lost = {c: float(np.sum(failed[:, t] * split[:, d, i] * dt))
+
+            def total(rate: np.ndarray) -> float:
+                return float(np.sum(rate * dt))
+
+            lost = {c: total(np.maximum(full[:, t] - served[:, t], 0.0) * split[:, d, i])
                     for i, c in enumerate(causes)}
-            lost[OVERLOAD] = float(np.sum(np.maximum(demand[:, t] - full[:, t], 0.0) * dt))
+            lost[OVERLOAD] = total(np.maximum(demand[:, t] - full[:, t], 0.0))
             weight = served_req[:, t] * dt
-            s_tok = float(np.sum(served[:, t] * dt))
+            s_tok = total(served[:, t])
             results[tenant.name] = TenantOutcome(
-                demanded=float(np.sum(demand[:, t] * dt)),
+                demanded=total(demand[:, t]),
                 served=s_tok,
-                goodput=float(np.sum(goodput[:, t] * dt)),
-                ttft_attainment=_ratio(np.sum(served[:, t] * ttft_ok[:, t] * dt), s_tok),
-                tpot_attainment=_ratio(np.sum(served[:, t] * tpot_ok[:, t] * dt), s_tok),
+                goodput=total(goodput[:, t]),
+                ttft_attainment=_ratio(total(served[:, t] * ttft_ok[:, t]), s_tok),
+                tpot_attainment=_ratio(total(served[:, t] * np.clip(tpot_ok[:, t], 0, 1)), s_tok),
                 delay_mean_s=_ratio(np.sum(waits[:, t] * weight), np.sum(weight)),
                 delay_p99_s=mixture_quantile(0.99, weight, chance[:, d], waits[:, t]),
                 lost=lost,
-                reservation_cost=float(np.sum((unreserved[:, t] - served[:, t]) * dt)),
+                reservation_cost=total(unreserved[:, t] - served[:, t]),
             )
         series = self._series(edges, dt, horizon, bucket, demand, served, goodput, waits,
                               served_req, sums[:, cols.up])
         return Outcome(results, series)
+
+    def _allocations(
+        self, asked: np.ndarray, tokens: np.ndarray, cap: np.ndarray, pools: Pools,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Work served (replicas kept busy), and output tokens/s served, served with every
+        replica at full speed, and served with no reservation, per interval and tenant.
+        `asked`: work asked; `tokens`: output tokens per replica-second of each tenant's
+        work; `cap`: each pool's capacity (replicas' worth of speed)."""
+        sv = self.serving
+        a, lend = sv.spec.admission, sv.spec.lend_reserved
+        full_cap = np.zeros(cap.shape[1])  # replicas in each pool
+        for t, tenant in enumerate(sv.tenants):
+            if pools.holds[t] >= 0:
+                full_cap[pools.holds[t]] = len(tenant.reserved)
+        for d, dep in enumerate(sv.deployments):
+            full_cap[pools.shared[d]] = dep.spec.replicas - sum(
+                len(t.reserved) for t in sv.tenants if t.deployment == d)
+        busy = allocate(asked, a * cap, pools, lend)
+        full = allocate(asked, np.broadcast_to(a * full_cap, cap.shape), pools, lend)
+        if not any(h >= 0 for h in pools.holds):
+            return busy, busy * tokens, full * tokens, busy * tokens  # nothing to dissolve
+        merged = cap.copy()
+        for t, pool in enumerate(pools.holds):
+            if pool >= 0:
+                merged[:, pools.shared[pools.deployment[t]]] += merged[:, pool]
+                merged[:, pool] = 0.0
+        unreserved = allocate(asked, a * merged, pools.merged(), lend)
+        return busy, busy * tokens, full * tokens, unreserved * tokens
+
+    def _ttft_met(
+        self, waits: np.ndarray, chance: np.ndarray, mean_speed: np.ndarray
+    ) -> np.ndarray:
+        """Share of each tenant's requests whose first token met its SLO, per interval:
+        wait + prefill + one decode step at the replicas' mean speed, over its prompts."""
+        sv = self.serving
+        ttft_ok = np.empty_like(waits)
+        for t, tenant in enumerate(sv.tenants):
+            d = tenant.deployment
+            first = np.sort(tenant.prefill_s + sv.deployments[d].step_s)  # at full speed
+            slo = tenant.spec.ttft * SECONDS_PER_HOUR
+            # where no request waits, the prompts late are those whose first token takes
+            # longer than the SLO; where some wait, the wait's tail for each prompt
+            late = 1.0 - np.searchsorted(first, slo * mean_speed[:, d], side="right") / len(first)
+            waiting = chance[:, d] > 0
+            x = slo - first / mean_speed[waiting, d, None]
+            late[waiting] = wait_exceeds(
+                x, chance[waiting, d, None], waits[waiting, t, None]).mean(axis=1)
+            ttft_ok[:, t] = 1.0 - late
+        return ttft_ok
 
     def _queues(
         self, sums: np.ndarray, cols: _Columns, busy: np.ndarray, dep_cap: np.ndarray,

@@ -58,22 +58,19 @@ class Replicas:
     ) -> None:
         """`deployments`: (name, replicas, systems per replica) in placement order."""
         hall = fleet.hall
-        self.env, self.fleet, self.thermal, self.hall = env, fleet, thermal, hall
+        self.env, self.fleet, self.thermal = env, fleet, thermal
         self.load_time_h = load_time_h
         self.deployment: list[int] = []  # deployment number of each replica
         self.systems: list[list[int]] = []  # systems of each replica now
         self.scopes: list[str] = []
-        self.first: list[int] = []  # first replica of each deployment
         free = np.ones(hall.n_systems, dtype=bool)
         for d, (name, replicas, per_replica) in enumerate(deployments):
             chosen = placement.place(hall, replicas, per_replica, free)
             free[chosen.ravel()] = False
-            self.first.append(len(self.systems))
             for k, row in enumerate(chosen.tolist()):
                 self.deployment.append(d)
                 self.systems.append(row)
                 self.scopes.append(f"{ROOT}.deployments.{name}.replica{k + 1}")
-        self.first.append(len(self.systems))
         n = len(self.systems)
         self.replica_of: list[int] = [-1] * hall.n_systems  # -1: in no replica
         for r, systems in enumerate(self.systems):
@@ -155,8 +152,9 @@ class Replicas:
         idle = self._idle[self._row_of[s]]
         if cap > 0:
             idle.add(s)
-            for waiting in sorted(self._waiting):
-                self._update(waiting, s)
+            if self._waiting:
+                for waiting in sorted(self._waiting):
+                    self._update(waiting, s)
         else:
             idle.discard(s)
 
@@ -181,6 +179,7 @@ class Replicas:
                 now = self.env.now
                 self._emit(now, self.scopes[r], "replica_restore", self.cause[r], now - down_since)
                 self.down_since[r] = math.nan
+                self._waiting.discard(r)  # its own systems came back first
             if self._slow[r]:
                 speed, slowest = min((self._cap[x], x) for x in self.systems[r])
                 self.cause[r] = self.thermal.throttle_cause(slowest) or CORES
