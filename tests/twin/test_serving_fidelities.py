@@ -29,6 +29,7 @@ from twinkit import quiet_scenario
 
 from twin.engine import Model, build
 from twin.scenario import Scenario
+from twin.workloads.serving.core import OVERLOAD, Outcome
 
 HORIZON_H = 0.25
 OUTPUT = 1000.0
@@ -72,12 +73,16 @@ def psu_down_for_a_third(model: Model) -> Iterator[simpy.Event]:
     model.fleet.hold(system, model.fleet.bit("psu"), "psu", HORIZON_H / 3)
 
 
-def served(fidelity: str, requests_per_s: float, actions: Actions) -> tuple[float, float]:
+def outcome(fidelity: str, requests_per_s: float, actions: Actions) -> Outcome:
     model = build(scenario(fidelity, requests_per_s), 1)
     model.env.process(actions(model))
     model.env.run(until=HORIZON_H)
     assert model.fidelity is not None
-    chat = model.fidelity.outcome(HORIZON_H, 1.0).tenants["chat"]
+    return model.fidelity.outcome(HORIZON_H, 1.0)
+
+
+def served(fidelity: str, requests_per_s: float, actions: Actions) -> tuple[float, float]:
+    chat = outcome(fidelity, requests_per_s, actions).tenants["chat"]
     return chat.served, chat.demanded
 
 
@@ -95,3 +100,16 @@ def test_fluid_and_request_level_serve_the_same_tokens(
     # the regime is the one named: the fluid model serves all or turns some away
     assert (fluid < 0.97 * fluid_demand) == saturated
     assert request == pytest.approx(fluid, rel=0.05)
+
+
+def test_at_request_fidelity_the_outage_shows_in_retries_lost_tokens_and_latency() -> None:
+    """The replica-down case at request fidelity: the requests on the replica that
+    lost its PSU restart elsewhere (retried), the tokens they had made are lost to
+    `psu`, the overload while half the capacity is gone is turned away, and the
+    queue it builds shows in the TTFT tail."""
+    seen = outcome("request", 0.75 * capacity_requests_per_s(), psu_down_for_a_third)
+    chat, k = seen.tenants["chat"], seen.kpis
+    assert k["serving.requests_retried.chat"] > 0
+    assert chat.lost["psu"] > 0
+    assert chat.lost[OVERLOAD] > 0 and k["serving.requests_turned_away.chat"] > 0
+    assert k["serving.ttft_p99_s.chat"] > 2 * k["serving.ttft_p50_s.chat"]

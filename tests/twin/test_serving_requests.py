@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.rng import Streams
 from twin.workloads.serving.batching import BatchSpeed, Flow, RequestServer
@@ -247,3 +249,42 @@ def test_one_request_at_a_time_waits_as_erlang_c_says() -> None:
         mean, se = batch_means(observed.astype(float), 20)
         assert se < 0.035 * expected
         assert abs(mean - expected) <= 4 * se, (mean, expected, se)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(
+    st.floats(0.0, 2.0), st.sampled_from(["submit", "speed"]), st.integers(0, 1),
+    st.integers(0, 300), st.integers(1, 40), st.sampled_from([0.0, 0.5, 1.0]),
+), max_size=40), st.booleans(), st.floats(0.2, 3.0))
+def test_no_request_is_lost_whatever_happens(
+    events: list[tuple[float, str, int, int, int, float]], lend: bool, horizon_s: float,
+) -> None:
+    """Requests of two tenants (one holding replica 0) and replicas slowed, downed
+    and restored at random: at the horizon every request is in exactly one place
+    (turned away, waiting, prefilling, decoding, finished), none made more tokens
+    than it asked or fewer once finished, and its times are in order."""
+    env, srv = server(replicas=2, flows=(flow("vip", 1, reserved=(0,)), flow("other", 0)),
+                      admission=0.9, lend=lend)
+    for t, kind, who, prompt, output, phi in events:
+        if kind == "submit":
+            at(env, t, lambda who=who, p=prompt, o=output: srv.submit(who, p, o))
+        else:
+            at(env, t, lambda who=who, phi=phi: srv.set_speed(who, phi, "psu"))
+    env.run(until=horizon_s / H)
+    n = len(srv.arrived)
+    turned = [i for rejected in srv.rejected for i in rejected]
+    waiting = [i for q in srv._queues for i in q]
+    prefilling = [i for i in srv._prefilling if i >= 0]
+    decoding = [i for ends in srv._ends for _, i in ends]
+    finished = [i for i in range(n) if not math.isnan(srv.finished[i])]
+    places = turned + waiting + prefilling + decoding + finished
+    assert sorted(places) == list(range(n))
+    made, output = srv.made(), np.array(srv.output)
+    assert (made <= output + 1e-9).all() and (made >= -1e-9).all()
+    assert (made[finished] == output[finished]).all()
+    first, arrived = srv.first_tokens(), np.array(srv.arrived)
+    started, ended = np.array(srv.started), np.array(srv.finished)
+    for i in range(n):
+        assert not started[i] < arrived[i]
+        assert not first[i] < started[i]
+        assert not ended[i] < first[i] - 1e-15
