@@ -411,8 +411,9 @@ class RequestServer:
 
     def _start(self, r: int, i: int, now: float) -> None:
         """`r` starts the prefill of request `i`: its decoding pauses meanwhile."""
-        self._move_level(r, now)
-        self._set_rate(r, now, 0.0)
+        if self._rate[r]:
+            self._move_level(r, now)
+            self._set_rate(r, now, 0.0)
         self._prefilling[r] = i
         self.started[i] = now
         self.replica[i] = r
@@ -453,12 +454,12 @@ class RequestServer:
         self._since[r] = now
 
     def _set_rate(self, r: int, now: float, rate: float) -> None:
-        """The level of `r` (moved to now) grows at `rate` from now: a breakpoint."""
-        if rate != self._rate[r]:
-            self._rate[r] = rate
-            self._trace_t[r].append(now)
-            self._trace_level[r].append(self._level[r])
-            self._trace_rate[r].append(rate)
+        """The level of `r` (moved to now) grows at a new `rate` from now: a breakpoint
+        of its trace."""
+        self._rate[r] = rate
+        self._trace_t[r].append(now)
+        self._trace_level[r].append(self._level[r])
+        self._trace_rate[r].append(rate)
 
     def _next(self, r: int, now: float) -> None:
         """After a change on `r` (up, not prefilling): prefill the oldest request of
@@ -478,10 +479,12 @@ class RequestServer:
 
     def _plan(self, r: int, now: float) -> None:
         """Decode on `r` from now (not prefilling): its rate, readiness, next end."""
-        self._move_level(r, now)
+        level = self._level[r] = self._level[r] + self._rate[r] * (now - self._since[r])
+        self._since[r] = now
         n, d, phi = self._active[r], self._dep[r], self._phi[r]
         rate = phi * self._rates[d][n]
-        self._set_rate(r, now, rate)
+        if rate != self._rate[r]:
+            self._set_rate(r, now, rate)
         g, place = self._group[r], self._place[r]
         key = n if n < self._batch[d] and phi > 0.0 else _BUSY
         if key != self._ready[g][place]:
@@ -493,7 +496,7 @@ class RequestServer:
                     heap[:] = [(k, p) for p, k in enumerate(self._ready[g]) if k < _BUSY]
                     heapq.heapify(heap)
         if n:
-            self._agenda.schedule(r, now + (self._ends[r][0][0] - self._level[r]) / rate)
+            self._agenda.schedule(r, now + (self._ends[r][0][0] - level) / rate)
         else:
             self._agenda.cancel(r)
 
