@@ -549,9 +549,13 @@ class RequestServer:
         target = np.frombuffer(self.first_level)
         replica = np.frombuffer(self.replica, dtype=np.int64)
         first = np.full(len(target), math.nan)
-        joined = ~np.isnan(target)
-        for r in np.unique(replica[joined]).tolist():
-            mine = np.flatnonzero((replica == r) & joined)
+        joined = np.flatnonzero(~np.isnan(target))
+        by_replica = joined[np.argsort(replica[joined], kind="stable")]
+        bounds = np.searchsorted(replica[by_replica], np.arange(self._nrep + 1))
+        for r in range(self._nrep):
+            mine = by_replica[bounds[r]:bounds[r + 1]]
+            if not mine.size:
+                continue
             t = np.frombuffer(self._trace_t[r])
             level = np.frombuffer(self._trace_level[r])
             rate = np.frombuffer(self._trace_rate[r])
