@@ -10,10 +10,12 @@ replica; `requests.RequestServing` wires it to a run (docs/serving.md,
   `admission` x its capacity now, as the fluid model does: work in
   replica-seconds at full speed (a request's prefill plus output /
   full-batch tokens per second), capacity the sum of its replicas' speeds.
-  A bucket of work, refilled at that rate and `burst_s` seconds deep
-  (ASSUMPTION: 5 s), pays for each request, into debt if need be (a long
-  request is never refused for its length); a request that finds it empty
-  is turned away (overload).
+  A bucket of work, refilled at that rate and as deep as `burst_s` seconds
+  of it at full speed (ASSUMPTION: 5 s), pays for each request, into debt
+  if need be (a long request is never refused for its length); a request
+  that finds it empty is turned away (overload). The bucket is the
+  deployment's: unlike the fluid allocation, it does not turn lower
+  priorities away first, nor keep reserved capacity for its holder.
 - **Queue.** Each flow has a FIFO queue. A *ready* replica (up, not
   prefilling, fewer than `batch` sequences decoding) takes a request: an
   arriving one goes to the ready replica with the fewest sequences decoding
@@ -258,9 +260,8 @@ class RequestServer:
         for f, flow in enumerate(self.flows):
             for r in flow.reserved:
                 holder[r] = f
-        shared_groups = list(range(ndep))
-        group_of = [shared_groups[d] if holder[r] < 0 else ndep + holder[r]
-                    for r, d in enumerate(self._dep)]
+        # group d < ndep: deployment d's shared replicas; ndep + f: those flow f holds
+        group_of = [d if holder[r] < 0 else ndep + holder[r] for r, d in enumerate(self._dep)]
         self._members: list[list[int]] = [[] for _ in range(ndep + len(self.flows))]
         self._place = []
         for r, g in enumerate(group_of):
