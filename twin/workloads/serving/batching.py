@@ -117,8 +117,8 @@ class BatchSpeed:
 
         def prefill_s(prompt: np.ndarray) -> np.ndarray:
             prompt = np.maximum(prompt, 1.0)
-            p = evaluate(model, bits=bits, kv_bits=kv_bits, batch=np.full_like(prompt, batch),
-                         context=context, prompt=prompt, speculative=speculative, systems=held)
+            p = evaluate(model, bits=bits, kv_bits=kv_bits, batch=batch, context=context,
+                         prompt=prompt, speculative=speculative, systems=held)
             return np.asarray(prompt / p.prefill_tps, float)
 
         if systems is None:
