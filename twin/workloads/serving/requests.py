@@ -122,13 +122,12 @@ class RequestServing:
                 lost=lost,
                 reservation_cost=math.nan,
             )
-        return Outcome(results, self._series(r, horizon, bucket), self.latency_kpis(r))
+        return Outcome(results, self._series(r, horizon, bucket), self._latency_kpis(r))
 
-    def latency_kpis(self, r: _Requests | None = None) -> dict[str, float]:
+    def _latency_kpis(self, r: _Requests) -> dict[str, float]:
         """TTFT and TPOT percentiles per tenant (seconds), and its requests (arrived),
         completed, turned away and retried: ``serving.ttft_p99_s.<tenant>``,
         ``serving.requests_completed.<tenant>`` etc."""
-        r = r or _Requests(self.server)
         k: dict[str, float] = {}
         for f, tenant in enumerate(self.serving.tenants):
             mine = r.flow == f
