@@ -29,7 +29,8 @@ from twin.compute import catalogue
 from twin.engine import simulate
 from twin.rng import Streams
 from twin.scenario import load_scenario
-from twin.workloads.serving.batching import HOUR_S, BatchSpeed, Flow, RequestServer
+from twin.workloads.serving.batching import BatchSpeed, Flow, RequestServer
+from twin.workloads.serving.core import SECONDS_PER_HOUR as HOUR_S
 from twin.workloads.serving.lengths import ExponentialLengths, LognormalLengths
 
 __all__ = ["RequestSpeed", "scenario_speed", "kernel_speed"]

@@ -74,10 +74,10 @@ import simpy
 from twin.agenda import Agenda
 from twin.compute import ModelSpec, Speculative, evaluate
 from twin.rng import Streams
+from twin.workloads.serving.core import SECONDS_PER_HOUR as HOUR_S
 
-__all__ = ["BatchSpeed", "Flow", "RequestServer", "HOUR_S"]
+__all__ = ["BatchSpeed", "Flow", "RequestServer"]
 
-HOUR_S = 3600.0
 _CHUNK = 4096  # draws per refill of a flow's buffers
 _BUSY = 1 << 62  # the key of a replica that cannot take a request now
 _TIE = 1e-12  # relative: ends whose levels differ by less are one event

@@ -34,9 +34,10 @@ from twin.compute import Speculative, catalogue
 from twin.metrics import bucket_edges, bucket_integrals
 from twin.records import MetricSeries
 from twin.rng import Streams
-from twin.workloads.serving.batching import HOUR_S, BatchSpeed, Flow, RequestServer
+from twin.workloads.serving.batching import BatchSpeed, Flow, RequestServer
 from twin.workloads.serving.core import (
     OVERLOAD,
+    SECONDS_PER_HOUR,
     Outcome,
     Serving,
     TenantOutcome,
@@ -90,7 +91,7 @@ class RequestServing:
         hour = 0
         while True:
             for f, tenant in enumerate(tenants):
-                self.server.set_rate(f, rate_at(tenant.spec, hour) * HOUR_S)
+                self.server.set_rate(f, rate_at(tenant.spec, hour) * SECONDS_PER_HOUR)
             if all(t.spec.profile == "flat" for t in tenants):
                 return
             hour += 1
@@ -105,8 +106,8 @@ class RequestServing:
         for f, tenant in enumerate(sv.tenants):
             mine = r.flow == f
             served = float(r.made[mine].sum())
-            ttft_ok = r.ttft <= tenant.spec.ttft * HOUR_S
-            tpot_ok = r.tpot <= tenant.spec.tpot * HOUR_S
+            ttft_ok = r.ttft <= tenant.spec.ttft * SECONDS_PER_HOUR
+            tpot_ok = r.tpot <= tenant.spec.tpot * SECONDS_PER_HOUR
             good = mine & r.done & ttft_ok & tpot_ok
             waits = r.wait[mine & ~np.isnan(r.wait)]
             lost = dict(srv.wasted[f])
@@ -149,7 +150,7 @@ class RequestServing:
         served and within SLO (by the end of the request, or the horizon), turned away
         (by arrival), the mean wait (by start); replicas serving per deployment."""
         edges = bucket_edges(horizon, bucket)
-        seconds = np.diff(edges) * HOUR_S
+        seconds = np.diff(edges) * SECONDS_PER_HOUR
         n_b = len(seconds)
 
         def at(t: np.ndarray) -> np.ndarray:
@@ -163,8 +164,8 @@ class RequestServing:
             mine = r.flow == f
             turned[:] = False
             turned[self.server.rejected[f]] = True
-            good = mine & r.done & (r.ttft <= tenant.spec.ttft * HOUR_S) & (
-                r.tpot <= tenant.spec.tpot * HOUR_S)
+            good = mine & r.done & (r.ttft <= tenant.spec.ttft * SECONDS_PER_HOUR) & (
+                r.tpot <= tenant.spec.tpot * SECONDS_PER_HOUR)
             started = mine & ~np.isnan(r.wait)
             sums = {
                 "tokens_demanded_per_s": np.bincount(arrival_b[mine], r.output[mine], n_b),
@@ -208,12 +209,13 @@ class _Requests:
         self.done = ~np.isnan(self.finished)
         self.made = srv.made()
         first = srv.first_tokens()
-        self.ttft = (first - self.arrived) * HOUR_S
-        self.wait = (self.started - self.arrived) * HOUR_S
+        self.ttft = (first - self.arrived) * SECONDS_PER_HOUR
+        self.wait = (self.started - self.arrived) * SECONDS_PER_HOUR
         last = np.where(self.done, self.finished, now)
         with np.errstate(invalid="ignore", divide="ignore"):
             # per output token after the first; a request of one token meets any TPOT
-            self.tpot = np.where(self.made > 1.0, (last - first) * HOUR_S / (self.made - 1.0),
+            per_token = (last - first) * SECONDS_PER_HOUR / (self.made - 1.0)
+            self.tpot = np.where(self.made > 1.0, per_token,
                                  np.where(np.isnan(first), math.nan, 0.0))
 
 
