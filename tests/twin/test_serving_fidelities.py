@@ -113,3 +113,21 @@ def test_at_request_fidelity_the_outage_shows_in_retries_lost_tokens_and_latency
     assert chat.lost["psu"] > 0
     assert chat.lost[OVERLOAD] > 0 and k["serving.requests_turned_away.chat"] > 0
     assert k["serving.ttft_p99_s.chat"] > 2 * k["serving.ttft_p50_s.chat"]
+
+
+def test_the_request_level_series_add_up_to_its_totals() -> None:
+    """Hourly series at request fidelity (here 5-minute buckets): tokens served and
+    demanded per second, times each bucket's length, sum to the run's totals."""
+    model = build(scenario("request", 0.6 * capacity_requests_per_s()), 1)
+    model.env.run(until=HORIZON_H)
+    assert model.fidelity is not None
+    bucket = HORIZON_H / 3
+    seen = model.fidelity.outcome(HORIZON_H, bucket)
+    series = {(s.scope, s.name): s.values for s in seen.series}
+    chat = seen.tenants["chat"]
+    for name, total in (("tokens_served_per_s", chat.served),
+                        ("tokens_demanded_per_s", chat.demanded)):
+        values = series[("hall.tenants.chat", name)]
+        assert len(values) == 3
+        assert sum(values) * bucket * 3600 == pytest.approx(total)
+    assert series[("hall.deployments.small", "replicas_available")] == (2.0, 2.0, 2.0)

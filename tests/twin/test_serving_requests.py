@@ -288,3 +288,19 @@ def test_no_request_is_lost_whatever_happens(
         assert not started[i] < arrived[i]
         assert not first[i] < started[i]
         assert not ended[i] < first[i] - 1e-15
+
+
+def test_a_deployment_s_speed_is_twin_compute_s_at_every_batch_size() -> None:
+    from twin.compute import catalogue, evaluate
+
+    model = catalogue()["llama-3.1-8b"]
+    speed = BatchSpeed.of(model, bits=8, kv_bits=None, batch=16, context=4096,
+                          speculative=None, systems=None)
+    full = evaluate(model, bits=8, batch=16, context=4096, prompt=1)
+    for n in (1, 7, 16):
+        at_n = evaluate(model, bits=8, batch=n, context=4096, prompt=1, systems=full.systems)
+        assert speed.step_s[n - 1] == pytest.approx(float(at_n.step_s))
+        assert speed.tokens_per_step[n - 1] == pytest.approx(float(at_n.tokens_per_step))
+    prompts = np.array([1.0, 300.0, 5000.0])
+    at_prompts = evaluate(model, bits=8, batch=16, context=4096, prompt=prompts)
+    assert speed.prefill_s(prompts) == pytest.approx(prompts / at_prompts.prefill_tps)
