@@ -27,7 +27,10 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              on every core (replications/s, worker memory along it), 1 vs 2
              workers, a Dask LocalCluster vs the local pool, and the store's
              size per 1,000 replications at each --record level
-             (bench/bench_sweep.py).
+             (bench/bench_sweep.py);
+- requests   request-level serving (bench/requests.py): requests simulated per
+             wall second on one core, the serving hall end to end and the kernel
+             alone, best and median of 3 runs of ~1M requests; target >= 100,000.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -62,7 +65,7 @@ from twin.scenario import load_scenario
 
 SECTIONS = (
     "speed", "scaling", "reference", "agreement", "store", "recording", "perf", "serving",
-    "startup", "sweep",
+    "startup", "sweep", "requests",
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
@@ -76,6 +79,7 @@ TARGET_RUN_OVERHEAD_S = 0.3
 TARGET_SWEEP_1000_S = 300.0  # 1,000 hall-years, KPIs recorded, on 2 cores
 TARGET_SWEEP_SPEEDUP = 1.8  # 2 workers against 1
 SATURATED_FACTOR = 64
+TARGET_REQUESTS_PER_S = 100_000.0
 
 
 # -- sections -----------------------------------------------------------------------
@@ -279,6 +283,24 @@ def section_sweep(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
     return out
 
 
+def section_requests(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.requests import kernel_speed, scenario_speed
+
+    requests, repeats = (200_000, 2) if args.quick else (1_000_000, 3)
+    out: dict[str, Any] = {"target_requests_per_s": TARGET_REQUESTS_PER_S}
+    print(f"  ~{requests:,} requests a run, best and median of {repeats}, one core")
+    for key, r in (("run", scenario_speed(requests, repeats)),
+                   ("kernel", kernel_speed(requests, repeats))):
+        rate = r.requests / r.best
+        meets = rate >= TARGET_REQUESTS_PER_S
+        print(f"  {r.what}: {r.requests:,} requests, wall best {r.best:.2f} s, median "
+              f"{r.median:.2f} s: {rate:,.0f} requests/s best, {r.requests / r.median:,.0f} "
+              f"median (target >= {TARGET_REQUESTS_PER_S:,.0f}: {_yes(meets)}); "
+              f"{r.requests / min(r.cpus):,.0f} per CPU second")
+        out[key] = {**r.as_dict(), "meets_target": meets}
+    return out
+
+
 # -- printing ---------------------------------------------------------------------------
 
 def _yes(flag: bool) -> str:
@@ -394,6 +416,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "serving": section_serving,
     "startup": section_startup,
     "sweep": section_sweep,
+    "requests": section_requests,
 }
 
 TITLES = {
@@ -407,6 +430,7 @@ TITLES = {
     "serving": "Fluid serving: the hall-year serving three tenants vs without serving",
     "startup": "Start-up: what `twin` costs besides the simulation",
     "sweep": "Sweeps: replications/s, workers, Dask, store size per record level",
+    "requests": "Request-level serving: requests simulated per wall second",
 }
 
 

@@ -11,6 +11,7 @@ import click
 
 from cli.options import db_option
 from twin.budget import check_memory
+from twin.errors import ScenarioError
 from twin.records import RunResult, nest_kpis, run_name
 from twin.scenario import MAX_SEED, Scenario, load_scenario, run_option, scale_scenario
 
@@ -47,6 +48,17 @@ def _load(
     """The scenario of the command line: file, --set overrides, then --scale."""
     scenario = load_scenario(scenario_path, overrides, allow_outside=allow_outside)
     return scale_scenario(scenario, scale)
+
+
+def _with_fidelity(scenario: Scenario, fidelity: str | None) -> Scenario:
+    """``--fidelity``: the scenario's serving simulated by that model."""
+    if fidelity is None:
+        return scenario
+    if scenario.serving is None:
+        raise ScenarioError("--fidelity", "serving.fidelity",
+                            "a scenario with a [serving] section", fidelity)
+    serving = scenario.serving.model_copy(update={"fidelity": fidelity})
+    return scenario.model_copy(update={"serving": serving})
 
 
 def _parse_until(value: str | None) -> float | None:
@@ -150,6 +162,11 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     "--seed", type=click.IntRange(min=0, max=MAX_SEED), help="Seed of the run (default: run.seed)."
 )
 @click.option("--until", "until", metavar="DURATION", help="Simulated time, e.g. 365d or 48h.")
+@click.option(
+    "--fidelity", type=click.Choice(["fluid", "request"]),
+    help="Serving model: fluid (a year in seconds) or request (each request, for short "
+    "horizons); --set serving.fidelity=... for short.",
+)
 @db_option
 @click.option("--no-store", is_flag=True, help="Do not write the run to the store.")
 @click.option(
@@ -164,6 +181,7 @@ def run(
     overrides: tuple[str, ...],
     seed: int | None,
     until: str | None,
+    fidelity: str | None,
     db_url: str,
     no_store: bool,
     label: str | None,
@@ -185,14 +203,16 @@ def run(
     Example:
 
         twin run scenarios/hall.toml --seed 7 --until 90d --set hall.rows=4 --json
+        twin run scenarios/serving.toml --fidelity request --until 1min
     """
-    scenario = _load(scenario_path, overrides, allow_outside, scale)
+    scenario = _with_fidelity(_load(scenario_path, overrides, allow_outside, scale), fidelity)
     horizon = _parse_until(until)
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if horizon is None else horizon
     if not force:
         check_memory(scenario, horizon, stored=not no_store, source=str(scenario_path))
-    changes = (*overrides, *([f"--scale {scale}"] if scale != 1 else []))
+    changes = (*overrides, *([f"--scale {scale}"] if scale != 1 else []),
+               *([f"--fidelity {fidelity}"] if fidelity else []))
     if no_store:
         from twin.engine import simulate  # here: `twin check` and `twin run -h` need no engine
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from twin.engine import simulate
 from twin.scenario import DeploymentSpec, ServingSpec, TenantSpec, load_scenario
 
@@ -23,14 +25,16 @@ def test_every_serving_key_is_documented() -> None:
         assert f"| `{key}` |" in text, f"docs/scenarios.md does not document {key}"
 
 
-def test_every_serving_kpi_is_in_the_kpi_table() -> None:
+@pytest.mark.parametrize(("fidelity", "hours"), [("fluid", 24.0), ("request", 1.0)])
+def test_every_serving_kpi_is_in_the_kpi_table(fidelity: str, hours: float) -> None:
     text = (ROOT / "docs" / "kpis.md").read_text()
     rows = set(re.findall(r"^\| `([^`]+)` \|", text, flags=re.MULTILINE))
     scenario = load_scenario(SMALL, [
         'serving.deployments.chat={model = "llama-3.1-8b", bits = 8, replicas = 2}',
         'serving.tenants.a={deployment = "chat", requests_per_s = 10.0}',
+        f"serving.fidelity={fidelity}",
     ])
-    kpis = simulate(scenario, until=24.0).kpis
+    kpis = simulate(scenario, until=hours).kpis
     causes = {*scenario.components, "wafer", "cores", "thermal", "overload"}
     serving = [name for name in kpis if name.startswith("serving.")]
     assert serving

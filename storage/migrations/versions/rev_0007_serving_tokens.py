@@ -6,7 +6,7 @@ Revises: 0006
 `v_serving_tokens` splits the `serving.tokens.*` KPIs of completed runs into
 (run, scenario, tenant, kind, cause, tokens), so "tokens lost by root cause"
 is one GROUP BY (docs/store.md). It reads existing tables only: no data moves.
-On PostgreSQL the reader role of revision 0005 may read it (granted here, as 0006 grants its own views).
+On PostgreSQL the reader role of revision 0005 is granted it here.
 """
 
 from __future__ import annotations
