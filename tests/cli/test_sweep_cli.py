@@ -208,3 +208,36 @@ def test_a_sweep_too_big_for_memory_exits_2_before_the_store_is_touched(tmp_path
     assert result.exit_code == 2, result.output
     assert "wafer.core_failures: expected a run that fits in memory" in result.output
     assert not (tmp_path / "twin.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["-n", "50"], ["--replications"]),
+        (["--record", "events", "--seed", "5"], ["--record", "--seed"]),
+        ([SMALL, "--until", "9d"], ["SCENARIO", "--until"]),
+    ],
+)
+def test_resume_refuses_an_option_that_would_change_the_sweep(
+    db: str, args: list[str], named: list[str]
+) -> None:
+    # `--resume ID -n 50` used to run nothing more and say nothing: it looked like an extension
+    first = twin("sweep", SMALL, "--set", "run.until=2d", "-n", "2", "--workers", "1",
+                 "--db", db)  # fmt: skip
+    assert first.exit_code == 0, first.output
+    result = twin("sweep", "--resume", "1", "--workers", "1", "--db", db, *args)
+    assert result.exit_code == 2, result.output
+    assert "--resume" in result.output and all(flag in result.output for flag in named)
+    assert twin("sweep", "--resume", "1", "--workers", "1", "--db", db).exit_code == 0
+
+
+def test_a_bad_executor_choice_stores_no_sweep(db: str, tmp_path: Path) -> None:
+    # --workers with --scheduler (or a scheduler that does not answer) is refused before
+    # the sweep is stored: it used to leave a sweep 'running' forever, with no runs
+    shipped = str(SCENARIOS.parent / "nightly.toml")
+    for command in (["sweep", SMALL, "-n", "2"], ["compare", SMALL, SMALL], ["nightly", shipped]):
+        result = twin(*command, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
+                      "--db", db)  # fmt: skip
+        assert result.exit_code == 2, (command, result.output)
+        assert "--scheduler" in result.output
+    assert not (tmp_path / "t.db").exists()
