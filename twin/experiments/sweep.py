@@ -108,11 +108,9 @@ class SweepResults:
         return [float(kpis.get(kpi, math.nan)) for _, kpis in rows]
 
     def kpi_names(self) -> list[str]:
-        """Every KPI, in the order a run reports them."""
-        names: dict[str, None] = {}
-        for key in sorted(self.kpis):
-            names.update(dict.fromkeys(self.kpis[key]))
-        return list(names)
+        """Every KPI, by name: the order of a fresh run's KPIs and that of KPIs read back
+        from the store (a resume) differ, and what a sweep prints must not."""
+        return sorted({name for kpis in self.kpis.values() for name in kpis})
 
     def summary(self, level: int, kpi: str) -> Summary:
         return summarize(self.values(level, kpi))
