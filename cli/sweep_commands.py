@@ -323,8 +323,8 @@ def nightly(
     """Run the nightly sweeps and flag watched KPIs that changed since the previous night.
 
     Each sweep of CONFIG is tagged with its label, the night and the code
-    version, and each watched KPI is compared with the last completed night
-    of the same label: changed when the means differ by more than the two
+    version, and each watched KPI is compared with the latest completed night
+    before it of the same label: changed when the means differ by more than the two
     95 % intervals explain, regressed when the change is for the worse.
     A sweep of tonight left unfinished (killed) is resumed, not restarted.
     Exit code 0 when nothing regressed, 3 when something did (2 bad input,
@@ -386,7 +386,7 @@ def _night_sweep(
     source = f"{config_path}: sweep {entry.label!r} watch"
     results = _run(store, sweep_id, pool, list(entry.watch), source)
     tonight = results.summaries(0)
-    before = previous_night(store, entry.label, sweep_id)
+    before = previous_night(store, entry.label, night)
     previous = None
     if before is not None:
         kpis = committed_kpis(store, before)

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -26,6 +28,7 @@ from storage.sweeps import (
     load_sweep,
     new_sweep,
     plan_of,
+    previous_night,
     run_stored,
 )
 from twin.experiments.design import factorial, parse_factor, replication_seed
@@ -161,6 +164,28 @@ def _spawn_sweep(url: str, *args: str) -> subprocess.Popen[str]:
          "--workers", "1", "--db", url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+
+
+def test_a_night_run_late_is_compared_with_the_nights_before_it(store: Store) -> None:
+    # nights run in the order 11-29, 11-30, then 11-28 (--night in the past): by id, the
+    # 11-28 sweep was compared with 11-30's, a later night
+    levels = factorial(SMALL, ["run.until=2d"], [])
+    settings = {"replications": 2, "max_replications": 2, "targets": []}
+    ids = {}
+    for night in (date(2026, 11, 29), date(2026, 11, 30), date(2026, 11, 28)):
+        ids[night] = new_sweep(store, levels, seed=3, settings=settings, label="hall",
+                               night=night)  # fmt: skip
+        run_stored(store, ids[night], InProcess())
+    assert previous_night(store, "hall", date(2026, 11, 28)) is None
+    assert previous_night(store, "hall", date(2026, 11, 30)) == ids[date(2026, 11, 29)]
+    assert previous_night(store, "hall", date(2026, 12, 1)) == ids[date(2026, 11, 30)]
+    rows = store.query(
+        "SELECT sweep_id, previous_sweep_id FROM v_nightly_changes WHERE kpi = 'availability'"
+    )
+    previous = {int(r.sweep_id): r.previous_sweep_id for r in rows.itertuples()}
+    assert pd.isna(previous[ids[date(2026, 11, 28)]])
+    assert previous[ids[date(2026, 11, 29)]] == ids[date(2026, 11, 28)]  # now one before
+    assert previous[ids[date(2026, 11, 30)]] == ids[date(2026, 11, 29)]
 
 
 @pytest.fixture
