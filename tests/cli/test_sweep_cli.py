@@ -74,6 +74,9 @@ def test_the_table_shows_each_kpi_with_its_interval(db: str) -> None:
         (["--factor", "repair.crews=1,x"], "repair.crews"),
         (["--ci-width", "availability=wide"], "--ci-width"),
         (["--until", "-3d"], "run.until"),
+        (["--max-replications", "30"], "--max-replications"),  # no target would use it
+        (["-n", "10", "--ci-width", "availability=1%", "--max-replications", "5"],
+         "--max-replications"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(args: list[str], where: str, tmp_path: Path) -> None:
@@ -145,6 +148,10 @@ def test_a_bad_nightly_config_exits_2_naming_the_key(tmp_path: Path, db: str) ->
                       'watch = { availability = "up" }\n')  # fmt: skip
     result = _nightly(config, "2026-11-29", db)
     assert result.exit_code == 2 and "sweep.0.replications" in result.output
+    config.write_text('[[sweep]]\nlabel = "x"\nscenario = "small.toml"\nreplications = 5\n'
+                      'max_replications = 50\nwatch = { availability = "higher" }\n')  # fmt: skip
+    result = _nightly(config, "2026-11-29", db)
+    assert result.exit_code == 2 and "sweep.0.max_replications" in result.output
 
 
 def test_sensitivity_ranks_the_parameter_that_moves_the_kpi_first() -> None:

@@ -65,11 +65,22 @@ class Plan:
 
 
 def settings(
-    replications: int, max_replications: int | None = None, targets: Sequence[str] = ()
+    replications: int,
+    max_replications: int | None = None,
+    targets: Sequence[str] = (),
+    *,
+    source: str = "--max-replications",
+    key: str = "",
 ) -> dict[str, object]:
     """A plan's settings as the store keeps them: the first and the most replications
     per level (by default 10 times the first with targets, else the first) and the
-    ``--ci-width`` targets, checked."""
+    ``--ci-width`` targets, checked. A most that nothing would use (no target) or
+    below the first is a `ScenarioError` from `source` (`key`)."""
+    if max_replications is not None and (not targets or max_replications < replications):
+        expected = (f"at least the first replications ({replications})" if targets
+                    else "interval targets to use it (--ci-width, ci_width): the most "
+                    "replications they may add")  # fmt: skip
+        raise ScenarioError(source, key, expected, max_replications)
     parsed = [parse_target(text) for text in targets]
     default = 10 * replications if parsed else replications
     return {
