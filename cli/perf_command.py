@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 __all__ = ["perf"]
 
 _SUFFIX = {"k": 1024, "m": 1024 * 1024}
+MAX_BITS = 32  # bits per weight, as --kv-bits: 160 is a typo of 16, not a precision
 
 
-def _numbers(text: str, option: str, *, integer: bool) -> list[float]:
-    """'1,8,64' or '1k,32k,128k' (k = 1024 tokens) -> numbers >= 1 (> 0 for precision)."""
+def _numbers(text: str, option: str, *, integer: bool, most: float = 1e9) -> list[float]:
+    """'1,8,64' or '1k,32k,128k' (k = 1024 tokens) -> numbers from 1 to `most`."""
     values = []
     for part in text.split(","):
         part = part.strip().lower()
@@ -38,9 +39,9 @@ def _numbers(text: str, option: str, *, integer: bool) -> list[float]:
         except ValueError:
             raise click.BadParameter(f"expected numbers separated by commas, got {text!r}",
                                      param_hint=option) from None
-        if not value >= 1 or (integer and value != int(value)) or value > 1e9:
+        if not value >= 1 or (integer and value != int(value)) or value > most:
             raise click.BadParameter(f"expected {'whole ' if integer else ''}numbers "
-                                     f"from 1 to 1e9, got {part!r}", param_hint=option)
+                                     f"from 1 to {most:g}, got {part!r}", param_hint=option)
         values.append(value)
     return values
 
@@ -77,7 +78,7 @@ def _speculation(models: Mapping[str, ModelSpec], target: ModelSpec, draft: str 
               help="Tokens in each sequence's KV cache (k = 1,024).")
 @click.option("--precision", default="16,8,4", show_default=True, metavar="LIST",
               help="Bits per weight.")
-@click.option("--kv-bits", type=click.FloatRange(min=1, max=32), metavar="BITS",
+@click.option("--kv-bits", type=click.FloatRange(min=1, max=MAX_BITS), metavar="BITS",
               help="Bits per KV-cache value [default: the weights' precision].")
 @click.option("--prompt", default="1k", show_default=True, metavar="N",
               help="Prompt tokens of the request whose time to first token is shown.")
@@ -117,7 +118,7 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
 
     models = catalogue()
     spec = _model(models, model, "MODEL")
-    bits = _numbers(precision, "--precision", integer=False)
+    bits = _numbers(precision, "--precision", integer=False, most=MAX_BITS)
     batches = _numbers(batch, "--batch", integer=True)
     contexts = _numbers(context, "--context", integer=True)
     prompts = _numbers(prompt, "--prompt", integer=True)

@@ -74,19 +74,15 @@ def _executor(workers: int | None, scheduler: str | None):  # type: ignore[no-un
     return executor(workers, scheduler)
 
 
-def _run(store: Any, sweep_id: int, workers: int | None, scheduler: str | None,
-         watch: Sequence[str], source: str = "--watch") -> Any:  # fmt: skip
+def _run(store: Any, sweep_id: int, pool: Any, watch: Sequence[str],
+         source: str = "--watch") -> Any:  # fmt: skip
     from cli.sweep_output import progress_bar
     from storage.sweeps import run_stored
 
-    pool = _executor(workers, scheduler)
-    try:
-        with progress_bar(watch, pool.description) as progress:
-            return run_stored(
-                store, sweep_id, pool, progress=progress, check_kpis=_watch_check(watch, source)
-            )
-    finally:
-        pool.close()
+    with progress_bar(watch, pool.description) as progress:
+        return run_stored(
+            store, sweep_id, pool, progress=progress, check_kpis=_watch_check(watch, source)
+        )
 
 
 def _watch_check(watch: Sequence[str], source: str = "--watch"):  # type: ignore[no-untyped-def]
@@ -168,9 +164,8 @@ def sweep(
     from twin.experiments.design import factorial, parse_factor
     from twin.experiments.sweep import settings
 
-    if resume is not None and (factors or overrides or targets):
-        expected = "no --factor, --set or --ci-width: a resumed sweep keeps its own"
-        raise ScenarioError("--resume", str(resume), expected)
+    if resume is not None:
+        _check_resume(resume)
     levels = None
     if resume is None:  # the whole sweep is validated before the store is touched
         levels = factorial(
@@ -180,17 +175,43 @@ def sweep(
         plan = settings(replications, max_replications, targets)
         if not force:
             _check_memory(levels, workers, scheduler, record, str(scenario_path))
-    with open_store(db_url) as store:
-        if resume is not None:
-            sweep_id = resume
-        else:
-            assert levels is not None
-            sweep_id = new_sweep(
-                store, levels, factors=_factor_table(factors), settings=plan, record=record,
-                seed=levels[0].scenario.run.seed if seed is None else seed,
-            )  # fmt: skip
-        results = _run(store, sweep_id, workers, scheduler, _watched(watch, store, sweep_id))
-        _show(store, sweep_id, results, as_json)
+    pool = _executor(workers, scheduler)  # a scheduler that does not answer stores nothing
+    try:
+        with open_store(db_url) as store:
+            if resume is not None:
+                sweep_id = resume
+            else:
+                assert levels is not None
+                sweep_id = new_sweep(
+                    store, levels, factors=_factor_table(factors), settings=plan, record=record,
+                    seed=levels[0].scenario.run.seed if seed is None else seed,
+                )  # fmt: skip
+            results = _run(store, sweep_id, pool, _watched(watch, store, sweep_id))
+            _show(store, sweep_id, results, as_json)
+    finally:
+        pool.close()
+
+
+# what defines a sweep: a resumed sweep keeps its own, so none of these goes with --resume
+_SWEEP_DEFINITION = {
+    "scenario_path": "SCENARIO", "overrides": "--set", "scale": "--scale",
+    "replications": "--replications", "factors": "--factor", "targets": "--ci-width",
+    "max_replications": "--max-replications", "seed": "--seed", "until": "--until",
+    "record": "--record",
+}
+
+
+def _check_resume(resume: int) -> None:
+    """Refuse ``--resume ID`` with an option that would change the sweep (silently
+    ignoring it would let ``--resume ID -n 50`` look like an extension)."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    given = [flag for name, flag in _SWEEP_DEFINITION.items()
+             if context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
+    if given:
+        expected = "no SCENARIO or option that defines the sweep: a resumed sweep keeps its own"
+        raise ScenarioError("--resume", str(resume), expected, ", ".join(given))
 
 
 def _factor_table(factors: Sequence[str]) -> dict[str, list[str]]:
@@ -268,14 +289,18 @@ def compare(
     scenarios = [load_scenario(path, overrides, allow_outside=allow_outside)
                  for path in (first, second)]  # fmt: skip
     levels = [level_of(i, (), overrides, s, horizon) for i, s in enumerate(scenarios)]
-    with open_store(db_url) as store:
-        sweep_id = new_sweep(
-            store, levels, factors={"scenario": [str(first), str(second)]},
-            seed=scenarios[0].run.seed if seed is None else seed,
-            settings=settings(replications), record=record,
-        )  # fmt: skip
-        results = _run(store, sweep_id, workers, scheduler, ["availability"])
-        _show(store, sweep_id, results, as_json)
+    pool = _executor(workers, scheduler)
+    try:
+        with open_store(db_url) as store:
+            sweep_id = new_sweep(
+                store, levels, factors={"scenario": [str(first), str(second)]},
+                seed=scenarios[0].run.seed if seed is None else seed,
+                settings=settings(replications), record=record,
+            )  # fmt: skip
+            results = _run(store, sweep_id, pool, ["availability"])
+            _show(store, sweep_id, results, as_json)
+    finally:
+        pool.close()
 
 
 @click.command()
@@ -298,8 +323,8 @@ def nightly(
     """Run the nightly sweeps and flag watched KPIs that changed since the previous night.
 
     Each sweep of CONFIG is tagged with its label, the night and the code
-    version, and each watched KPI is compared with the last completed night
-    of the same label: changed when the means differ by more than the two
+    version, and each watched KPI is compared with the latest completed night
+    before it of the same label: changed when the means differ by more than the two
     95 % intervals explain, regressed when the change is for the worse.
     A sweep of tonight left unfinished (killed) is resumed, not restarted.
     Exit code 0 when nothing regressed, 3 when something did (2 bad input,
@@ -316,10 +341,14 @@ def nightly(
     config = load_config(config_path)
     date = _night(night)
     verdicts = []
-    with open_store(db_url) as store:
-        for entry in config.sweep:
-            verdicts.extend(_night_sweep(store, config_path, config.seed, entry, date, workers,
-                                         scheduler, record))  # fmt: skip
+    pool = _executor(workers, scheduler)
+    try:
+        with open_store(db_url) as store:
+            for entry in config.sweep:
+                verdicts.extend(_night_sweep(store, config_path, config.seed, entry, date, pool,
+                                             record))  # fmt: skip
+    finally:
+        pool.close()
     if as_json:
         click.echo(json.dumps(verdicts_json(date, verdicts)))
     else:
@@ -338,9 +367,8 @@ def _night(text: str | None) -> Any:
 
 
 def _night_sweep(
-    store: Any, config_path: Path, seed: int, entry: Any, night: Any, workers: int | None,
-    scheduler: str | None, record: str,
-) -> list[Any]:  # fmt: skip
+    store: Any, config_path: Path, seed: int, entry: Any, night: Any, pool: Any, record: str
+) -> list[Any]:
     """Run (or finish) tonight's sweep of `entry` and judge its watched KPIs."""
     from storage.sweeps import committed_kpis, new_sweep, nightly_sweeps, previous_night
     from twin.experiments.design import factorial
@@ -356,9 +384,9 @@ def _night_sweep(
         sweep_id = new_sweep(store, levels, seed=seed, settings=plan, record=record,
                              label=entry.label, night=night)  # fmt: skip
     source = f"{config_path}: sweep {entry.label!r} watch"
-    results = _run(store, sweep_id, workers, scheduler, list(entry.watch), source)
+    results = _run(store, sweep_id, pool, list(entry.watch), source)
     tonight = results.summaries(0)
-    before = previous_night(store, entry.label, sweep_id)
+    before = previous_night(store, entry.label, night)
     previous = None
     if before is not None:
         kpis = committed_kpis(store, before)

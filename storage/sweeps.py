@@ -236,13 +236,17 @@ def set_replications(store: Store, sweep_id: int, replications: int) -> None:
         )
 
 
-def previous_night(store: Store, label: str, before: int) -> int | None:
-    """The latest completed nightly sweep of `label` older than sweep `before`."""
+def previous_night(store: Store, label: str, night: date) -> int | None:
+    """The completed nightly sweep of `label` of the latest night before `night` (the
+    latest of that night's): by night, so a night run late (backfilled) is compared
+    with the nights before it, not with the last sweep stored."""
     sweeps = schema.sweeps
-    query = sa.select(sa.func.max(sweeps.c.id)).where(
-        sweeps.c.label == label, sweeps.c.night.is_not(None), sweeps.c.status == "completed",
-        sweeps.c.id < before,
-    )  # fmt: skip
+    query = (
+        sa.select(sweeps.c.id)
+        .where(sweeps.c.label == label, sweeps.c.night < night, sweeps.c.status == "completed")
+        .order_by(sweeps.c.night.desc(), sweeps.c.id.desc())
+        .limit(1)
+    )
     with store.reading() as conn:
         found = conn.execute(query).scalar()
     return None if found is None else int(found)

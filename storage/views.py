@@ -179,7 +179,8 @@ FROM (
 LEFT JOIN t_quantiles q ON q.df = d.n - 1
 """
 
-# Each nightly sweep's KPIs against the previous night of the same entry (label):
+# Each nightly sweep's KPIs against the latest earlier night of the same entry (label),
+# by night, not by id (a night run later, --night in the past, is compared with its own past):
 # flagged when the means differ by more than the root sum of squares of the two
 # half-widths (the 95 % interval of a difference of two independent means).
 _NIGHTLY_CHANGES = """
@@ -192,13 +193,15 @@ WITH nightly AS (
     WHERE w.night IS NOT NULL AND w.status = 'completed'
 ),
 nights AS (
-    SELECT id AS sweep_id, label FROM sweeps WHERE night IS NOT NULL AND status = 'completed'
+    SELECT id AS sweep_id, label, night FROM sweeps
+    WHERE night IS NOT NULL AND status = 'completed'
 ),
 previous AS (
-    SELECT c.sweep_id AS sweep_id, MAX(p.sweep_id) AS previous_id
+    SELECT c.sweep_id AS sweep_id,
+           (SELECT p.sweep_id FROM nights p
+            WHERE p.label = c.label AND p.night < c.night
+            ORDER BY p.night DESC, p.sweep_id DESC LIMIT 1) AS previous_id
     FROM nights c
-    JOIN nights p ON p.label = c.label AND p.sweep_id < c.sweep_id
-    GROUP BY c.sweep_id
 )
 SELECT c.night AS night, c.label AS label, c.sweep_id AS sweep_id,
        c.code_version AS code_version, c.kpi AS kpi, c.n AS n, c.mean AS mean,

@@ -76,6 +76,7 @@ def test_an_unknown_model_exits_2_listing_the_known_ones(twin: click.Group) -> N
     (("--draft", "qwen3-0.6b"), "--draft"),
     (("--batch", "1,eight"), "--batch"),
     (("--context", "0"), "--context"),
+    (("--precision", "16,160"), "--precision"),  # a typo, not 160 bits per weight
 ])
 def test_bad_input_exits_2_naming_the_option(twin: click.Group, args: tuple[str, ...],
                                               key: str) -> None:

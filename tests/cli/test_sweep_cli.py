@@ -74,6 +74,9 @@ def test_the_table_shows_each_kpi_with_its_interval(db: str) -> None:
         (["--factor", "repair.crews=1,x"], "repair.crews"),
         (["--ci-width", "availability=wide"], "--ci-width"),
         (["--until", "-3d"], "run.until"),
+        (["--max-replications", "30"], "--max-replications"),  # no target would use it
+        (["-n", "10", "--ci-width", "availability=1%", "--max-replications", "5"],
+         "--max-replications"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(args: list[str], where: str, tmp_path: Path) -> None:
@@ -145,6 +148,10 @@ def test_a_bad_nightly_config_exits_2_naming_the_key(tmp_path: Path, db: str) ->
                       'watch = { availability = "up" }\n')  # fmt: skip
     result = _nightly(config, "2026-11-29", db)
     assert result.exit_code == 2 and "sweep.0.replications" in result.output
+    config.write_text('[[sweep]]\nlabel = "x"\nscenario = "small.toml"\nreplications = 5\n'
+                      'max_replications = 50\nwatch = { availability = "higher" }\n')  # fmt: skip
+    result = _nightly(config, "2026-11-29", db)
+    assert result.exit_code == 2 and "sweep.0.max_replications" in result.output
 
 
 def test_sensitivity_ranks_the_parameter_that_moves_the_kpi_first() -> None:
@@ -208,3 +215,50 @@ def test_a_sweep_too_big_for_memory_exits_2_before_the_store_is_touched(tmp_path
     assert result.exit_code == 2, result.output
     assert "wafer.core_failures: expected a run that fits in memory" in result.output
     assert not (tmp_path / "twin.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["-n", "50"], ["--replications"]),
+        (["--record", "events", "--seed", "5"], ["--record", "--seed"]),
+        ([SMALL, "--until", "9d"], ["SCENARIO", "--until"]),
+    ],
+)
+def test_resume_refuses_an_option_that_would_change_the_sweep(
+    db: str, args: list[str], named: list[str]
+) -> None:
+    # `--resume ID -n 50` used to run nothing more and say nothing: it looked like an extension
+    first = twin("sweep", SMALL, "--set", "run.until=2d", "-n", "2", "--workers", "1",
+                 "--db", db)  # fmt: skip
+    assert first.exit_code == 0, first.output
+    result = twin("sweep", "--resume", "1", "--workers", "1", "--db", db, *args)
+    assert result.exit_code == 2, result.output
+    assert "--resume" in result.output and all(flag in result.output for flag in named)
+    assert twin("sweep", "--resume", "1", "--workers", "1", "--db", db).exit_code == 0
+
+
+def test_a_bad_executor_choice_stores_no_sweep(db: str, tmp_path: Path) -> None:
+    # --workers with --scheduler (or a scheduler that does not answer) is refused before
+    # the sweep is stored: it used to leave a sweep 'running' forever, with no runs
+    shipped = str(SCENARIOS.parent / "nightly.toml")
+    for command in (["sweep", SMALL, "-n", "2"], ["compare", SMALL, SMALL], ["nightly", shipped]):
+        result = twin(*command, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
+                      "--db", db)  # fmt: skip
+        assert result.exit_code == 2, (command, result.output)
+        assert "--scheduler" in result.output
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_resumed_sweep_prints_what_the_uninterrupted_one_printed(db: str) -> None:
+    args = ("--workers", "1", "--db", db, "--json")
+    whole = twin("sweep", SMALL, "--set", "run.until=5d", "-n", "3", "--factor",
+                 "repair.crews=1,2", *args)  # fmt: skip
+    assert whole.exit_code == 0, whole.output
+    with open_store(db) as store, store.engine.begin() as conn:  # as if killed before the last
+        conn.exec_driver_sql("DELETE FROM kpis WHERE run_id IN "
+                             "(SELECT id FROM runs WHERE replication = 2)")  # fmt: skip
+        conn.exec_driver_sql("DELETE FROM runs WHERE replication = 2")
+    resumed = twin("sweep", "--resume", "1", *args)
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.output == whole.output  # KPIs read back come in another order

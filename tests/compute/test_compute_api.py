@@ -50,8 +50,23 @@ def test_a_scenario_adds_its_own_model_and_a_bad_field_is_named() -> None:
     with pytest.raises(ValueError, match="'active_params'"):  # no room for the layers
         catalogue({"mine": _entry(params=0.2e9, active_params=0.2e9)})
     assert catalogue({"mine": _entry(tied=True)})["mine"].tied
+    with pytest.raises(ValueError, match="'active_params'"):  # 2 of 8 experts, yet all used
+        catalogue({"mine": _entry(experts=8, active_experts=2)})
+    with pytest.raises(ValueError, match="'active_params'"):  # less than 2 experts in 8 use
+        catalogue({"mine": _entry(params=70e9, active_params=7e9, experts=8, active_experts=2)})
+    with pytest.raises(ValueError, match="'active_params'"):  # every expert, not every weight
+        catalogue({"mine": _entry(params=14e9, active_params=7e9, experts=8, active_experts=8)})
     with pytest.raises(ValueError, match="already"):
         catalogue({"llama-3.1-8b": _entry()})
+
+
+def test_a_model_whose_tokens_use_every_expert_runs_as_a_dense_one() -> None:
+    # experts == active_experts divided by zero (ZeroDivisionError) in the layer time
+    models = catalogue({"all-experts": _entry(experts=8, active_experts=8), "dense": _entry()})
+    kwargs = dict(bits=16, batch=np.array([1, 64]), context=1024, prompt=512)
+    every, dense = evaluate(models["all-experts"], **kwargs), evaluate(models["dense"], **kwargs)
+    assert np.array_equal(every.user_tps, dense.user_tps)
+    assert np.array_equal(every.ttft_s, dense.ttft_s)
 
 
 def test_evaluate_broadcasts_every_input() -> None:

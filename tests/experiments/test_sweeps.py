@@ -165,3 +165,27 @@ def test_a_scheduler_without_dask_installed_is_a_clear_bad_input(
     with pytest.raises(ScenarioError, match=r"pip install 'wafertwin\[dask\]'") as err:
         executor(None, "tcp://127.0.0.1:8786")
     assert err.value.exit_code == 2 and err.value.source == "--scheduler"
+
+
+def test_two_levels_of_the_same_scenario_both_run_on_dask() -> None:
+    # `twin compare A A` (an A/A check): the levels' tasks carry the same document and
+    # seeds, and must still be distinct Dask tasks, else one level's futures are lost
+    distributed = pytest.importorskip("distributed")
+    from twin.experiments.executors import DaskCluster
+
+    base = factorial(SMALL, ["run.until=2d"], [])[0]
+    plan = Plan((base, level_of(1, (), base.overrides, base.scenario)), seed=5,
+                replications=2, max_replications=2)  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+        host="127.0.0.1", dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        executor = DaskCluster(cluster.scheduler_address)
+        try:
+            results = run_sweep(plan, executor)
+        finally:
+            executor.close()
+    assert sorted(results.kpis) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    first, second = results.kpis[(0, 1)], results.kpis[(1, 1)]
+    assert all(x == y or (math.isnan(x) and math.isnan(y))
+               for x, y in zip(first.values(), second.values(), strict=True))

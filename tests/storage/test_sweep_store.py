@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -26,6 +28,7 @@ from storage.sweeps import (
     load_sweep,
     new_sweep,
     plan_of,
+    previous_night,
     run_stored,
 )
 from twin.experiments.design import factorial, parse_factor, replication_seed
@@ -163,6 +166,28 @@ def _spawn_sweep(url: str, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def test_a_night_run_late_is_compared_with_the_nights_before_it(store: Store) -> None:
+    # nights run in the order 11-29, 11-30, then 11-28 (--night in the past): by id, the
+    # 11-28 sweep was compared with 11-30's, a later night
+    levels = factorial(SMALL, ["run.until=2d"], [])
+    settings = {"replications": 2, "max_replications": 2, "targets": []}
+    ids = {}
+    for night in (date(2026, 11, 29), date(2026, 11, 30), date(2026, 11, 28)):
+        ids[night] = new_sweep(store, levels, seed=3, settings=settings, label="hall",
+                               night=night)  # fmt: skip
+        run_stored(store, ids[night], InProcess())
+    assert previous_night(store, "hall", date(2026, 11, 28)) is None
+    assert previous_night(store, "hall", date(2026, 11, 30)) == ids[date(2026, 11, 29)]
+    assert previous_night(store, "hall", date(2026, 12, 1)) == ids[date(2026, 11, 30)]
+    rows = store.query(
+        "SELECT sweep_id, previous_sweep_id FROM v_nightly_changes WHERE kpi = 'availability'"
+    )
+    previous = {int(r.sweep_id): r.previous_sweep_id for r in rows.itertuples()}
+    assert pd.isna(previous[ids[date(2026, 11, 28)]])
+    assert previous[ids[date(2026, 11, 29)]] == ids[date(2026, 11, 28)]  # now one before
+    assert previous[ids[date(2026, 11, 30)]] == ids[date(2026, 11, 29)]
+
+
 @pytest.fixture
 def procs() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
@@ -227,3 +252,44 @@ def test_a_sweep_killed_twice_is_resumed_without_loss_or_double_count(
         for i in (0, REPLICATIONS - 1):
             task_kpis = outcome(store, 1, 0, i).result.kpis
             assert after[(0, i)]["availability"] == task_kpis["availability"]
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes whose environment holds `marker` (the sweep's pool, its fork server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if marker.encode() in environ and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_a_killed_sweep_leaves_no_worker_behind(
+    tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    # a pool worker's parent is the fork server: with `twin sweep` SIGKILLed, the workers
+    # waited for tasks forever (and kept the fork server alive)
+    url = str(tmp_path / "store.db")
+    marker = f"TWIN_TEST_SWEEP_MARK=killed-{os.getpid()}-{time.monotonic_ns()}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **dict([marker.split("=")]))
+    sweep = subprocess.Popen(
+        [sys.executable, "-c", "from cli.main import main; main()", "sweep", str(SMALL),
+         "--set", "run.until=365d", "-n", "200", "--workers", "2", "--db", url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    procs.append(sweep)
+    _kill_after(sweep, url, 2)
+    assert _marked(marker), "the pool was not running when its sweep was killed"
+    deadline = time.monotonic() + 15  # workers look every second; a task may be under way
+    while _marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _marked(marker)
+    for pid in left:  # leave nothing behind, even when the check fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left

@@ -42,7 +42,9 @@ class ModelSpec:
 
     @property
     def moe(self) -> bool:
-        return self.experts > 1
+        """A mixture of experts: a token uses only some of the experts (a model whose
+        tokens use every expert computes with all its weights, as a dense one)."""
+        return self.experts > self.active_experts
 
     @property
     def embedding_params(self) -> int:
@@ -110,14 +112,21 @@ def _check_consistent(spec: ModelSpec) -> None:
         "kv_heads": spec.heads % spec.kv_heads != 0,
         "active_experts": spec.active_experts > spec.experts,
     }
-    if spec.experts == 1 and spec.active_params != spec.params:
+    if not spec.moe and spec.active_params != spec.params:
         problems["active_params"] = True  # a dense model uses all its parameters
+    if spec.moe and (spec.active_params >= spec.params
+                     or spec.body_active * spec.experts < spec.active_experts * spec.body_params):
+        # fewer experts than all: fewer parameters; and the active ones at least the
+        # active experts' share of the layers (else the part every token uses is negative)
+        problems["active_params"] = True
     for key, bad in problems.items():
         if bad:
             raise ValueError(f"model {spec.name!r}: field {key!r} is inconsistent "
-                             "(active_params <= params, equal for a dense model, more than "
-                             "the embedding and output projection, vocab x hidden each; heads "
-                             "a multiple of kv_heads; active_experts <= experts)")
+                             "(active_params <= params, equal for a dense model or one whose "
+                             "tokens use every expert, less for a mixture of experts but at "
+                             "least the active experts' share; more than the embedding and "
+                             "output projection, vocab x hidden each; heads a multiple of "
+                             "kv_heads; active_experts <= experts)")
 
 
 @cache

@@ -173,13 +173,17 @@ def _split(model: ModelSpec, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
                  systems: np.ndarray, per_seq: float) -> np.ndarray:
     """Wall time for every sequence of the batch to pass `per_seq` tokens through
-    the model once: micro-batches of max(1, batch / layers) sequences, one pass."""
+    the model once: micro-batches of max(1, batch / layers) sequences, one pass;
+    never less than each wafer-to-wafer link takes to carry the step's activations
+    of every sequence (a link carries every micro-batch of the step, not one)."""
     seqs = np.maximum(1.0, load.batch / model.layers)
     tokens = seqs * per_seq
     layer_cores, head_cores = _split(model, cores)
     layer = _layer_time(model, hw, load, layer_cores, tokens, seqs, load.context)
     head = _head_time(model, hw, load, head_cores, tokens)
-    return model.layers * layer + head + _hops(model, hw, systems, tokens)
+    one_pass = model.layers * layer + head + _hops(model, hw, systems, tokens)
+    carried = load.batch * per_seq * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth
+    return np.maximum(one_pass, np.where(systems > 1, carried, 0.0))
 
 
 def _prefill_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,

@@ -3,7 +3,8 @@
 Each executor takes a batch of `Task`s and yields their `Outcome`s as they
 finish, in whatever order. The local pool starts its workers from a fork
 server that has imported the engine once (``spawn`` where there is no fork
-server), so a worker costs a fork, not an import. `DaskCluster` submits the
+server), so a worker costs a fork, not an import; a worker exits on its own
+when the process that owns the pool is gone (killed with SIGKILL). `DaskCluster` submits the
 same tasks to an existing ``dask.distributed`` scheduler, each under a key
 of its own (`Task.key`), with retries: a task run twice returns the same
 outcome, and the sweep commits each replication once whatever arrives. Dask
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing.context import BaseContext
@@ -27,6 +30,7 @@ __all__ = ["Executor", "InProcess", "ProcessPool", "DaskCluster", "default_worke
 
 DASK_RETRIES = 3  # a task lost with its worker is run again (its outcome is the same)
 DASK_TIMEOUT_S = 10
+WATCH_S = 1.0  # how often a pool worker checks that the process that owns its pool lives
 
 
 class Executor(Protocol):
@@ -59,8 +63,22 @@ class InProcess:
         return None
 
 
-def _import_engine() -> None:
+def _start_worker(sweep_pid: int) -> None:
+    """A pool worker's start: import the engine once, and watch the process that owns the
+    pool. A worker's parent is the fork server, not that process, so nothing tells it when
+    that process is killed (SIGKILL): it would wait for tasks forever, and keep the fork
+    server alive too. It exits within `WATCH_S` of the owner's end instead."""
     import twin.engine  # noqa: F401  (a spawned worker imports it once, here)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_S)
+            try:
+                os.kill(sweep_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="watch-sweep-process", daemon=True).start()
 
 
 class ProcessPool:
@@ -75,7 +93,8 @@ class ProcessPool:
         else:
             context = multiprocessing.get_context("spawn")
         self.description = f"{workers} local worker processes"
-        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_import_engine)
+        self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                         initargs=(os.getpid(),))
 
     def run(self, tasks: Sequence[Task]) -> Iterator[Outcome]:
         futures: list[Future[Outcome]] = [self._pool.submit(run_replication, t) for t in tasks]

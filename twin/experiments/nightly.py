@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin.errors import ScenarioError
 from twin.experiments.stats import Summary
+from twin.experiments.sweep import settings
 
 __all__ = ["REGRESSED", "NightlyConfig", "NightlySweep", "Verdict", "load_config", "judge"]
 
@@ -74,6 +75,9 @@ def load_config(path: Path) -> NightlyConfig:
     for label in labels:
         if labels.count(label) > 1:
             raise ScenarioError(shown, "sweep.label", "each label once", label)
+    for index, entry in enumerate(config.sweep):
+        settings(entry.replications, entry.max_replications, entry.ci_width, source=shown,
+                 key=f"sweep.{index}.max_replications")  # fmt: skip
     return config
 
 

@@ -39,9 +39,11 @@ class Task:
 
     @property
     def key(self) -> str:
-        """A name that only this very task has (Dask's task key)."""
+        """A name that only this very task has (Dask's task key): two levels may resolve to
+        the same scenario (``twin compare A A``), so the level and replication are in it."""
         digest = hashlib.sha256(self.document.encode()).hexdigest()[:16]
-        return f"wafertwin-replication-{digest}-{self.seed}-{self.record}"
+        return (f"wafertwin-replication-{digest}-{self.seed}-{self.record}"
+                f"-{self.level}-{self.replication}")
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,22 @@ class Plan:
 
 
 def settings(
-    replications: int, max_replications: int | None = None, targets: Sequence[str] = ()
+    replications: int,
+    max_replications: int | None = None,
+    targets: Sequence[str] = (),
+    *,
+    source: str = "--max-replications",
+    key: str = "",
 ) -> dict[str, object]:
     """A plan's settings as the store keeps them: the first and the most replications
     per level (by default 10 times the first with targets, else the first) and the
-    ``--ci-width`` targets, checked."""
+    ``--ci-width`` targets, checked. A most that nothing would use (no target) or
+    below the first is a `ScenarioError` from `source` (`key`)."""
+    if max_replications is not None and (not targets or max_replications < replications):
+        expected = (f"at least the first replications ({replications})" if targets
+                    else "interval targets to use it (--ci-width, ci_width): the most "
+                    "replications they may add")  # fmt: skip
+        raise ScenarioError(source, key, expected, max_replications)
     parsed = [parse_target(text) for text in targets]
     default = 10 * replications if parsed else replications
     return {
@@ -108,11 +119,9 @@ class SweepResults:
         return [float(kpis.get(kpi, math.nan)) for _, kpis in rows]
 
     def kpi_names(self) -> list[str]:
-        """Every KPI, in the order a run reports them."""
-        names: dict[str, None] = {}
-        for key in sorted(self.kpis):
-            names.update(dict.fromkeys(self.kpis[key]))
-        return list(names)
+        """Every KPI, by name: the order of a fresh run's KPIs and that of KPIs read back
+        from the store (a resume) differ, and what a sweep prints must not."""
+        return sorted({name for kpis in self.kpis.values() for name in kpis})
 
     def summary(self, level: int, kpi: str) -> Summary:
         return summarize(self.values(level, kpi))
