@@ -202,7 +202,7 @@ def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
     shortest step; the candidates are one more (last) array axis."""
     expand = load.with_axis()
     cores, systems = cores[..., None], systems[..., None]
-    micro = np.arange(1.0, model.layers + 1.0)
+    micro = np.arange(1.0, min(model.layers, int(np.max(load.batch))) + 1.0)
     seqs = expand.batch / micro
     tokens = seqs * per_seq
     layer_cores, head_cores = _split(model, cores)
