@@ -167,3 +167,16 @@ def test_the_schedule_keeps_aggregate_rising_and_per_user_speed_falling(
     longer = evaluate(model, bits=bits, batch=batch, context=context, prompt=1000,
                       systems=systems, speculative=spec)
     assert np.all(np.diff(longer.user_tps, axis=0) <= 0)
+
+
+@pytest.mark.parametrize("name,systems", [("gpt-oss-120b", 30), ("llama-3.1-8b", 12)])
+def test_a_prompt_crosses_every_link_chunk_by_chunk(name: str, systems: int) -> None:
+    # prefill in min(prompt, layers) chunks: the first link carries every chunk, then the
+    # last chunk still crosses the other links, one link-time each
+    model = MODELS[name]
+    prompt = np.array([1000.0, 8192, 60000, 131072])
+    perf = evaluate(model, bits=8, batch=1, context=1, prompt=prompt, systems=systems)
+    per_token = model.hidden * 2 / CS3.io_bandwidth
+    chunk = prompt / np.minimum(prompt, model.layers)
+    least = prompt * per_token + (systems - 2) * chunk * per_token
+    assert np.all(prompt / perf.prefill_tps >= least * (1 - 1e-9))
