@@ -25,10 +25,18 @@ more stage of the same form. A pass through the model adds (S - 1)
 wafer-to-wafer hops of hop_s + activations / I/O bandwidth.
 
 A decode step advances every sequence of the batch by one token (one
-verification with speculation): B <= L sequences (L layers) travel one per
-micro-batch and the step is one pass; beyond that, micro-batches of B / L
-sequences fill the pipeline and the step is one pass at that micro-batch.
-Prefill pushes the prompt through the same pipeline in chunks.
+verification with speculation). The scheduler cuts the B sequences into M
+micro-batches of B / M sequences, M in 1..min(B, L) (L layers): every
+micro-batch crosses every stage (each layer, the output projection, each
+wafer-to-wafer link), a stage takes one at a time, and a micro-batch's next
+token needs its last, so the step lasts
+
+    max(one pass of a micro-batch, M x the slowest stage's time for one)
+
+and the scheduler picks the M that makes it shortest. At batch 1 that is one
+pass; M x a link's time is the time it takes to carry the activations of the
+whole batch, whatever M. Prefill pushes the prompt through the same pipeline in chunks:
+one chunk's pass, then one more layer (or link) time per further chunk.
 `docs/compute.md` derives this and calibrates span_s, hop_s and efficiency.
 
 All inputs broadcast (numpy); `evaluate` returns a `Perf` of arrays.
@@ -84,6 +92,7 @@ class Perf(NamedTuple):
     aggregate_tps: np.ndarray  # output tokens/s per replica
     prefill_tps: np.ndarray  # prompt tokens/s per replica
     ttft_s: np.ndarray  # time to first token of a `prompt`-token request at this batch
+    micro_batches: np.ndarray  # micro-batches a decode step (verification) is cut into
 
 
 def expected_tokens(tokens: int, acceptance: float) -> float:
@@ -115,6 +124,10 @@ class _Load:
             if not np.all(np.isfinite(value)) or np.any(value < least):
                 raise ValueError(f"{name}: expected finite numbers >= {least}")
         return cls(**arrays)
+
+    def with_axis(self) -> _Load:
+        """The same load with one more (last) axis of length one, for a choice's candidates."""
+        return _Load(**{name: value[..., None] for name, value in vars(self).items()})
 
 
 def _stage(hw: Hardware, cores: np.ndarray, span_cores: np.ndarray, read: np.ndarray,
@@ -160,7 +173,13 @@ def _head_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
 
 def _hops(model: ModelSpec, hw: Hardware, systems: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """The wafer-to-wafer hops of one pass of `tokens` tokens."""
-    return (systems - 1) * (hw.hop_s + tokens * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth)
+    return (systems - 1) * (hw.hop_s + _link(model, hw, systems, tokens))
+
+
+def _link(model: ModelSpec, hw: Hardware, systems: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """How long a wafer-to-wafer link is busy carrying `tokens` tokens' activations
+    (no link on a single system)."""
+    return np.where(systems > 1, tokens * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth, 0.0)
 
 
 def _split(model: ModelSpec, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,34 +190,46 @@ def _split(model: ModelSpec, cores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _decode_step(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
-                 systems: np.ndarray, per_seq: float) -> np.ndarray:
-    """Wall time for every sequence of the batch to pass `per_seq` tokens through
-    the model once: micro-batches of max(1, batch / layers) sequences, one pass;
-    never less than each wafer-to-wafer link takes to carry the step's activations
-    of every sequence (a link carries every micro-batch of the step, not one)."""
-    seqs = np.maximum(1.0, load.batch / model.layers)
+                 systems: np.ndarray, per_seq: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wall time for every sequence of the batch to pass `per_seq` tokens through the
+    model once, and the number of micro-batches the step is cut into.
+
+    With M micro-batches of B / M sequences, the step lasts at least one pass of a
+    micro-batch (its next token needs its last), and at least M times the slowest
+    stage's time for one micro-batch (a layer, the output projection or a
+    wafer-to-wafer link: each handles one micro-batch at a time and every
+    micro-batch crosses every one). The scheduler picks M in 1..min(B, L), the
+    shortest step; the candidates are one more (last) array axis."""
+    expand = load.with_axis()
+    cores, systems = cores[..., None], systems[..., None]
+    micro = np.arange(1.0, min(model.layers, int(np.max(load.batch))) + 1.0)
+    seqs = expand.batch / micro
     tokens = seqs * per_seq
     layer_cores, head_cores = _split(model, cores)
-    layer = _layer_time(model, hw, load, layer_cores, tokens, seqs, load.context)
-    head = _head_time(model, hw, load, head_cores, tokens)
+    layer = _layer_time(model, hw, expand, layer_cores, tokens, seqs, expand.context)
+    head = _head_time(model, hw, expand, head_cores, tokens)
     one_pass = model.layers * layer + head + _hops(model, hw, systems, tokens)
-    carried = load.batch * per_seq * model.hidden * ACTIVATION_BYTES / hw.io_bandwidth
-    return np.maximum(one_pass, np.where(systems > 1, carried, 0.0))
+    slowest = np.maximum(np.maximum(layer, head), _link(model, hw, systems, tokens))
+    step = np.where(micro <= expand.batch, np.maximum(one_pass, micro * slowest), np.inf)
+    best = np.argmin(step, axis=-1)
+    return np.take_along_axis(step, best[..., None], axis=-1)[..., 0], best + 1.0
 
 
 def _prefill_time(model: ModelSpec, hw: Hardware, load: _Load, cores: np.ndarray,
                   systems: np.ndarray) -> np.ndarray:
-    """The prompt through the pipeline in min(prompt, layers) chunks: the pipeline
-    fills and drains, (layers + chunks - 1) chunk-stages in all, each token of a
-    chunk attending on average to half the prompt; the output projection for the
-    prompt's last token gives the first token."""
+    """The prompt through the pipeline in min(prompt, layers) chunks: one chunk's
+    pass, then each further chunk one stage-time later (the slower of a layer and a
+    wafer-to-wafer link: each carries every chunk), each token of a chunk attending
+    on average to half the prompt; the output projection for the prompt's last
+    token gives the first token (the other tokens do not cross it)."""
     chunks = np.minimum(load.prompt, model.layers)
     size = load.prompt / chunks
     layer_cores, head_cores = _split(model, cores)
     layer = _layer_time(model, hw, load, layer_cores, size, np.ones_like(size),
                         load.prompt / 2.0)
     head = _head_time(model, hw, load, head_cores, np.ones_like(size))
-    return (model.layers + chunks - 1.0) * layer + head + _hops(model, hw, systems, size)
+    one_pass = model.layers * layer + head + _hops(model, hw, systems, size)
+    return one_pass + (chunks - 1.0) * np.maximum(layer, _link(model, hw, systems, size))
 
 
 def _systems(model: ModelSpec, hw: Hardware, used: np.ndarray, systems: object) -> np.ndarray:
@@ -242,21 +273,22 @@ def evaluate(model: ModelSpec, *, bits: object, batch: object, context: object,
     cores = count * float(hardware.cores) * np.maximum(core_share,
                                                        used / (count * hardware.capacity))
     if speculative is None:
-        step = _decode_step(model, hardware, load, cores, count, 1.0)
+        step, micro = _decode_step(model, hardware, load, cores, count, 1.0)
         tokens = 1.0
     else:
         # the draft takes cores in proportion to its weights, on one wafer (no hops)
         share = speculative.draft.params / (speculative.draft.params + model.params)
-        drafting = _decode_step(speculative.draft, hardware, load, cores * share,
-                                np.ones_like(count), 1.0)
+        drafting, _ = _decode_step(speculative.draft, hardware, load, cores * share,
+                                   np.ones_like(count), 1.0)
         cores = cores * (1.0 - share)
-        verify = _decode_step(model, hardware, load, cores, count, speculative.tokens + 1.0)
+        verify, micro = _decode_step(model, hardware, load, cores, count,
+                                     speculative.tokens + 1.0)
         step = speculative.tokens * drafting + verify
         tokens = expected_tokens(speculative.tokens, speculative.acceptance)
     prefill = _prefill_time(model, hardware, load, cores, count)
     user = tokens / step
     fields = (count, used, step, np.full_like(step, tokens), user, load.batch * user,
-              load.prompt / prefill, prefill + step)
+              load.prompt / prefill, prefill + step, micro)
     shape = np.broadcast_shapes(*(np.shape(x) for x in (*fields, load.kv_bits, load.context)))
     return Perf(*(np.broadcast_to(x, shape).copy() for x in fields))
 
