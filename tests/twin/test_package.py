@@ -12,6 +12,7 @@ at its 4th such cycle and be swapped under the cause ``package``.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from twin.errors import ScenarioError
 from twin.mechanisms.package import cycle_damage
 from twin.scenario import PackageSpec, Scenario, load_scenario, parse_scenario
 
-PUMP_STRESS = Path(__file__).resolve().parents[2] / "scenarios" / "pump-stress.toml"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+PUMP_STRESS, HEAT_AGEING = SCENARIOS / "pump-stress.toml", SCENARIOS / "heat-ageing.toml"
 
 INLET, T_ON, TAU = 30.0, 30.0 + 23.0 * 1.8, 0.1
 PACKAGE = {"cycles": 1000.0, "reference_delta": "40 K", "exponent": 2.0, "scatter": 0.0}
@@ -144,3 +146,19 @@ def test_a_bad_package_section_is_bad_input_naming_the_key(key: str, value: obje
     with pytest.raises(ScenarioError) as error:
         parse_scenario({"package": {key: value}}, "s.toml")
     assert f"package.{key}" in str(error.value)
+
+
+def test_every_kpi_of_ageing_and_fatigue_is_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "kpis.md").read_text()
+    rows = set(re.findall(r"^\| `([^`]+)`", text, flags=re.MULTILINE))
+    scenario = load_scenario(HEAT_AGEING, ["hall.rows=1", 'run.until="2 d"'])
+    kpis = run_logged(scenario)[0].kpis
+    new = {"failures.package", "package.cycles", "package.damage_mean", "package.damage_max",
+           "ageing.af_mean.pump", "ageing.af_mean.fan", "downtime_h.package", "outages.package"}
+    assert new <= kpis.keys()
+    generic = {"ageing.af_mean.pump": "ageing.af_mean.<class>",
+               "ageing.af_mean.fan": "ageing.af_mean.<class>",
+               "downtime_h.package": "downtime_h.<cause>", "outages.package": "outages.<cause>"}
+    for name in new:
+        assert generic.get(name, name) in rows, name
+    assert "`package`" in text  # named among the causes
