@@ -149,6 +149,21 @@ def long_context_tenant_waits_and_needs_four_systems(k: Kpis, serving: Kpis) -> 
     assert k["serving.tokens.served.api"] == k["serving.tokens.demanded.api"]
 
 
+def heat_ageing_doubles_pump_and_fan_failures(k: Kpis, hall: Kpis) -> None:
+    # at 40 C the wafer settles at 40 + 23 x 1.8 = 81.4 C: AF = exp(0.7 eV / k
+    # (1/344.15 K - 1/354.55 K)) = 2.0 over the 71 C reference, nearly all the time
+    af = math.exp(0.7 / 8.617333262e-5 * (1 / 344.15 - 1 / 354.55))
+    for name in ("pump", "fan"):
+        assert k[f"ageing.af_mean.{name}"] == pytest.approx(af, rel=0.01)
+        assert k[f"failures.{name}"] > 1.8 * hall[f"failures.{name}"]
+    assert k["failures.psu"] == hall["failures.psu"]  # no Arrhenius table: its own draws
+    assert k["thermal.throttle_h"] > 100 * hall["thermal.throttle_h"]  # a pump down: 85.5 C
+    # packages: a few cycles a year (trips, outages), damage far from cracking
+    assert k["package.cycles"] >= k["thermal.trips"] > 0
+    assert 0.0 < k["package.damage_max"] < 0.01
+    assert k["failures.package"] == 0.0
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -157,6 +172,9 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
         year("bad-wafers"), year("hall")
     ),
     "night-shift": lambda: night_shift_waits_for_crews_and_psus(year("night-shift"), year("hall")),
+    "heat-ageing": lambda: heat_ageing_doubles_pump_and_fan_failures(
+        year("heat-ageing"), year("hall")
+    ),
     "serving": lambda: serving_serves_three_tenants_under_failures(year("serving"), year("hall")),
     "serving-reservation": lambda: reservation_costs_the_chat_tenant(
         year("serving-reservation"), year("serving")
@@ -179,7 +197,8 @@ def test_each_scenario_does_what_its_comment_says(stem: str) -> None:
     BEHAVIOUR[stem]()
 
 
-@pytest.mark.parametrize("stem", ["hall", "pump-stress", "bad-wafers", "night-shift"])
+@pytest.mark.parametrize("stem", ["hall", "pump-stress", "bad-wafers", "night-shift",
+                                  "heat-ageing"])
 def test_a_year_of_each_hall_keeps_its_kpis_in_range(stem: str) -> None:
     k = year(stem)
     assert 0.0 <= k["availability"] <= 1.0

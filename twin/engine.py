@@ -23,6 +23,7 @@ from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
 from twin.mechanisms.components import ComponentClass
+from twin.mechanisms.package import Package
 from twin.mechanisms.repair import Crews, RepairShop
 from twin.mechanisms.spares import PartStock
 from twin.mechanisms.thermal import Thermal
@@ -64,6 +65,7 @@ class Model:
     saturation: Saturation
     serving: Serving | None = None  # a scenario with a [serving] section
     fidelity: Fidelity | None = None  # how its serving is simulated
+    package: Package | None = None  # a scenario with a [package] section
 
 
 def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
@@ -92,6 +94,10 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
         streams, source=scenario.source,
     )
+    package = (
+        None if scenario.package is None
+        else Package(env, scenario.package, fleet, thermal, wafers, streams)
+    )
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
     serving = fidelity = None
     if scenario.serving is not None:
@@ -99,7 +105,7 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity,
+        saturation, serving, fidelity, package,
     )
 
 

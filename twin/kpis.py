@@ -22,13 +22,15 @@ if TYPE_CHECKING:
 __all__ = ["collect_kpis", "causes"]
 
 # Causes of downtime besides the component classes: a failed wafer, a core remap,
-# a thermal trip that no class's factor explains.
+# a thermal trip that no class's factor explains. With package fatigue on, also
+# a cracked package (`package`).
 MECHANISM_CAUSES = ("wafer", "cores", "thermal")
 
 
-def causes(classes: Sequence[str]) -> list[str]:
-    """Every cause an outage of a hall with component `classes` can have."""
-    return [*classes, *MECHANISM_CAUSES]
+def causes(classes: Sequence[str], package: bool = False) -> list[str]:
+    """Every cause an outage of a hall with component `classes` (and package fatigue,
+    when `package`) can have."""
+    return [*classes, *MECHANISM_CAUSES, *(("package",) if package else ())]
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -52,10 +54,20 @@ def collect_kpis(
     }
     shop, wafers, fleet = model.shop, model.wafers, model.fleet
     names = [cls.name for cls in model.classes]
+    package = model.package
+    every_cause = causes(names, package is not None)
     for cls in model.classes:
         k[f"failures.{cls.name}"] = float(cls.failures)
     k["failures.wafer"] = float(wafers.failures)
     k["failures.cores"] = float(wafers.core_events)
+    if package is not None:
+        k["failures.package"] = float(wafers.failed_package)
+        k["package.cycles"] = float(package.cycles)
+        k["package.damage_mean"] = _mean(package.damage)
+        k["package.damage_max"] = max(package.damage)
+    for cls in model.classes:
+        if cls.clock is not None:
+            k[f"ageing.af_mean.{cls.name}"] = cls.clock.mean_factor(horizon)
     # restores: completed means; those still open at the end, their count and mean age
     for name in names:
         k[f"mttr_h.{name}"] = shop.mttr(name)
@@ -69,7 +81,7 @@ def collect_kpis(
     swap_ages = [horizon - t for t in wafers.swap_started.values()]
     k["open_restores.wafer"] = float(len(swap_ages))
     k["open_age_h.wafer"] = _mean(swap_ages)
-    every = sorted({*causes(names), *fleet.downtime_by_cause, *fleet.outages_by_cause})
+    every = sorted({*every_cause, *fleet.downtime_by_cause, *fleet.outages_by_cause})
     for cause in every:
         k[f"downtime_h.{cause}"] = fleet.downtime_by_cause.get(cause, 0.0)
     for cause in every:
@@ -97,6 +109,6 @@ def collect_kpis(
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 
-        k.update(outcome_kpis(model.serving, serving, causes(names), horizon,
+        k.update(outcome_kpis(model.serving, serving, every_cause, horizon,
                               integrals["power_kw"]))
     return k

@@ -63,8 +63,9 @@ from twin.text import escaped, unprintable
 from twin.workloads.serving.lengths import Lengths
 
 __all__ = [
-    "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge", "printable", "Line", "run_option", "scale_scenario", "MAX_SCENARIO_BYTES",
+    "Scenario", "ComponentSpec", "ArrheniusSpec", "PackageSpec", "load_scenario",
+    "parse_scenario", "apply_override", "deep_merge", "printable", "Line", "run_option",
+    "scale_scenario", "MAX_SCENARIO_BYTES",
     "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
 ]
 
@@ -178,6 +179,44 @@ class SystemSpec(_Model):
         return self
 
 
+# Activation energies past this are not a failure mechanism of electronics or pumps
+# (published ones are 0.1-1.5 eV); a larger one is a slip in units.
+MAX_ACTIVATION_EV = 5.0
+# Lowest absolute temperature (C) an Arrhenius reference may be: AF divides by it in kelvin.
+ABSOLUTE_ZERO_C = -273.15
+
+
+class ArrheniusSpec(_Model):
+    """Temperature acceleration of a component class's failure clock (twin.mechanisms.ageing):
+    its clock runs at AF = exp(Ea/k (1/T_ref - 1/T)), T the system's wafer temperature."""
+
+    activation_energy: float = Field(gt=0.0, le=MAX_ACTIVATION_EV)  # eV
+    reference_temperature: Temperature = _q("71 C")  # ASSUMPTION: the default hall at full power
+
+    @model_validator(mode="after")
+    def _above_absolute_zero(self) -> ArrheniusSpec:
+        if self.reference_temperature <= ABSOLUTE_ZERO_C:
+            raise _KeyedError("reference_temperature", "a temperature above -273.15 C")
+        return self
+
+
+class PackageSpec(_Model):
+    """Package fatigue (twin.mechanisms.package): Coffin-Manson cycles to failure
+    N_f = cycles (reference_delta / dT)^exponent, Miner's damage sum 1/N_f, failure when
+    the damage reaches a per-package threshold, lognormal of median 1 and `scatter`."""
+
+    cycles: float = Field(default=5000.0, gt=0.0, le=1e12)  # ASSUMPTION: N_f at reference_delta
+    reference_delta: DeltaTemperature = _q("40 K")  # ASSUMPTION
+    exponent: float = Field(default=2.0, gt=0.0, le=20.0)  # solder joints, sources (package)
+    scatter: float = Field(default=0.5, ge=0.0, le=5.0)  # ASSUMPTION: sigma of ln(threshold)
+
+    @model_validator(mode="after")
+    def _positive_delta(self) -> PackageSpec:
+        if self.reference_delta <= 0.0:
+            raise _KeyedError("reference_delta", "a temperature swing above 0 K")
+        return self
+
+
 class ComponentSpec(_Model):
     """A redundant component class in every system: `required` of `count` must run."""
 
@@ -192,6 +231,7 @@ class ComponentSpec(_Model):
     thermal_factor: float = Field(default=1.0, ge=1.0, le=100.0)
     failover: Distribution | None = None
     failover_factor: float = Field(default=1.0, ge=1.0, le=100.0)
+    arrhenius: ArrheniusSpec | None = None  # no table: the clock ignores temperature
 
     @model_validator(mode="after")
     def _required_fits(self) -> ComponentSpec:
@@ -578,6 +618,7 @@ class Scenario(_Model):
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
+    package: PackageSpec | None = None  # no section: no package fatigue
     # where it was read from, for errors found only while it runs; not part of the
     # document or the hash
     _source: str = PrivateAttr(default="scenario")
@@ -634,10 +675,15 @@ class Scenario(_Model):
 
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
-        without serving has no ``serving`` key (its document, and hash, as before)."""
+        without serving, package fatigue or a class's Arrhenius table has no such key
+        (its document, and hash, as before)."""
         document = self.model_dump(mode="json", by_alias=True)
-        if document["serving"] is None:
-            del document["serving"]
+        for key in ("serving", "package"):
+            if document[key] is None:
+                del document[key]
+        for component in document["components"].values():
+            if component["arrhenius"] is None:
+                del component["arrhenius"]
         return document
 
     def digest(self) -> str:

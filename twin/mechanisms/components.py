@@ -33,6 +33,12 @@ Repair durations, mistaken replacements and swaps are left out of the
 stationary law (they are short or rare next to lives). A class that never
 escalates (p = 0) has no stationary age and starts new.
 
+Temperature (`arrhenius` table): the class's clock is the virtual clock of
+`twin.mechanisms.ageing`, per system, running at the Arrhenius factor of the
+wafer temperature; install times, ages and lives are in its virtual hours,
+and a working unit's failure is rescheduled whenever the factor changes.
+Without the table the clock is the wall clock.
+
 Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
 (bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
 failure hits a load-carrying unit) and ``.failover_time``.
@@ -54,6 +60,7 @@ import simpy
 from twin.agenda import Agenda
 from twin.distributions import Deterministic, Exponential, Lognormal, Weibull
 from twin.fleet import Fleet
+from twin.mechanisms.ageing import VirtualClock
 from twin.mechanisms.repair import RepairShop, RepairStreams
 from twin.mechanisms.thermal import Thermal
 from twin.rng import Streams
@@ -133,8 +140,17 @@ class ComponentClass:
         self.bit = fleet.bit(name)
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
+        # the Arrhenius clock, and each unit's failure time on it (virtual hours)
+        self.clock: VirtualClock | None = None
+        self._due: list[float] = []
         self.installed, self.accel, lives = self._start(n_units, start_age, streams)
-        self._agenda.schedule_many(range(n_units), lives)
+        if spec.arrhenius is None:
+            self._agenda.schedule_many(range(n_units), lives)
+        else:  # virtual hours start at 0 with the run
+            self.clock = VirtualClock(env, thermal, spec.arrhenius, self._retime)
+            self._due = lives.tolist()
+            af = np.repeat(self.clock.af, spec.count)
+            self._agenda.schedule_many(range(n_units), lives / af)
 
     def _start(
         self, n: int, start_age: StartAge, streams: Streams
@@ -163,10 +179,35 @@ class ComponentClass:
         f = spec.bad_fraction if bad_fraction is None else bad_fraction
         return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
+    def _now(self, s: int) -> float:
+        """The class's clock in system `s`: wall hours, or virtual hours with `arrhenius`."""
+        return self.env.now if self.clock is None else self.clock.now(s)
+
+    def _schedule(self, unit: int, life: float) -> None:
+        """`unit` fails `life` hours of its clock from now."""
+        clock, now = self.clock, self.env.now
+        if clock is None:
+            self._agenda.schedule(unit, now + life)
+            return
+        s = unit // self.count
+        self._due[unit] = clock.now(s) + life
+        self._agenda.schedule(unit, now + life / clock.af[s])
+
+    def _retime(self, s: int) -> None:
+        """The Arrhenius factor of `s` changed: each working unit fails when its
+        residual virtual life has run at the new factor."""
+        clock, now = self.clock, self.env.now
+        assert clock is not None
+        virtual, af = clock.now(s), clock.af[s]
+        first = s * self.count
+        for unit in range(first, first + self.count):
+            if self.up[unit]:
+                self._agenda.schedule(unit, now + (self._due[unit] - virtual) / af)
+
     def _install(self, units: list[int]) -> list[float]:
-        """New units go in at `units`: their clocks start now, their lot is drawn
-        afresh; returns their lives."""
-        self.installed[units] = self.env.now
+        """New units go in at `units` (of one system): their clocks start now, their
+        lot is drawn afresh; returns their lives."""
+        self.installed[units] = self._now(units[0] // self.count)
         self.accel[units] = self._lot(len(units))
         lives: list[float] = self.spec.failure.sample(self._life, self.accel[units]).tolist()
         return lives
@@ -214,9 +255,9 @@ class ComponentClass:
         if renewed:
             [life] = self._install([unit])
         else:
-            age = np.asarray(now - self.installed[unit])
+            age = np.asarray(self._now(s) - self.installed[unit])
             life = float(self.spec.failure.residual(self._life, age, self.accel[unit]))
-        self._agenda.schedule(unit, now + life)
+        self._schedule(unit, life)
         self.up[unit] = True
         self.down[s] -= 1
         self.fleet.recorder.emit(now, self.unit_scope(unit), "repaired", self.name)
@@ -228,20 +269,19 @@ class ComponentClass:
         """A healthy unit was replaced by mistake: it is new now."""
         self.replaced += 1
         [life] = self._install([unit])
-        self._agenda.schedule(unit, self.env.now + life)
+        self._schedule(unit, life)
 
     def renew_system(self, s: int) -> None:
         """System `s` was swapped for a spare: all its units are new and up."""
         first = s * self.count
         units = list(range(first, first + self.count))
-        now = self.env.now
         for unit in units:
             self.up[unit] = True
         self.down[s] = 0
         self.in_failover[s] = 0
         lives = self._install(units)
         for unit, life in zip(units, lives, strict=True):
-            self._agenda.schedule(unit, now + life)
+            self._schedule(unit, life)
         self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
 

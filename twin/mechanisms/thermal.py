@@ -15,6 +15,10 @@ full power settle `release_margin` below the threshold. A throttle or trip
 is blamed on the component class whose factor on the resistance is the
 largest at that moment, or on `thermal` when none holds.
 
+Mechanisms that follow a system's temperature (stress-driven ageing, package
+fatigue) register a hook in `on_update`: it is called with (system, temperature
+now) at the end of every re-solve, so they see every change of its path.
+
 The state of each system is kept in plain lists (read and written one
 element at a time on every event; see `twin.fleet`).
 """
@@ -22,6 +26,7 @@ element at a time on every event; see `twin.fleet`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import simpy
 
@@ -83,6 +88,8 @@ class Thermal:
         self._agenda = Agenda(env, self._cross)
         self._trip_bit = fleet.bit("thermal")
         fleet.on_heat_change = self.update
+        # told (system, temperature now) after every re-solve of a system
+        self.on_update: list[Callable[[int, float], None]] = []
         for s in range(n):
             self.update(s, advanced=True)
 
@@ -127,6 +134,8 @@ class Thermal:
             self._release(s)
         self.heat[s] = fleet.heat_kw(s)
         self._schedule(s, T)
+        for hook in self.on_update:
+            hook(s, T)
 
     def _govern(self, s: int, T: float) -> None:
         spec, fleet = self.spec, self.fleet

@@ -14,6 +14,9 @@ faster, its outright-failure clock `bad_failure_factor` times. A failed
 wafer means a swap of the whole system: a crew installs a spare system from
 the pool and the failed one goes to RMA, back in the pool after `rma_time`;
 with the pool empty the system waits for the next one back from RMA.
+A cracked package (`twin.mechanisms.package`) takes the same path under the
+cause ``package``; mechanisms with per-system state that a swap renews
+register in `on_renew`.
 
 Every independent draw has its own stream (`WaferDraws`), and the wafers the
 hall starts with draw from other streams than the replacements swapped in:
@@ -25,6 +28,7 @@ depend on logistics.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -112,6 +116,8 @@ class Wafers:
         self.core_events = 0
         self.failures = 0  # wafers failed, for any reason
         self.failed_for_cores = 0  # of which: too few usable cores (dead on arrival included)
+        self.failed_package = 0  # of which: a cracked package
+        self.on_renew: list[Callable[[int], None]] = []  # told a system was swapped
         self.swaps = 0
         self.rma_waits = 0
         self.swap_hours: list[float] = []  # completed swaps: failure to swap done
@@ -168,24 +174,30 @@ class Wafers:
             fleet.hold(s, self._remap_bit, "cores", spec.remap_time)
 
     # -- wafer failure and swap ----------------------------------------------------
-    def _fail(self, s: int, cores: bool = False) -> None:
+    def _fail(self, s: int, cores: bool = False, cause: str = "wafer") -> None:
         """The wafer of `s` has failed (outright, or for too few cores): swap the system.
         The ``failure`` event's value is the usable-core share for a core failure."""
         fleet = self.fleet
         if fleet.reasons[s] & self._bit:
             return
-        self._count_failure(s, cores)
+        self._count_failure(s, cores, cause)
         self.swap_started[s] = self.env.now
         self._cores.cancel(s)
         self._fatal.cancel(s)
-        fleet.add_reason(s, self._bit, "wafer")
+        fleet.add_reason(s, self._bit, cause)
         self.env.process(self._swap(s))
 
-    def _count_failure(self, s: int, cores: bool) -> None:
+    def fail_package(self, s: int) -> None:
+        """The package of `s` has cracked: swap the system (a ``package`` failure),
+        unless a swap is already under way."""
+        self._fail(s, cause="package")
+
+    def _count_failure(self, s: int, cores: bool, cause: str = "wafer") -> None:
         self.failures += 1
         self.failed_for_cores += cores
+        self.failed_package += cause == "package"
         share = max(self.usable[s], 0) / self.spec.active_cores if cores else float("nan")
-        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "failure", "wafer", share)
+        self.fleet.recorder.emit(self.env.now, self.fleet.scopes[s], "failure", cause, share)
 
     def _swap(self, s: int):  # type: ignore[no-untyped-def]
         env, fleet, spec = self.env, self.fleet, self.swap_spec
@@ -219,6 +231,8 @@ class Wafers:
         self.swap_hours.append(env.now - self.swap_started.pop(s))
         for cls in self.classes:
             cls.renew_system(s)
+        for renew in self.on_renew:
+            renew(s)
         fleet.clear_reason(s, self._remap_bit)
         fleet.clear_reason(s, self._bit)
 
