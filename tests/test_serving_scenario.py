@@ -52,7 +52,7 @@ def test_a_replica_too_small_names_the_key_and_the_bytes_missing(tmp_path):
 def test_replicas_beyond_the_hall_are_refused(tmp_path):
     msg = error(tmp_path, "", "serving.deployments.chat.replicas=4", "serving.hot_spares=1")
     assert "serving.deployments: expected replicas x systems per replica + hot_spares " \
-        "within the hall's 12 systems, not 12 + 1" in msg
+        "within the hall's 12 systems, not 12 (chat 4 x 3) + 1" in msg
 
 
 @pytest.mark.parametrize(

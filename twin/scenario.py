@@ -619,9 +619,12 @@ class Scenario(_Model):
         per_replica = serving.systems_per_replica()
         used = sum(d.replicas * per_replica[n] for n, d in serving.deployments.items())
         if used + serving.hot_spares > self.systems:
+            each = ", ".join(f"{n} {d.replicas:,} x {per_replica[n]}"
+                             for n, d in serving.deployments.items())
             raise _KeyedError(
                 "serving.deployments", f"replicas x systems per replica + hot_spares within the "
-                f"hall's {self.systems:,} systems, not {used:,} + {serving.hot_spares:,}",
+                f"hall's {self.systems:,} systems, not {used:,} ({each}) + "
+                f"{serving.hot_spares:,}",
             )
         return self
 
