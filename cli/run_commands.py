@@ -124,6 +124,73 @@ def tenant_rows(kpis: dict[str, float]) -> dict[str, dict[str, float]]:
     }
 
 
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_SECONDS = ((3600.0, "h"), (60.0, "min"), (1.0, "s"), (1e-3, "ms"), (1e-6, "\u00b5s"))
+
+
+def tokens_cell(tokens: float) -> str:
+    """``51.10 T``: tokens with an SI prefix, four significant digits."""
+    if math.isnan(tokens):
+        return "-"
+    if tokens == 0.0:
+        return "0"
+    for scale, prefix in _PREFIXES:  # the largest prefix the rounded number reaches 1 in
+        if abs(float(f"{tokens / scale:.4g}")) >= 1.0:
+            return f"{f'{tokens / scale:#.4g}'.rstrip('.')} {prefix}"
+    return f"{tokens:.4g}"
+
+
+def share_cell(share: float) -> str:
+    """``99.99998 %``: a share in per cent with the digits it takes to show a miss
+    (only a share of exactly 1 prints as 100 %)."""
+    if math.isnan(share):
+        return "-"
+    if share >= 1.0:
+        return f"{100.0 * share:.6g} %"
+    for digits in range(2, 16):
+        shown = f"{100.0 * share:.{digits}f}"
+        if float(shown) < 100.0:
+            return f"{shown.rstrip('0').rstrip('.')} %"
+    return f"{100.0 * share!r} %"  # unreachable: 1 - 1e-16 already shows
+
+
+def seconds_cell(seconds: float) -> str:
+    """``1.27 ms``: a duration with its unit, three significant digits (below a
+    microsecond in ns)."""
+    if math.isnan(seconds):
+        return "-"
+    if seconds == 0.0:
+        return "0 s"
+    scale, unit = next(((s, u) for s, u in _SECONDS if abs(seconds) >= s), (1e-9, "ns"))
+    return f"{seconds / scale:.3g} {unit}"
+
+
+# How each column of `TENANT_COLUMNS` is shown: its header and cell format
+_TENANT_CELLS = {
+    "demanded_tokens": ("demanded\ntokens", tokens_cell),
+    "served_tokens": ("served\ntokens", tokens_cell),
+    "goodput_tokens": ("goodput\ntokens", tokens_cell),
+    "slo_attainment": ("SLO\nattainment", share_cell),
+    "delay_p99_s": ("p99\ndelay", seconds_cell),
+}
+
+
+def _tenant_table(rows: dict[str, dict[str, float]]) -> Any:
+    """The "serving by tenant" table: tokens with SI prefixes, attainment in per cent,
+    the delay with its unit (the JSON has the exact numbers)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="serving by tenant")
+    table.add_column("tenant", overflow="fold")
+    for header, _ in _TENANT_CELLS.values():
+        table.add_column(header, justify="right", no_wrap=True)
+    for tenant, row in rows.items():
+        cells = (fmt(row[column]) for column, (_, fmt) in _TENANT_CELLS.items())
+        table.add_row(Text(tenant), *cells)
+    return table
+
+
 def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -143,15 +210,7 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     console.print(table)
     rows = tenant_rows(result.kpis)
     if rows:
-        tenants = Table(title="serving by tenant")
-        tenants.add_column("tenant")
-        for column in TENANT_COLUMNS:
-            tenants.add_column(column.replace("_", " "), justify="right")
-        for tenant, row in rows.items():
-            tenants.add_row(
-                Text(tenant), *("-" if math.isnan(v) else f"{v:,.6g}" for v in row.values())
-            )
-        console.print(tenants)
+        console.print(_tenant_table(rows))
     for warning in result.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 

@@ -52,20 +52,23 @@ def test_a_replica_too_small_names_the_key_and_the_bytes_missing(tmp_path):
 def test_replicas_beyond_the_hall_are_refused(tmp_path):
     msg = error(tmp_path, "", "serving.deployments.chat.replicas=4", "serving.hot_spares=1")
     assert "serving.deployments: expected replicas x systems per replica + hot_spares " \
-        "within the hall's 12 systems, not 12 + 1" in msg
+        "within the hall's 12 systems, not 12 (chat 4 x 3) + 1" in msg
 
 
 @pytest.mark.parametrize(
     ("override", "key", "expected"),
     [
         ('serving.tenants.a.deployment="chot"', "serving.tenants.a.deployment",
-         "a deployment of serving.deployments (['chat'])"),
+         "a deployment of serving.deployments (chat), not 'chot'"),
         ('serving.deployments.chat.model="gpt-9"', "serving.deployments.chat.model",
          "a model of the catalogue"),
+        ('serving.deployments.chat.model="gpt-9"', "serving.deployments.chat.model",
+         "qwen3-32b), not 'gpt-9'"),
         ("serving.deployments.chat.bits=5", "serving.deployments.chat.bits", "16, 8 or 4"),
         ('serving.placement="random"', "serving.placement", "one of ['pack', 'spread']"),
-        ("serving.tenants.a.reserved=3", "serving.tenants",
-         "reservations on deployment chat of at most its 2 replicas, not 3"),
+        ("serving.tenants.a.reserved=3", "serving.tenants.a.reserved",
+         "at most the 2 replicas of deployment chat not reserved by tenants before it (it "
+         "has 2, 0 reserved), not 3"),
         ('serving.tenants.a.profile="rates"', "serving.tenants.a.profile",
          'profile = "rates" exactly when hourly rates are given'),
         ('serving.tenants.a.ttft="2"', "serving.tenants.a.ttft", "a time"),
@@ -146,3 +149,10 @@ def test_rates_from_a_csv_survive_the_round_trip(tmp_path):
                     'requests_per_s = 0.0\nrates_csv = "rates.csv"\n')
     again = parse_scenario(tomllib.loads(scenario_toml(scenario.document())), "x")
     assert again.serving.tenants["b"].rates == [1.5, 2.5] and again == scenario
+
+
+def test_reservations_beyond_the_deployment_name_the_tenant_that_goes_beyond(tmp_path):
+    msg = error(tmp_path, '[serving.tenants.b]\ndeployment = "chat"\nrequests_per_s = 1.0\n'
+                'reserved = 2\n', "serving.tenants.a.reserved=1")
+    assert "serving.tenants.b.reserved: expected at most the 1 replicas of deployment chat " \
+        "not reserved by tenants before it (it has 2, 1 reserved), not 2" in msg, msg

@@ -111,7 +111,8 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
 
 def _fidelity(env: simpy.Environment, serving: Serving, streams: Streams) -> Fidelity:
     """The serving model `serving.fidelity` asks for: fluid (solved after the run from
-    the replicas' log) or request-level (a process per request, `requests`)."""
+    the replicas' log) or request-level (each request simulated,
+    `requests.RequestServing`)."""
     if serving.spec.fidelity == "request":
         requests = importlib.import_module("twin.workloads.serving.requests")
         return requests.RequestServing(env, serving, streams)  # type: ignore[no-any-return]

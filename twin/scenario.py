@@ -485,20 +485,23 @@ class ServingSpec(_Model):
 
         if self.placement not in PLACEMENTS:
             raise _KeyedError("placement", f"one of {sorted(PLACEMENTS)}")
-        reserved = dict.fromkeys(self.deployments, 0)
+        left = {name: dep.replicas for name, dep in self.deployments.items()}
         for name, tenant in self.tenants.items():
             if tenant.deployment not in self.deployments:
                 raise _KeyedError(
                     f"tenants.{name}.deployment", f"a deployment of serving.deployments "
-                    f"({sorted(self.deployments)})",
+                    f"({', '.join(sorted(self.deployments))}), not {tenant.deployment!r}",
                 )
-            reserved[tenant.deployment] += tenant.reserved
-        for name, held in reserved.items():
-            if held > self.deployments[name].replicas:
+            free = left[tenant.deployment]
+            if tenant.reserved > free:  # the tenant whose reservation goes beyond
+                held = self.deployments[tenant.deployment].replicas - free
                 raise _KeyedError(
-                    "tenants", f"reservations on deployment {name} of at most its "
-                    f"{self.deployments[name].replicas} replicas, not {held}",
+                    f"tenants.{name}.reserved", f"at most the {free} replicas of deployment "
+                    f"{tenant.deployment} not reserved by tenants before it (it has "
+                    f"{self.deployments[tenant.deployment].replicas}, {held} reserved), "
+                    f"not {tenant.reserved}",
                 )
+            left[tenant.deployment] = free - tenant.reserved
         perf = deployment_perf(self)  # raises for a model unknown or a replica too small
         self._systems = {name: int(p.systems) for name, p in perf.items()}
         return self
@@ -525,7 +528,7 @@ def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
                              ("speculative.draft", dep.speculative and dep.speculative.draft)):
             if model and model not in models:
                 raise _KeyedError(f"{key}.{field}", f"a model of the catalogue or serving.models "
-                                  f"({', '.join(sorted(models))})")
+                                  f"({', '.join(sorted(models))}), not {model!r}")
         spec_dec = dep.speculative and Speculative(
             models[dep.speculative.draft], dep.speculative.tokens, dep.speculative.acceptance
         )
@@ -657,9 +660,12 @@ class Scenario(_Model):
         per_replica = serving.systems_per_replica()
         used = sum(d.replicas * per_replica[n] for n, d in serving.deployments.items())
         if used + serving.hot_spares > self.systems:
+            each = ", ".join(f"{n} {d.replicas:,} x {per_replica[n]}"
+                             for n, d in serving.deployments.items())
             raise _KeyedError(
                 "serving.deployments", f"replicas x systems per replica + hot_spares within the "
-                f"hall's {self.systems:,} systems, not {used:,} + {serving.hot_spares:,}",
+                f"hall's {self.systems:,} systems, not {used:,} ({each}) + "
+                f"{serving.hot_spares:,}",
             )
         return self
 

@@ -6,16 +6,25 @@ and follows it through admission, a queue, a prefill and a decode on one
 replica; `requests.RequestServing` wires it to a run (docs/serving.md,
 *Request-level serving*). The model of a deployment and its replicas:
 
-- **Admission.** With `admission` set, a deployment admits work at most at
-  `admission` x its capacity now, as the fluid model does: work in
-  replica-seconds at full speed (a request's prefill plus output /
-  full-batch tokens per second), capacity the sum of its replicas' speeds.
-  A bucket of work, refilled at that rate and as deep as `burst_s` seconds
-  of it at full speed (ASSUMPTION: 5 s), pays for each request, into debt
-  if need be (a long request is never refused for its length); a request
-  that finds it empty is turned away (overload). The bucket is the
-  deployment's: unlike the fluid allocation, it does not turn lower
-  priorities away first, nor keep reserved capacity for its holder.
+- **Admission.** With `admission` set, each pool of replicas admits work
+  at most at `admission` x its capacity now, as the fluid allocation does
+  (`allocation`): work in replica-seconds at full speed (a request's
+  prefill plus output / full-batch tokens per second), capacity the sum of
+  the pool's replicas' speeds; the pools are each holder's reserved
+  replicas and each deployment's shared ones. A bucket of work per pool,
+  refilled at that rate, pays for each request, into debt if need be (a
+  long request is never refused for its length). A holder's request pays
+  from its own pool's bucket while it is above 0, else from the shared one.
+  The shared bucket is as deep as `burst_s` seconds of its refill
+  (ASSUMPTION: 5 s) per priority level of the deployment's tenants, and a
+  request of the k-th highest level (k = 0, 1, ...) is admitted only while
+  the bucket holds more than k such depths: under overload the bucket sits
+  at the lowest admitted level's threshold and higher levels pass, so in
+  the mean the shared pool serves by strict priority, and tenants of one
+  level in proportion to their work asked (each sees the same bucket), as
+  the fluid rule. With `lend`, what a holder's full bucket would gain
+  spills into its deployment's shared bucket. A request not admitted is
+  turned away (overload).
 - **Queue.** Each flow has a FIFO queue. A *ready* replica (up, not
   prefilling, fewer than `batch` sequences decoding) takes a request: an
   arriving one goes to the ready replica with the fewest sequences decoding
@@ -213,7 +222,7 @@ class RequestServer:
         self._dep = [int(d) for d in deployment_of]
         self._phi = [1.0] * nrep
         self._groups(lend)
-        self._admission(admission, burst_s)
+        self._admission(admission, burst_s, lend)
         # per replica
         self._level = [0.0] * nrep  # tokens each decoding sequence made, as of `_since`
         self._since = [0.0] * nrep
@@ -290,21 +299,38 @@ class RequestServer:
             own = [ndep + f] if flow.reserved else []
             self._tries.append([g for g in [*own, d, *others] if self._members[g]])
 
-    def _admission(self, admission: float | None, burst_s: float) -> None:
-        """A bucket of work (replica-hours at full speed) per deployment, refilled at
-        admission x the sum of its replicas' speeds now; None: admit everything."""
-        ndep = len(self.speeds)
+    def _admission(self, admission: float | None, burst_s: float, lend: bool) -> None:
+        """A bucket of work (replica-hours at full speed) per group of replicas,
+        refilled at admission x the sum of its members' speeds now, and each flow's
+        threshold in its shared bucket (see the module); None: admit everything."""
+        ndep, groups = len(self.speeds), len(self._members)
         self._admit = admission
         # replica-hours at full speed per output token, decoding with the batch full
         self._decode_work = [1.0 / (s.batch * s.rates_per_h()[-1]) for s in self.speeds]
-        self._fill = [0.0] * ndep  # replica-hours per hour
-        self._bucket = [0.0] * ndep
-        self._bucket_at = [0.0] * ndep
-        self._depth = [0.0] * ndep
-        if admission is not None:
-            for d in range(ndep):
-                self._fill[d] = admission * self._dep.count(d)
-                self._bucket[d] = self._depth[d] = self._fill[d] * burst_s / HOUR_S
+        self._fill = [0.0] * groups  # replica-hours per hour
+        self._bucket = [0.0] * groups
+        self._bucket_at = [0.0] * groups
+        self._depth = [0.0] * groups
+        # a holder's group spills into its deployment's shared group (with lend), -1: none
+        self._spill = [-1] * groups
+        self._lenders: list[list[int]] = [[] for _ in range(groups)]
+        self._own = [ndep + f if flow.reserved else -1 for f, flow in enumerate(self.flows)]
+        self._floor = [0.0] * len(self.flows)  # level of the shared bucket it needs
+        if admission is None:
+            return
+        levels = [sorted({f.priority for f in self.flows if f.deployment == d}, reverse=True)
+                  for d in range(ndep)]
+        for g, members in enumerate(self._members):
+            self._fill[g] = admission * len(members)
+            tiers = len(levels[g]) if g < ndep else 1
+            self._bucket[g] = self._depth[g] = self._fill[g] * burst_s / HOUR_S * tiers
+        for f, flow in enumerate(self.flows):
+            d = flow.deployment
+            self._floor[f] = (levels[d].index(flow.priority) * self._depth[d]
+                              / len(levels[d]))
+            if lend and self._own[f] >= 0:
+                self._spill[self._own[f]] = d
+                self._lenders[d].append(self._own[f])
 
     # -- inputs from the serving wiring ------------------------------------------------
     def set_rate(self, flow: int, per_hour: float) -> None:
@@ -338,10 +364,10 @@ class RequestServer:
         if phi == old:
             return
         now = self.env.now
-        d = self._dep[replica]
         if self._admit is not None:
-            self._bucket_level(d, now)
-            self._fill[d] += self._admit * (phi - old)
+            g = self._group[replica]
+            self._bucket_level(g, now)
+            self._fill[g] += self._admit * (phi - old)
         self._phi[replica] = phi
         if phi == 0.0:
             self._evict(replica, now, cause)
@@ -390,11 +416,14 @@ class RequestServer:
         self.first_level.append(math.nan)
         if self._admit is not None:
             d = self.flows[f].deployment
-            if self._bucket_level(d, now) <= 0.0:
-                self.rejected[f].append(i)
-                return
+            g = self._own[f]
+            if g < 0 or self._bucket_level(g, now) <= 0.0:
+                g = d
+                if self._bucket_level(d, now) <= self._floor[f]:
+                    self.rejected[f].append(i)
+                    return
             # its work, into debt if need be: a long request is let in
-            self._bucket[d] -= prefill_h + output * self._decode_work[d]
+            self._bucket[g] -= prefill_h + output * self._decode_work[d]
         for g in self._tries[f]:
             keys, heap = self._ready[g], self._ready_heap[g]
             while heap and keys[heap[0][1]] != heap[0][0]:
@@ -404,10 +433,17 @@ class RequestServer:
                 return
         self._queues[f].append(i)
 
-    def _bucket_level(self, d: int, now: float) -> float:
-        level = self._bucket[d] + self._fill[d] * (now - self._bucket_at[d])
-        self._bucket_at[d] = now
-        self._bucket[d] = level = level if level < self._depth[d] else self._depth[d]
+    def _bucket_level(self, g: int, now: float) -> float:
+        """The level of group `g`'s bucket now (a shared one after its lenders' spill)."""
+        for lender in self._lenders[g]:
+            self._bucket_level(lender, now)
+        level = self._bucket[g] + self._fill[g] * (now - self._bucket_at[g])
+        self._bucket_at[g] = now
+        if level > self._depth[g]:
+            if self._spill[g] >= 0:
+                self._bucket[self._spill[g]] += level - self._depth[g]
+            level = self._depth[g]
+        self._bucket[g] = level
         return level
 
     def _start(self, r: int, i: int, now: float) -> None:

@@ -12,9 +12,11 @@ model gives, plus latency percentiles the fluid model cannot give.
 How the outcome is counted (docs/serving.md, *Request-level serving*):
 demanded is the output tokens of every request that arrived; served the
 tokens made by the horizon (a request in flight counts what it made), less
-those wasted by a replica failure; goodput the tokens of requests finished
-within both SLOs; lost the tokens turned away by admission (overload) and
-those wasted, by the cause of the outage that wasted them (a retried
+those wasted by a replica failure; goodput the tokens made by requests
+that met both SLOs (so far, for a request in flight at the horizon: its
+first token in time and its time per token until then, so a request cut
+by the horizon is no miss); lost the tokens turned away by admission
+(overload) and those wasted, by the cause of the outage that wasted them (a retried
 request is served again later, so lost is not demanded - served: what is
 still queued or decoding at the horizon is neither). The TTFT attainment
 weighs each request's tokens by whether its first token met the SLO; the
@@ -108,14 +110,14 @@ class RequestServing:
             served = float(r.made[mine].sum())
             ttft_ok = r.ttft <= tenant.spec.ttft * SECONDS_PER_HOUR
             tpot_ok = r.tpot <= tenant.spec.tpot * SECONDS_PER_HOUR
-            good = mine & r.done & ttft_ok & tpot_ok
+            good = mine & ttft_ok & tpot_ok
             waits = r.wait[mine & ~np.isnan(r.wait)]
             lost = dict(srv.wasted[f])
             lost[OVERLOAD] = float(r.output[srv.rejected[f]].sum())
             results[tenant.name] = TenantOutcome(
                 demanded=float(r.output[mine].sum()),
                 served=served,
-                goodput=float(r.output[good].sum()),
+                goodput=float(r.made[good].sum()),
                 ttft_attainment=_ratio(float(r.made[mine & ttft_ok].sum()), served),
                 tpot_attainment=_ratio(float(r.made[mine & tpot_ok].sum()), served),
                 delay_mean_s=float(waits.mean()) if waits.size else math.nan,
@@ -164,13 +166,13 @@ class RequestServing:
             mine = r.flow == f
             turned[:] = False
             turned[self.server.rejected[f]] = True
-            good = mine & r.done & (r.ttft <= tenant.spec.ttft * SECONDS_PER_HOUR) & (
+            good = mine & (r.ttft <= tenant.spec.ttft * SECONDS_PER_HOUR) & (
                 r.tpot <= tenant.spec.tpot * SECONDS_PER_HOUR)
             started = mine & ~np.isnan(r.wait)
             sums = {
                 "tokens_demanded_per_s": np.bincount(arrival_b[mine], r.output[mine], n_b),
                 "tokens_served_per_s": np.bincount(end_b[mine], r.made[mine], n_b),
-                "goodput_per_s": np.bincount(end_b[good], r.output[good], n_b),
+                "goodput_per_s": np.bincount(end_b[good], r.made[good], n_b),
                 "tokens_lost_per_s": np.bincount(arrival_b[turned], r.output[turned], n_b),
             }
             scope = f"hall.tenants.{tenant.name}"
