@@ -191,6 +191,16 @@ def _tenant_table(rows: dict[str, dict[str, float]]) -> Any:
     return table
 
 
+def kpi_text(value: float) -> str:
+    """A KPI as the run's table shows it: '-' for NaN, whole digits with separators
+    from a million up to 10^15 (a year's tokens: no exponent to decode), else 6 digits."""
+    if math.isnan(value):
+        return "-"
+    if 1e6 <= abs(value) < 1e15:
+        return f"{value:,.0f}"
+    return f"{value:,.6g}"
+
+
 def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -204,8 +214,7 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     table.add_column("KPI")
     table.add_column("value", justify="right")
     for name, value in result.kpis.items():
-        shown = "-" if math.isnan(value) else f"{value:,.6g}"
-        table.add_row(name, shown)
+        table.add_row(name, kpi_text(value))
     console = Console()
     console.print(table)
     rows = tenant_rows(result.kpis)

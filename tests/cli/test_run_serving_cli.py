@@ -82,3 +82,15 @@ def test_the_table_of_a_four_tenant_scenario_in_80_columns(twin: click.Group) ->
     assert "…" not in table and "e+" not in table
     assert max(len(line) for line in table.splitlines()) <= 80
     assert " G │" in table and "preferred" in table  # two days: gigatokens
+
+
+def test_large_kpis_print_whole_digits_and_small_ones_six() -> None:
+    """A year's tokens (5.1e13) read as digits, not as an exponent; rates keep 6 digits."""
+    from cli.run_commands import kpi_text
+
+    assert kpi_text(51_102_316_800_000.4) == "51,102,316,800,000"
+    assert kpi_text(1_234_567.0) == "1,234,567"
+    assert kpi_text(0.999847193) == "0.999847"
+    assert kpi_text(4269.0) == "4,269"
+    assert kpi_text(2.5e16) == "2.5e+16"
+    assert kpi_text(float("nan")) == "-"
