@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from twin.facility import PowerChain
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
@@ -64,6 +65,7 @@ class Model:
     saturation: Saturation
     serving: Serving | None = None  # a scenario with a [serving] section
     fidelity: Fidelity | None = None  # how its serving is simulated
+    power: PowerChain | None = None  # a scenario with a [facility] section
 
 
 def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
@@ -93,13 +95,20 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         streams, source=scenario.source,
     )
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
+    power = None
+    if scenario.facility is not None:
+        spec = scenario.facility.power
+        [psu] = [cls for cls in classes if cls.name == spec.psu_class]
+        power = PowerChain(
+            env, spec, fleet, psu.up, psu.spec.count, psu.spec.required, streams,
+        )
     serving = fidelity = None
     if scenario.serving is not None:
         serving = Serving(env, scenario, fleet, thermal)
         fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity,
+        saturation, serving, fidelity, power,
     )
 
 

@@ -69,7 +69,8 @@ def collect_kpis(
     swap_ages = [horizon - t for t in wafers.swap_started.values()]
     k["open_restores.wafer"] = float(len(swap_ages))
     k["open_age_h.wafer"] = _mean(swap_ages)
-    every = sorted({*causes(names), *fleet.downtime_by_cause, *fleet.outages_by_cause})
+    facility = model.power.causes() if model.power is not None else []
+    every = sorted({*causes(names), *facility, *fleet.downtime_by_cause, *fleet.outages_by_cause})
     for cause in every:
         k[f"downtime_h.{cause}"] = fleet.downtime_by_cause.get(cause, 0.0)
     for cause in every:
@@ -94,6 +95,8 @@ def collect_kpis(
     k["repair.wrong_unit"] = float(shop.wrong_unit)
     k["repair.silent_failures"] = float(shop.silent)
     k["repair.crew_utilization"] = model.crews.utilization(horizon)
+    if model.power is not None:
+        k.update(model.power.kpis())
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 

@@ -63,9 +63,9 @@ from twin.text import escaped, unprintable
 from twin.workloads.serving.lengths import Lengths
 
 __all__ = [
-    "Scenario", "ComponentSpec", "load_scenario", "parse_scenario", "apply_override",
-    "deep_merge", "printable", "Line", "run_option", "scale_scenario", "MAX_SCENARIO_BYTES",
-    "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
+    "Scenario", "ComponentSpec", "FacilitySpec", "PowerSpec", "load_scenario",
+    "parse_scenario", "apply_override", "deep_merge", "printable", "Line", "run_option",
+    "scale_scenario", "MAX_SCENARIO_BYTES", "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
 ]
 
 # A scenario file is a few kB; more than this is not a scenario (and is not read).
@@ -550,6 +550,93 @@ _DEFAULT_SPARES: dict[str, dict[str, Any]] = {
 }
 
 
+# -- facility (docs/facility.md) ---------------------------------------------------------
+
+# Power of a facility plant (a UPS's recharge): up to 1 GW, past a system's 1 MW bound.
+PlantPower = Annotated[float, Unit("power", highest=1e6)]
+Energy = Annotated[float, Unit("energy")]
+
+
+class UtilitySpec(_Model):
+    """Utility outages of each source: a Poisson process of `outage_interval` mean gap
+    and `outage_duration` lengths."""
+
+    outage_interval: PositiveDuration = _q("1 y")  # ASSUMPTION: one interruption a year
+    outage_duration: Distribution = _dist(dist="lognormal", median="1 h", sigma=1.0)  # ASSUMPTION
+
+
+class UpsSpec(_Model):
+    """A UPS per source: `energy` stored, delivered at `efficiency`, recharged at `recharge`."""
+
+    energy: Energy = _q("4000 kWh")  # ASSUMPTION: ~10 min of the whole default hall (23.5 MW)
+    efficiency: float = Field(default=0.95, gt=0, le=1)  # ASSUMPTION: battery to load
+    recharge: PlantPower = _q("2000 kW")  # ASSUMPTION: a flat battery full in 2 h
+
+
+class GeneratorSpec(_Model):
+    """The generators of a source: `required` of `count` carry its load `start_delay`
+    after an outage begins; each fails to start with probability `fail_to_start`."""
+
+    count: int = Field(default=11, ge=0, le=1000)  # ASSUMPTION: N+1 of 2.5 MW sets
+    required: int = Field(default=10, ge=0, le=1000)
+    start_delay: Duration = _q("30 s")  # ASSUMPTION: start, synchronise, transfer
+    fail_to_start: Probability = 0.01  # ASSUMPTION
+
+    @model_validator(mode="after")
+    def _required_fits(self) -> GeneratorSpec:
+        if self.required > self.count:
+            raise _KeyedError("required", f"at most count ({self.count})")
+        return self
+
+
+class PduSpec(_Model):
+    """A PDU per rack per feed: lives and repairs (a facility electrician, not a crew)."""
+
+    failure: Distribution = _dist(dist="exponential", mean="500000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="2 h", sigma=0.5)  # ASSUMPTION
+
+
+class ScheduledOutageSpec(_Model):
+    """One utility outage of source `source`, from `start` for `duration`."""
+
+    source: Literal["A", "B"]
+    start: Duration
+    duration: PositiveDuration
+
+
+class PowerSpec(_Model):
+    """The power chain: sources (utility, UPS, generators), feeds A and B, rack PDUs,
+    and the PSUs of class `psu_class` split across the feeds."""
+
+    # 2N: feeds A and B from independent sources A and B; N+1: both from source A
+    topology: Literal["2N", "N+1"] = "2N"
+    psu_class: Line = "psu"
+    psus_on_a: int = Field(default=6, ge=0, le=1000)  # units 1..psus_on_a on feed A, rest B
+    utility: UtilitySpec = Field(default_factory=UtilitySpec)
+    ups: UpsSpec = Field(default_factory=UpsSpec)
+    generators: GeneratorSpec = Field(default_factory=GeneratorSpec)
+    pdu: PduSpec = Field(default_factory=PduSpec)
+    outages: list[ScheduledOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> PowerSpec:
+        for i, outage in enumerate(self.outages):
+            if self.topology == "N+1" and outage.source != "A":
+                raise _KeyedError(f"outages.{i}.source", 'source "A" (N+1 has one source)')
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        """The names of the independent sources."""
+        return ["A", "B"] if self.topology == "2N" else ["A"]
+
+
+class FacilitySpec(_Model):
+    """The facility around the hall (docs/facility.md)."""
+
+    power: PowerSpec = Field(default_factory=PowerSpec)
+
+
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """Scenario data `top` over `base`, table by table; a distribution (a table with
     ``dist``) is replaced whole. Neither input is changed."""
@@ -578,6 +665,7 @@ class Scenario(_Model):
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
+    facility: FacilitySpec | None = None  # no section: power and cooling from nowhere
     # where it was read from, for errors found only while it runs; not part of the
     # document or the hash
     _source: str = PrivateAttr(default="scenario")
@@ -622,6 +710,23 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _facility_psus(self) -> Scenario:
+        if self.facility is None:
+            return self
+        power = self.facility.power
+        psu = self.components.get(power.psu_class)
+        if psu is None:
+            raise _KeyedError(
+                "facility.power.psu_class", f"a class of [components] ({sorted(self.components)})"
+            )
+        if power.psus_on_a > psu.count:
+            raise _KeyedError(
+                "facility.power.psus_on_a", f"at most components.{power.psu_class}.count "
+                f"({psu.count})",
+            )
+        return self
+
     @property
     def source(self) -> str:
         """The file it was loaded from ("scenario" when built in code)."""
@@ -634,10 +739,11 @@ class Scenario(_Model):
 
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
-        without serving has no ``serving`` key (its document, and hash, as before)."""
+        without serving or facility has no such key (its document, and hash, as before)."""
         document = self.model_dump(mode="json", by_alias=True)
-        if document["serving"] is None:
-            del document["serving"]
+        for optional in ("serving", "facility"):
+            if document[optional] is None:
+                del document[optional]
         return document
 
     def digest(self) -> str:
