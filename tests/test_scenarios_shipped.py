@@ -149,6 +149,25 @@ def long_context_tenant_waits_and_needs_four_systems(k: Kpis, serving: Kpis) -> 
     assert k["serving.tokens.served.api"] == k["serving.tokens.demanded.api"]
 
 
+def generator_failure_is_ridden_out_by_feed_b(k: Kpis, hall: Kpis) -> None:
+    # source A dies (battery empty, no generator) at least on day 180; each system
+    # keeps its six feed-B PSUs, so only one with a feed-B PSU out at that moment drops
+    assert k["facility.source_losses"] >= 1
+    assert k["facility.generator_failures"] >= 11
+    assert k["downtime_h.generator.A"] <= 10.0
+    assert k["availability"] >= hall["availability"] - 1e-5
+
+
+def n_plus_1_loses_the_hall_where_2n_rides_through(n1: Kpis, two_n: Kpis) -> None:
+    # the same poor generator plant: with one source a dead source drops every system
+    assert n1["facility.source_losses"] >= 1
+    assert n1["downtime_h.generator.A"] > 1020 * 0.5  # at least half an hour of the hall
+    assert two_n["facility.source_losses"] >= 1
+    dead_2n = sum(two_n[f"downtime_h.{p}.{x}"] for p in ("generator", "ups") for x in "AB")
+    assert dead_2n < 0.01 * n1["downtime_h.generator.A"]
+    assert n1["availability"] < two_n["availability"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -166,6 +185,15 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
     ),
     "serving-long-context": lambda: long_context_tenant_waits_and_needs_four_systems(
         year("serving-long-context"), year("serving")
+    ),
+    "generator-fails": lambda: generator_failure_is_ridden_out_by_feed_b(
+        year("generator-fails"), year("hall")
+    ),
+    "power-2n": lambda: n_plus_1_loses_the_hall_where_2n_rides_through(
+        year("power-n1"), year("power-2n")
+    ),
+    "power-n1": lambda: n_plus_1_loses_the_hall_where_2n_rides_through(
+        year("power-n1"), year("power-2n")
     ),
 }
 

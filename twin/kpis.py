@@ -100,6 +100,6 @@ def collect_kpis(
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 
-        k.update(outcome_kpis(model.serving, serving, causes(names), horizon,
+        k.update(outcome_kpis(model.serving, serving, [*causes(names), *facility], horizon,
                               integrals["power_kw"]))
     return k

@@ -144,3 +144,23 @@ def test_bad_facility_keys_are_named(overrides: dict[str, Any], key: str):
     with pytest.raises(ScenarioError) as err:
         parse_scenario({"facility": {"power": overrides}}, source="f.toml")
     assert err.value.key == key
+
+
+def test_downtime_by_facility_root_cause_is_the_documented_query(tmp_path):
+    """docs/facility.md's query, on a stored run, gives the downtime KPIs per part."""
+    import re
+    from pathlib import Path
+
+    from storage import open_store
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "facility.md").read_text()
+    query = re.search(r"```sql\n(.*?)```", doc, re.S).group(1)  # type: ignore[union-attr]
+    store = open_store(tmp_path / "f.db")
+    try:
+        result, run_id = store.record(scenario(topology="N+1"), until=24.0)
+        rows = store.query(query, {"run": run_id})
+    finally:
+        store.close()
+    assert dict(zip(rows["cause"], rows["downtime_h"], strict=True)) == pytest.approx(
+        {"generator.A": result.kpis["downtime_h.generator.A"]}
+    )
