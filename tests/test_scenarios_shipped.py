@@ -168,6 +168,31 @@ def n_plus_1_loses_the_hall_where_2n_rides_through(n1: Kpis, two_n: Kpis) -> Non
     assert n1["availability"] < two_n["availability"]
 
 
+def chiller_loss_throttles_the_hall_for_two_days(k: Kpis, facility: Kpis) -> None:
+    # 16 MW of chillers for 23.5 MW: every system throttles until the heat fits
+    systems = 1020
+    assert k["thermal.throttle_h"] > 0.9 * systems * 48.0
+    assert k["thermal.throttle_h"] < systems * 48.0 + 10.0 * facility["thermal.throttle_h"] + 10.0
+    assert k["facility.inlet_max_c"] > 45.0
+    assert k["capacity"] < facility["capacity"] - 0.001
+    assert k["availability"] == pytest.approx(facility["availability"], abs=1e-4)
+
+
+def pump_failure_in_a_heat_wave_throttles_one_row(k: Kpis, facility: Kpis) -> None:
+    row = 51  # systems in row 1
+    extra = k["thermal.throttle_h"] - facility["thermal.throttle_h"]
+    assert 0.9 * row * 72.0 < extra <= row * 72.0 + 1.0
+    assert k["facility.inlet_max_c"] > 45.0
+    assert k["facility.pue"] > facility["facility.pue"]  # the heat wave's COP
+
+
+def facility_costs_energy_not_availability(k: Kpis, hall: Kpis) -> None:
+    assert 1.1 < k["facility.pue"] < 1.4  # liquid-cooled AI halls 1.1-1.2 (sources F1)
+    total = k["energy.it_mwh"] + k["energy.cooling_mwh"] + k["energy.losses_mwh"]
+    assert k["energy.facility_mwh"] == pytest.approx(total, rel=1e-12)
+    assert k["availability"] == pytest.approx(hall["availability"], abs=1e-4)
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -194,6 +219,13 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
     ),
     "power-n1": lambda: n_plus_1_loses_the_hall_where_2n_rides_through(
         year("power-n1"), year("power-2n")
+    ),
+    "facility": lambda: facility_costs_energy_not_availability(year("facility"), year("hall")),
+    "chiller-lost": lambda: chiller_loss_throttles_the_hall_for_two_days(
+        year("chiller-lost"), year("facility")
+    ),
+    "pump-heatwave": lambda: pump_failure_in_a_heat_wave_throttles_one_row(
+        year("pump-heatwave"), year("facility")
     ),
 }
 

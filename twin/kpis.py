@@ -17,6 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from twin.engine import Model
+    from twin.facility import FacilityEnergy
     from twin.workloads.serving.core import Outcome
 
 __all__ = ["collect_kpis", "causes"]
@@ -36,7 +37,11 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def collect_kpis(
-    model: Model, horizon: float, integrals: dict[str, float], serving: Outcome | None = None
+    model: Model,
+    horizon: float,
+    integrals: dict[str, float],
+    serving: Outcome | None = None,
+    energy: FacilityEnergy | None = None,
 ) -> dict[str, float]:
     """Every KPI of a finished run (``availability``, ``failures.psu``, ...; with
     serving, ``serving.*`` from its `Outcome`)."""
@@ -97,6 +102,10 @@ def collect_kpis(
     k["repair.crew_utilization"] = model.crews.utilization(horizon)
     if model.power is not None:
         k.update(model.power.kpis())
+    if model.cooling is not None:
+        k.update(model.cooling.kpis())
+    if energy is not None:
+        k.update(energy.kpis())
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 

@@ -631,10 +631,108 @@ class PowerSpec(_Model):
         return ["A", "B"] if self.topology == "2N" else ["A"]
 
 
+MassFlow = Annotated[float, Unit("mass_flow", positive=True)]
+PlantHeatCapacity = Annotated[float, Unit("heat_capacity", highest=1e9)]  # up to 1 TJ/K
+
+
+class HeatWaveSpec(_Model):
+    """`rise` more outdoors from `start` for `duration`."""
+
+    start: Duration
+    duration: PositiveDuration
+    rise: DeltaTemperature
+
+
+class OutdoorSpec(_Model):
+    """Hourly outdoor temperature: `mean` + `seasonal` cos(2 pi (day - hottest_day) / 365)
+    + `diurnal` cos(2 pi (hour - hottest_hour) / 24), taken at each hour's middle, plus
+    the heat waves under way; or the given `hourly` values, repeated."""
+
+    mean: Temperature = _q("15 C")  # ASSUMPTION: a temperate site
+    seasonal: DeltaTemperature = _q("10 K")  # ASSUMPTION
+    diurnal: DeltaTemperature = _q("5 K")  # ASSUMPTION
+    hottest_day: int = Field(default=200, ge=0, le=364)  # mid-July
+    hottest_hour: int = Field(default=15, ge=0, le=23)
+    hourly: list[Temperature] | None = Field(
+        default=None, min_length=1, max_length=int(MAX_HORIZON_H)
+    )
+    heat_waves: list[HeatWaveSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class UnitOutageSpec(_Model):
+    """`units` units out from `start` for `duration` (maintenance, a known fault)."""
+
+    start: Duration
+    duration: PositiveDuration
+    units: int = Field(default=1, ge=1, le=1000)
+    row: int = Field(default=1, ge=1, le=10_000)  # CDU pumps only: the row (1-based)
+
+
+class ChillerSpec(_Model):
+    """Chillers rejecting the hall's heat: `count` of `capacity` each, derated by
+    `derate` per K of outdoor temperature above `design_outdoor`; electric power =
+    heat / COP with 1 / COP = (1 / `cop`) (1 + `cop_slope` (T_out - `cop_reference`))."""
+
+    count: int = Field(default=4, ge=0, le=1000)  # ASSUMPTION: N+1 of 8 MW for 23.5 MW
+    capacity: PlantPower = _q("8000 kW")  # ASSUMPTION
+    design_outdoor: Temperature = _q("35 C")  # ASSUMPTION
+    derate: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: 2 % of capacity per K
+    cop: float = Field(default=6.0, gt=0, le=100)  # ASSUMPTION: warm-water chiller
+    cop_reference: Temperature = _q("15 C")
+    cop_slope: float = Field(default=0.03, ge=0, le=1)  # ASSUMPTION: 3 % more power per K
+    failure: Distribution = _dist(dist="exponential", mean="20000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="24 h", sigma=0.6)  # ASSUMPTION
+    outages: list[UnitOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class CduSpec(_Model):
+    """A CDU per row: `pumps` of which `required` give the design flow; each running
+    pump moves `pump_flow` and draws `pump_power`. Its heat exchanger carries up to
+    flow x c_p x `design_rise`; the row's loop holds `loop_heat_capacity`."""
+
+    pumps: int = Field(default=3, ge=1, le=1000)  # ASSUMPTION: N+1
+    required: int = Field(default=2, ge=1, le=1000)
+    pump_flow: MassFlow = _q("15 kg/s")  # ASSUMPTION: 2 x 15 kg/s x 4.18 x 10 K = 1.25 MW
+    pump_power: Power = _q("15 kW")  # ASSUMPTION
+    design_rise: DeltaTemperature = _q("10 K")  # ASSUMPTION
+    loop_heat_capacity: PlantHeatCapacity = _q("8000 kJ/K")  # ASSUMPTION: ~2 m3 of water
+    failure: Distribution = _dist(dist="weibull", shape=1.5, scale="50000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="4 h", sigma=0.5)  # ASSUMPTION
+    outages: list[UnitOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _required_fits(self) -> CduSpec:
+        if self.required > self.pumps:
+            raise _KeyedError("required", f"at most pumps ({self.pumps})")
+        return self
+
+
+class CoolingSpec(_Model):
+    """The cooling chain: chillers, the facility water loop, a CDU per row; the systems'
+    inlet is `thermal.inlet` plus what the loops gained, in steps of `step`."""
+
+    outdoor: OutdoorSpec = Field(default_factory=OutdoorSpec)
+    chillers: ChillerSpec = Field(default_factory=ChillerSpec)
+    cdu: CduSpec = Field(default_factory=CduSpec)
+    water_heat_capacity: PlantHeatCapacity = _q("800000 kJ/K")  # ASSUMPTION: ~200 m3
+    step: DeltaTemperature = _q("0.5 K")  # resolution of the inlet the systems see
+
+    @model_validator(mode="after")
+    def _positive(self) -> CoolingSpec:
+        if self.step <= 0:
+            raise _KeyedError("step", "a temperature step above 0 K")
+        if self.water_heat_capacity <= 0 or self.cdu.loop_heat_capacity <= 0:
+            raise _KeyedError("water_heat_capacity", "heat capacities above 0")
+        return self
+
+
 class FacilitySpec(_Model):
     """The facility around the hall (docs/facility.md)."""
 
     power: PowerSpec = Field(default_factory=PowerSpec)
+    cooling: CoolingSpec = Field(default_factory=CoolingSpec)
+    distribution_loss: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: of IT power
+    ups_loss: float = Field(default=0.03, ge=0, le=1)  # ASSUMPTION: double conversion
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -725,6 +823,12 @@ class Scenario(_Model):
                 "facility.power.psus_on_a", f"at most components.{power.psu_class}.count "
                 f"({psu.count})",
             )
+        for i, outage in enumerate(self.facility.cooling.cdu.outages):
+            if outage.row > self.hall.rows:
+                raise _KeyedError(
+                    f"facility.cooling.cdu.outages.{i}.row",
+                    f"a row of the hall (1 to {self.hall.rows})",
+                )
         return self
 
     @property

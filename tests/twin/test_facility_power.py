@@ -108,16 +108,21 @@ def test_downtime_is_charged_to_the_facility_part_and_every_facility_cause_is_a_
 
 
 def test_facility_parts_that_never_fail_change_nothing_else():
-    """The facility's streams are its own: with no outage and no PDU failure a busy
-    hall runs exactly as without the section."""
+    """The facility's streams are its own: with no outage and no facility part failing
+    (and cooling to spare) a busy hall runs exactly as without the section."""
     busy = {"hall": {"rows": 2, "racks_per_row": 3}, "run": {"until": "2000 h"}}
     base = Scenario.model_validate(busy)
     quiet = power(outages=[])
-    with_facility = Scenario.model_validate({**busy, "facility": {"power": quiet}})
+    cooling = {"chillers": {"failure": NEVER}, "cdu": {"failure": NEVER}}
+    with_facility = Scenario.model_validate(
+        {**busy, "facility": {"power": quiet, "cooling": cooling}}
+    )
     a, ea = run_logged(base)
     b, eb = run_logged(with_facility)
     facility_keys = {k for k in b.kpis if k not in a.kpis}
-    assert all(k.startswith(("facility.", "downtime_h.", "outages.")) for k in facility_keys)
+    assert all(
+        k.startswith(("facility.", "downtime_h.", "outages.", "energy.")) for k in facility_keys
+    )
     assert same_kpis(a.kpis, {k: v for k, v in b.kpis.items() if k not in facility_keys})
     assert same_events(ea, eb)
 

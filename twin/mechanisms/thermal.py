@@ -110,6 +110,14 @@ class Thermal:
         self.factor[s] = math.prod(f[s] for f in self._class_factor.values())
         self.update(s, advanced=True)
 
+    def set_inlet(self, s: int, inlet: float) -> None:
+        """Set the coolant inlet temperature of `s` (the facility's cooling chain)."""
+        if self.inlet[s] == inlet:
+            return
+        self._advance(s)
+        self.inlet[s] = inlet
+        self.update(s, advanced=True)
+
     def _advance(self, s: int) -> float:
         T = self.temperature(s)
         self.T0[s], self.t0[s] = T, self.env.now
