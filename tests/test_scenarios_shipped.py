@@ -193,6 +193,14 @@ def facility_costs_energy_not_availability(k: Kpis, hall: Kpis) -> None:
     assert k["availability"] == pytest.approx(hall["availability"], abs=1e-4)
 
 
+def power_cap_costs_a_fifth_of_the_work(k: Kpis, facility: Kpis) -> None:
+    assert k["power.it_mean_kw"] <= 18768.0
+    assert k["capacity"] == pytest.approx(0.8 * facility["capacity"], rel=0.01)
+    assert k["energy.facility_mwh"] < 0.85 * facility["energy.facility_mwh"]
+    assert k["facility.capped_systems"] == 408  # 4,692 kW off at 11.5 kW a system
+    assert k["thermal.trips"] <= facility["thermal.trips"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -221,6 +229,7 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
         year("power-n1"), year("power-2n")
     ),
     "facility": lambda: facility_costs_energy_not_availability(year("facility"), year("hall")),
+    "power-cap": lambda: power_cap_costs_a_fifth_of_the_work(year("power-cap"), year("facility")),
     "chiller-lost": lambda: chiller_loss_throttles_the_hall_for_two_days(
         year("chiller-lost"), year("facility")
     ),

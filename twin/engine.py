@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from twin.facility import Cooling, FacilityEnergy, PowerChain, facility_energy
+from twin.facility import Cooling, FacilityEnergy, PowerChain, apply_cap, facility_energy
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
@@ -67,6 +67,7 @@ class Model:
     fidelity: Fidelity | None = None  # how its serving is simulated
     power: PowerChain | None = None  # a scenario with a [facility] section
     cooling: Cooling | None = None  # the same
+    capped: int = 0  # systems the facility's power budget caps
 
 
 def build(
@@ -100,6 +101,7 @@ def build(
     )
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
     power = cooling = None
+    capped = 0
     if scenario.facility is not None:
         spec = scenario.facility.power
         [psu] = [cls for cls in classes if cls.name == spec.psu_class]
@@ -108,13 +110,14 @@ def build(
         )
         horizon = scenario.run.until if until is None else until
         cooling = Cooling(env, scenario.facility.cooling, fleet, thermal, streams, horizon)
+        capped = apply_cap(scenario.facility.cap, fleet)
     serving = fidelity = None
     if scenario.serving is not None:
         serving = Serving(env, scenario, fleet, thermal)
         fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity, power, cooling,
+        saturation, serving, fidelity, power, cooling, capped,
     )
 
 

@@ -104,6 +104,7 @@ def collect_kpis(
         k.update(model.power.kpis())
     if model.cooling is not None:
         k.update(model.cooling.kpis())
+        k["facility.capped_systems"] = float(model.capped)
     if energy is not None:
         k.update(energy.kpis())
     if model.serving is not None and serving is not None:

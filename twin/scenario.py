@@ -726,11 +726,22 @@ class CoolingSpec(_Model):
         return self
 
 
+class CapSpec(_Model):
+    """A facility power budget for IT: systems' power fractions lowered by `policy`."""
+
+    budget: PlantPower | None = None  # none: no cap
+    # uniform: every system at budget / full power; ordered: systems lowered one by one
+    # to `floor`, the last row first (the first row keeps full power longest)
+    policy: Literal["uniform", "ordered"] = "ordered"
+    floor: float = Field(default=0.5, gt=0, le=1)  # lowest fraction `ordered` sets
+
+
 class FacilitySpec(_Model):
     """The facility around the hall (docs/facility.md)."""
 
     power: PowerSpec = Field(default_factory=PowerSpec)
     cooling: CoolingSpec = Field(default_factory=CoolingSpec)
+    cap: CapSpec = Field(default_factory=CapSpec)
     distribution_loss: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: of IT power
     ups_loss: float = Field(default=0.03, ge=0, le=1)  # ASSUMPTION: double conversion
 
@@ -822,6 +833,12 @@ class Scenario(_Model):
             raise _KeyedError(
                 "facility.power.psus_on_a", f"at most components.{power.psu_class}.count "
                 f"({psu.count})",
+            )
+        budget, full = self.facility.cap.budget, self.systems * self.system.power
+        if budget is not None and budget < full * self.facility.cap.floor:
+            raise _KeyedError(
+                "facility.cap.budget", f"at least the hall at the floor fraction "
+                f"({full * self.facility.cap.floor:g} kW)",
             )
         for i, outage in enumerate(self.facility.cooling.cdu.outages):
             if outage.row > self.hall.rows:

@@ -172,7 +172,8 @@ class Thermal:
         """Set the governor's power fraction, booking the capacity a throttle costs."""
         if self.throttled[s]:
             now = self.env.now
-            self._episode_lost[s] += (1.0 - self.fleet.fraction[s]) * (now - self._episode_mark[s])
+            lost = self.fleet.cap[s] - self.fleet.fraction[s]  # a cap is not a throttle
+            self._episode_lost[s] += lost * (now - self._episode_mark[s])
             self._episode_mark[s] = now
         self.fleet.set_fraction(s, fraction)
 
