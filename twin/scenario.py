@@ -25,6 +25,7 @@ import os
 import re
 import stat
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -635,6 +636,10 @@ MassFlow = Annotated[float, Unit("mass_flow", positive=True)]
 PlantHeatCapacity = Annotated[float, Unit("heat_capacity", highest=1e9)]  # up to 1 TJ/K
 
 
+# Outdoor temperatures on Earth: the records are -89.2 C and 56.7 C.
+MIN_OUTDOOR_C, MAX_OUTDOOR_C = -90.0, 60.0
+
+
 class HeatWaveSpec(_Model):
     """`rise` more outdoors from `start` for `duration`."""
 
@@ -653,7 +658,8 @@ class OutdoorSpec(_Model):
     diurnal: DeltaTemperature = _q("5 K")  # ASSUMPTION
     hottest_day: int = Field(default=200, ge=0, le=364)  # mid-July
     hottest_hour: int = Field(default=15, ge=0, le=23)
-    hourly: list[Temperature] | None = Field(
+    # degrees C, hour 0, 1, 2, ... (repeated); from `hourly_csv` in a scenario file
+    hourly: list[Annotated[float, Field(ge=MIN_OUTDOOR_C, le=MAX_OUTDOOR_C)]] | None = Field(
         default=None, min_length=1, max_length=int(MAX_HORIZON_H)
     )
     heat_waves: list[HeatWaveSpec] = Field(default_factory=list, max_length=10_000)
@@ -1209,6 +1215,7 @@ def load_scenario(
         if isinstance(value, dict):
             _note_origins(value, "--set", origins, f"{key}.")
     _inline_rate_files(data, real.parent, root, origins)
+    _inline_outdoor_file(data, real.parent, root, origins)
     return parse_scenario(data, shown, origins)
 
 
@@ -1226,44 +1233,83 @@ def _inline_rate_files(
         if not isinstance(tenant, dict) or "rates_csv" not in tenant:
             continue
         key = f"serving.tenants.{name}.rates_csv"
-        source = _origin_of(key, origins, "scenario")
-        given = tenant.pop("rates_csv")
-        if not isinstance(given, str) or not given or any(unprintable(c) for c in given):
-            raise ScenarioError(source, key, "a relative path to a CSV file", _brief(given))
-        csv_path = (folder / given).resolve()
-        if root is not None and not csv_path.is_relative_to(root):
-            raise ScenarioError(
-                source, key, f"a CSV file inside {_display(root)}, the folder of the scenario "
-                "(--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(given),
-            )
-        try:
-            text = _read_text(csv_path, "CSV file of hourly rates")
-        except ValueError as exc:
-            raise ScenarioError(source, key, str(exc), _brief(given)) from None
-        tenant["rates"] = _hourly_rates(text, _display(csv_path), key)
+        tenant["rates"] = _hourly_file(
+            tenant.pop("rates_csv"), key, folder, root, origins,
+            _Column("requests_per_s", "requests per second", 0.0, MAX_REQUEST_RATE, "rates"),
+        )
         tenant.setdefault("profile", "rates")
-        origins[f"serving.tenants.{name}.rates"] = source
+        origins[f"serving.tenants.{name}.rates"] = _origin_of(key, origins, "scenario")
 
 
-def _hourly_rates(text: str, shown: str, key: str) -> list[float]:
-    """The rates of a CSV file of lines ``hour,requests_per_s`` after a header line,
-    hours 0, 1, 2, ... in order; a bad line is a `ScenarioError` naming it."""
+def _inline_outdoor_file(
+    data: dict[str, Any], folder: Path, root: Path | None, origins: Origins
+) -> None:
+    """Replace ``facility.cooling.outdoor.hourly_csv`` by the hourly temperatures it
+    holds (``hourly``), as `_inline_rate_files` does for rates."""
+    facility = data.get("facility")
+    cooling = facility.get("cooling") if isinstance(facility, dict) else None
+    outdoor = cooling.get("outdoor") if isinstance(cooling, dict) else None
+    if not isinstance(outdoor, dict) or "hourly_csv" not in outdoor:
+        return
+    key = "facility.cooling.outdoor.hourly_csv"
+    outdoor["hourly"] = _hourly_file(
+        outdoor.pop("hourly_csv"), key, folder, root, origins,
+        _Column("outdoor_c", "degrees C", MIN_OUTDOOR_C, MAX_OUTDOOR_C, "outdoor temperatures"),
+    )
+    origins["facility.cooling.outdoor.hourly"] = _origin_of(key, origins, "scenario")
+
+
+@dataclass(frozen=True)
+class _Column:
+    """The value column of an hourly CSV file: header name, what a value is, bounds."""
+
+    name: str
+    what: str
+    low: float
+    high: float
+    plural: str
+
+
+def _hourly_file(
+    given: object, key: str, folder: Path, root: Path | None, origins: Origins, column: _Column
+) -> list[float]:
+    """The hourly values of the CSV file `given` names (relative to `folder`, inside
+    `root` unless None)."""
+    source = _origin_of(key, origins, "scenario")
+    if not isinstance(given, str) or not given or any(unprintable(c) for c in given):
+        raise ScenarioError(source, key, "a relative path to a CSV file", _brief(given))
+    csv_path = (folder / given).resolve()
+    if root is not None and not csv_path.is_relative_to(root):
+        raise ScenarioError(
+            source, key, f"a CSV file inside {_display(root)}, the folder of the scenario "
+            "(--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(given),
+        )
+    try:
+        text = _read_text(csv_path, f"CSV file of hourly {column.plural}")
+    except ValueError as exc:
+        raise ScenarioError(source, key, str(exc), _brief(given)) from None
+    return _hourly_values(text, _display(csv_path), key, column)
+
+
+def _hourly_values(text: str, shown: str, key: str, column: _Column) -> list[float]:
+    """The values of a CSV file of lines ``hour,<column>`` after a header line, hours
+    0, 1, 2, ... in order; a bad line is a `ScenarioError` naming it."""
     lines = text.splitlines()
-    if not lines or [c.strip() for c in lines[0].split(",")] != ["hour", "requests_per_s"]:
-        raise ScenarioError(f"{shown}:1", key, "a header line 'hour,requests_per_s'")
-    rates: list[float] = []
+    if not lines or [c.strip() for c in lines[0].split(",")] != ["hour", column.name]:
+        raise ScenarioError(f"{shown}:1", key, f"a header line 'hour,{column.name}'")
+    values: list[float] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
-        expected = f"'{len(rates)},<requests per second from 0 to {MAX_REQUEST_RATE:g}>'"
+        expected = f"'{len(values)},<{column.what} from {column.low:g} to {column.high:g}>'"
         try:
-            hour, rate = int(cells[0]), float(cells[1])
+            hour, value = int(cells[0]), float(cells[1])
         except (ValueError, IndexError):
             raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line)) from None
-        if len(cells) != 2 or hour != len(rates) or not 0 <= rate <= MAX_REQUEST_RATE:
+        if len(cells) != 2 or hour != len(values) or not column.low <= value <= column.high:
             raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line))
-        rates.append(rate)
-    if not rates:
-        raise ScenarioError(shown, key, "at least one hourly rate")
-    return rates
+        values.append(value)
+    if not values:
+        raise ScenarioError(shown, key, f"at least one hourly {column.plural[:-1]}")
+    return values

@@ -125,3 +125,25 @@ def test_hourly_pue_is_stored_and_averages_to_the_run_pue_weighted_by_it():
     assert len(pue.values) == 48
     assert sum(power.values) / 1000.0 == pytest.approx(result.kpis["energy.facility_mwh"])
     assert sum(power.values) / (HEAT * 48.0) == pytest.approx(result.kpis["facility.pue"])
+
+
+def test_outdoor_temperatures_come_from_a_csv_next_to_the_scenario(tmp_path):
+    from twin.errors import ScenarioError
+    from twin.facility.outdoor import outdoor_hourly
+    from twin.scenario import load_scenario
+
+    (tmp_path / "site.csv").write_text("hour,outdoor_c\n0,10.5\n1,12\n2,-3\n")
+    (tmp_path / "s.toml").write_text(
+        '[facility.cooling.outdoor]\nhourly_csv = "site.csv"\n'
+        'heat_waves = [{ start = "1 h", duration = "1 h", rise = "20 K" }]\n'
+    )
+    spec = load_scenario(tmp_path / "s.toml").facility
+    assert spec is not None
+    assert spec.cooling.outdoor.hourly == [10.5, 12.0, -3.0]
+    hours = outdoor_hourly(spec.cooling.outdoor, 5.0).tolist()
+    assert hours == [10.5, 32.0, -3.0, 10.5, 12.0, -3.0]  # repeated; the wave in hour 1
+    (tmp_path / "site.csv").write_text("hour,outdoor_c\n0,10.5\n1,99\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(tmp_path / "s.toml")
+    assert err.value.key == "facility.cooling.outdoor.hourly_csv"
+    assert err.value.source.endswith("site.csv:3")
