@@ -169,3 +169,19 @@ def test_downtime_by_facility_root_cause_is_the_documented_query(tmp_path):
     assert dict(zip(rows["cause"], rows["downtime_h"], strict=True)) == pytest.approx(
         {"generator.A": result.kpis["downtime_h.generator.A"]}
     )
+
+
+def test_served_tokens_lost_to_a_dead_source_are_charged_to_its_part():
+    from pathlib import Path
+
+    from twin.engine import simulate
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "serving.toml"
+    served = load_scenario(path, [
+        'facility.power.topology="N+1"', "facility.power.generators.fail_to_start=1.0",
+        'facility.power.outages=[{source="A", start="2 d", duration="2 h"}]',
+    ])
+    k = simulate(served, until=72.0).kpis
+    for tenant in ("chat", "code", "api"):
+        assert k[f"serving.tokens.lost.{tenant}.generator.A"] > 0
+        assert k[f"serving.tokens.lost.{tenant}.pdu.B"] == 0.0  # listed, zeros included
