@@ -1144,9 +1144,31 @@ def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
     for part in document["spares"].values():
         for key in ("stock", "reorder_point", "order_quantity"):
             part[key] *= factor
+    if "facility" in document:
+        _scale_facility(document["facility"], factor)
     scaled = parse_scenario(document, "--scale")
     scaled._source = scenario.source
     return scaled
+
+
+def _scale_facility(facility: dict[str, Any], factor: int) -> None:
+    """The plant that serves the whole hall, `factor` times: generators, UPS energy and
+    recharge, chillers, the facility water and the power budget (PDUs and CDUs come
+    with the racks and rows)."""
+
+    def times(table: dict[str, Any], key: str, dimension: str) -> None:
+        if table[key] is not None:
+            value = units.parse(table[key], dimension) * factor
+            table[key] = units.format_quantity(value, dimension)
+
+    power, cooling = facility["power"], facility["cooling"]
+    for key in ("count", "required"):
+        power["generators"][key] *= factor
+    times(power["ups"], "energy", "energy")
+    times(power["ups"], "recharge", "power")
+    cooling["chillers"]["count"] *= factor
+    times(cooling, "water_heat_capacity", "heat_capacity")
+    times(facility["cap"], "budget", "power")
 
 
 def run_option(key: str, value: object, source: str) -> Any:

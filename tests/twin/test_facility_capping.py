@@ -53,3 +53,20 @@ def test_a_budget_below_the_floor_is_named():
     with pytest.raises(ScenarioError) as err:
         parse_scenario({"facility": {"cap": {"budget": "1000 kW"}}}, source="c.toml")
     assert err.value.key == "facility.cap.budget"
+
+
+def test_scaling_a_facility_scales_the_plant_that_serves_the_whole_hall():
+    from twin.scenario import scale_scenario
+
+    base = parse_scenario({"facility": {"cap": {"budget": "20000 kW"}}}, source="s.toml")
+    scaled = scale_scenario(base, 3)
+    assert base.facility is not None and scaled.facility is not None
+    b, s = base.facility, scaled.facility
+    assert s.power.generators.count == 3 * b.power.generators.count
+    assert s.power.generators.required == 3 * b.power.generators.required
+    assert s.power.ups.energy == 3 * b.power.ups.energy
+    assert s.power.ups.recharge == 3 * b.power.ups.recharge
+    assert s.cooling.chillers.count == 3 * b.cooling.chillers.count
+    assert s.cooling.water_heat_capacity == 3 * b.cooling.water_heat_capacity
+    assert s.cap.budget == 3 * 20000.0
+    assert s.cooling.cdu == b.cooling.cdu  # one per row: the rows are scaled
