@@ -75,6 +75,7 @@ def collect_kpis(
     k["open_restores.wafer"] = float(len(swap_ages))
     k["open_age_h.wafer"] = _mean(swap_ages)
     facility = model.power.causes() if model.power is not None else []
+    facility += model.cooling.causes() if model.cooling is not None else []
     every = sorted({*causes(names), *facility, *fleet.downtime_by_cause, *fleet.outages_by_cause})
     for cause in every:
         k[f"downtime_h.{cause}"] = fleet.downtime_by_cause.get(cause, 0.0)

@@ -80,6 +80,25 @@ def test_the_inlet_rises_a_step_at_the_closed_form_times_after_a_loss(
     assert thermal.temperature(0) > 30.0 + 23.0 * 1.8 - 1e-6  # the wafers follow
 
 
+@pytest.mark.parametrize(
+    ("cooling", "cause"),
+    [
+        ({"chillers": {"count": 2, "outages": [{"start": f"{AT} h", "duration": "20 h"}]}},
+         "chiller"),
+        ({"cdu": {"outages": [{"start": f"{AT} h", "duration": "20 h", "units": 2}]}}, "cdu"),
+    ],
+    ids=["chiller", "cdu"],
+)
+def test_throttling_from_a_raised_inlet_is_blamed_on_the_cooling_part(
+    cooling: dict[str, Any], cause: str
+):
+    result, events = run_logged(scenario(cooling))
+    throttles = [e for e in events if e.kind == "throttle"]
+    assert len(throttles) >= 6
+    assert {e.cause for e in throttles} == {cause}
+    assert result.kpis["downtime_h.chiller"] == result.kpis["downtime_h.cdu"] == 0.0  # listed
+
+
 def test_a_loop_short_for_long_throttles_the_systems_and_recovers_after():
     """A row on one pump for 20 h: the inlet climbs until the governor cuts the heat
     to what one pump carries, then the loop cools back to nominal when both return."""

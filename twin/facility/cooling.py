@@ -197,11 +197,22 @@ class Cooling:
         levels = self.level[0] + self.level[1 + self.row_of[s]]
         return self.thermal.spec.inlet + levels * self.spec.step
 
+    def cause(self, s: int) -> str:
+        """The part to blame for the inlet of `s` above nominal: the chillers when the
+        facility water is warm, else its row's CDU ("" at nominal)."""
+        if self.level[0]:
+            return "chiller"
+        return "cdu" if self.level[1 + self.row_of[s]] else ""
+
+    def causes(self) -> list[str]:
+        """Every cause the cooling chain can charge throttling and trips to."""
+        return ["chiller", "cdu"]
+
     def _apply(self, loop: int) -> None:
         for s in self.members[loop]:
             inlet = self.inlet(s)
             self.inlet_max = max(self.inlet_max, inlet)
-            self.thermal.set_inlet(s, inlet)
+            self.thermal.set_inlet(s, inlet, self.cause(s))
 
     # -- weather ---------------------------------------------------------------
     def _weather(self) -> None:
@@ -263,7 +274,7 @@ class Cooling:
     def _pump_fail(self, unit: int) -> None:
         row = unit // self.spec.cdu.pumps
         self.pump_failures += 1
-        self.fleet.recorder.emit(self.env.now, self._pump_scope(unit), "failure", "cdu_pump")
+        self.fleet.recorder.emit(self.env.now, self._pump_scope(unit), "failure", "cdu")
         self._pumps_change(row, failed=1)
         hours = float(self.spec.cdu.repair.sample(self._pump_repair))
         self.env.timeout(hours).callbacks.append(lambda _e: self._pump_restore(unit))
@@ -271,7 +282,7 @@ class Cooling:
     def _pump_restore(self, unit: int) -> None:
         row = unit // self.spec.cdu.pumps
         now = self.env.now
-        self.fleet.recorder.emit(now, self._pump_scope(unit), "repaired", "cdu_pump")
+        self.fleet.recorder.emit(now, self._pump_scope(unit), "repaired", "cdu")
         self._pumps.schedule(unit, now + float(self.spec.cdu.failure.sample(self._pump_life)))
         self._pumps_change(row, failed=-1)
 
