@@ -20,6 +20,9 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
              process: best and median; the target is under 0.1 s;
 - serving    the hall-year with fluid serving (scenarios/serving.toml) against the
              same hall without it, alternated; at most 1.5x (bench/serving.py);
+- facility   the hall-year inside its default facility (scenarios/facility.toml:
+             power chain, cooling chain, energy) against the same hall without
+             it, alternated; at most 1.5x (bench/facility.py);
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
              bare `python -c pass`;
@@ -65,7 +68,7 @@ from twin.scenario import load_scenario
 
 SECTIONS = (
     "speed", "scaling", "reference", "agreement", "store", "recording", "perf", "serving",
-    "startup", "sweep", "requests",
+    "facility", "startup", "sweep", "requests",
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
@@ -214,6 +217,18 @@ def section_serving(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
     print(f"  scenarios/serving.toml ({o.replicas} replicas, {o.tenants} tenants) vs the same "
           f"hall without [serving], {len(o.plain)} alternating rounds")
     print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.serving):.3f} s")
+    print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
+          f"{_yes(o.best <= TARGET_RATIO)})")
+    return o.as_dict()
+
+
+def section_facility(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.facility import TARGET_RATIO, facility_overhead
+
+    o = facility_overhead(rounds=3 if args.quick else 7)
+    print(f"  scenarios/facility.toml vs the same hall without [facility], "
+          f"{len(o.plain)} alternating rounds")
+    print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.facility):.3f} s")
     print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
           f"{_yes(o.best <= TARGET_RATIO)})")
     return o.as_dict()
@@ -414,6 +429,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "recording": section_recording,
     "perf": section_perf,
     "serving": section_serving,
+    "facility": section_facility,
     "startup": section_startup,
     "sweep": section_sweep,
     "requests": section_requests,
@@ -428,6 +444,7 @@ TITLES = {
     "recording": "Recording overhead: the hall-year with and without the store",
     "perf": "Compute core: a `twin perf` grid of 1,000 points",
     "serving": "Fluid serving: the hall-year serving three tenants vs without serving",
+    "facility": "Facility: the hall-year inside its power and cooling chains vs without",
     "startup": "Start-up: what `twin` costs besides the simulation",
     "sweep": "Sweeps: replications/s, workers, Dask, store size per record level",
     "requests": "Request-level serving: requests simulated per wall second",

@@ -164,6 +164,58 @@ def heat_ageing_doubles_pump_and_fan_failures(k: Kpis, hall: Kpis) -> None:
     assert k["failures.package"] == 0.0
 
 
+def generator_failure_is_ridden_out_by_feed_b(k: Kpis, hall: Kpis) -> None:
+    # source A dies (battery empty, no generator) at least on day 180; each system
+    # keeps its six feed-B PSUs, so only one with a feed-B PSU out at that moment drops
+    assert k["facility.source_losses"] >= 1
+    assert k["facility.generator_failures"] >= 11
+    assert k["downtime_h.generator.A"] <= 10.0
+    assert k["availability"] >= hall["availability"] - 1e-5
+
+
+def n_plus_1_loses_the_hall_where_2n_rides_through(n1: Kpis, two_n: Kpis) -> None:
+    # the same poor generator plant: with one source a dead source drops every system
+    assert n1["facility.source_losses"] >= 1
+    assert n1["downtime_h.generator.A"] > 1020 * 0.5  # at least half an hour of the hall
+    assert two_n["facility.source_losses"] >= 1
+    dead_2n = sum(two_n[f"downtime_h.{p}.{x}"] for p in ("generator", "ups") for x in "AB")
+    assert dead_2n < 0.01 * n1["downtime_h.generator.A"]
+    assert n1["availability"] < two_n["availability"]
+
+
+def chiller_loss_throttles_the_hall_for_two_days(k: Kpis, facility: Kpis) -> None:
+    # 16 MW of chillers for 23.5 MW: every system throttles until the heat fits
+    systems = 1020
+    assert k["thermal.throttle_h"] > 0.9 * systems * 48.0
+    assert k["thermal.throttle_h"] < systems * 48.0 + 10.0 * facility["thermal.throttle_h"] + 10.0
+    assert k["facility.inlet_max_c"] > 45.0
+    assert k["capacity"] < facility["capacity"] - 0.001
+    assert k["availability"] == pytest.approx(facility["availability"], abs=1e-4)
+
+
+def pump_failure_in_a_heat_wave_throttles_one_row(k: Kpis, facility: Kpis) -> None:
+    row = 51  # systems in row 1
+    extra = k["thermal.throttle_h"] - facility["thermal.throttle_h"]
+    assert 0.9 * row * 72.0 < extra <= row * 72.0 + 1.0
+    assert k["facility.inlet_max_c"] > 45.0
+    assert k["facility.pue"] > facility["facility.pue"]  # the heat wave's COP
+
+
+def facility_costs_energy_not_availability(k: Kpis, hall: Kpis) -> None:
+    assert 1.1 < k["facility.pue"] < 1.4  # liquid-cooled AI halls 1.1-1.2 (sources F1)
+    total = k["energy.it_mwh"] + k["energy.cooling_mwh"] + k["energy.losses_mwh"]
+    assert k["energy.facility_mwh"] == pytest.approx(total, rel=1e-12)
+    assert k["availability"] == pytest.approx(hall["availability"], abs=1e-4)
+
+
+def power_cap_costs_a_fifth_of_the_work(k: Kpis, facility: Kpis) -> None:
+    assert k["power.it_mean_kw"] <= 18768.0
+    assert k["capacity"] == pytest.approx(0.8 * facility["capacity"], rel=0.01)
+    assert k["energy.facility_mwh"] < 0.85 * facility["energy.facility_mwh"]
+    assert k["facility.capped_systems"] == 408  # 4,692 kW off at 11.5 kW a system
+    assert k["thermal.trips"] <= facility["thermal.trips"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -184,6 +236,23 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
     ),
     "serving-long-context": lambda: long_context_tenant_waits_and_needs_four_systems(
         year("serving-long-context"), year("serving")
+    ),
+    "generator-fails": lambda: generator_failure_is_ridden_out_by_feed_b(
+        year("generator-fails"), year("hall")
+    ),
+    "power-2n": lambda: n_plus_1_loses_the_hall_where_2n_rides_through(
+        year("power-n1"), year("power-2n")
+    ),
+    "power-n1": lambda: n_plus_1_loses_the_hall_where_2n_rides_through(
+        year("power-n1"), year("power-2n")
+    ),
+    "facility": lambda: facility_costs_energy_not_availability(year("facility"), year("hall")),
+    "power-cap": lambda: power_cap_costs_a_fifth_of_the_work(year("power-cap"), year("facility")),
+    "chiller-lost": lambda: chiller_loss_throttles_the_hall_for_two_days(
+        year("chiller-lost"), year("facility")
+    ),
+    "pump-heatwave": lambda: pump_failure_in_a_heat_wave_throttles_one_row(
+        year("pump-heatwave"), year("facility")
     ),
 }
 

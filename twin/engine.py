@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from twin.facility import Cooling, FacilityEnergy, PowerChain, apply_cap, facility_energy
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
@@ -66,10 +67,16 @@ class Model:
     serving: Serving | None = None  # a scenario with a [serving] section
     fidelity: Fidelity | None = None  # how its serving is simulated
     package: Package | None = None  # a scenario with a [package] section
+    power: PowerChain | None = None  # a scenario with a [facility] section
+    cooling: Cooling | None = None  # the same
+    capped: int = 0  # systems the facility's power budget caps
 
 
-def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
-    """Build the hall of `scenario` with independent random streams from `seed`."""
+def build(
+    scenario: Scenario, seed: int, sink: Sink | None = None, until: float | None = None
+) -> Model:
+    """Build the hall of `scenario` with independent random streams from `seed`, for a
+    run to `until` (the scenario's horizon by default: the facility's weather needs it)."""
     streams = Streams(seed)
     env = simpy.Environment(initial_time=0.0)  # a float clock from the start
     hall = Hall.from_spec(scenario.hall)
@@ -99,13 +106,24 @@ def build(scenario: Scenario, seed: int, sink: Sink | None = None) -> Model:
         else Package(env, scenario.package, fleet, thermal, wafers, streams)
     )
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
+    power = cooling = None
+    capped = 0
+    if scenario.facility is not None:
+        spec = scenario.facility.power
+        [psu] = [cls for cls in classes if cls.name == spec.psu_class]
+        power = PowerChain(
+            env, spec, fleet, psu.up, psu.spec.count, psu.spec.required, streams,
+        )
+        horizon = scenario.run.until if until is None else until
+        cooling = Cooling(env, scenario.facility.cooling, fleet, thermal, streams, horizon)
+        capped = apply_cap(scenario.facility.cap, fleet)
     serving = fidelity = None
     if scenario.serving is not None:
         serving = Serving(env, scenario, fleet, thermal)
         fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity, package,
+        saturation, serving, fidelity, package, power, cooling, capped,
     )
 
 
@@ -174,7 +192,7 @@ def simulate(
     seed = scenario.run.seed if seed is None else seed
     horizon = scenario.run.until if until is None else until
     with _untouched_by_gc_of_the_run():
-        model = build(scenario, seed, sink)
+        model = build(scenario, seed, sink, horizon)
         model.env.run(until=horizon)
         model.thermal.close()
         model.fleet.close()
@@ -182,11 +200,14 @@ def simulate(
         log = model.fleet.log.arrays()
         integrals = _whole_run_integrals(log, horizon)
         outcome = _serving_outcome(model, horizon)
+        energy = _facility_energy(model, log, horizon)
         if sink is not None:
             _write_metrics(model, log, horizon, sink)
             if outcome is not None:
                 sink.write_series(outcome.series)
-        kpis = collect_kpis(model, horizon, integrals, outcome)
+            if energy is not None:
+                sink.write_series(energy.series(horizon))
+        kpis = collect_kpis(model, horizon, integrals, outcome, energy)
         systems = model.hall.n_systems
         warnings = model.saturation.warnings()
         del model  # a model is cyclic garbage: collected as the run's freeze ends
@@ -209,6 +230,17 @@ def _serving_outcome(model: Model, horizon: float) -> Outcome | None:
     if model.fidelity is None:
         return None
     return model.fidelity.outcome(horizon, model.scenario.recording.hall_bucket)
+
+
+def _facility_energy(model: Model, log: ChangeArrays, horizon: float) -> FacilityEnergy | None:
+    """The facility's hourly energy (None without a facility)."""
+    cooling, facility = model.cooling, model.scenario.facility
+    if cooling is None or facility is None:
+        return None
+    t, _, q, d = log
+    it = q == QUANTITIES.index("power_kw")
+    pumps = (np.asarray(cooling.pump_t), np.asarray(cooling.pump_delta))
+    return facility_energy(facility, cooling.outdoor, (t[it], d[it]), pumps, horizon)
 
 
 @contextmanager

@@ -113,7 +113,9 @@ class Fleet:
         self.reasons: list[int] = [0] * n  # bitmask of reasons for being down
         self.booting: list[bool] = [False] * n
         self.generation: list[int] = [0] * n  # bumped when a system is swapped
-        self.fraction: list[float] = [1.0] * n  # power fraction set by the thermal governor
+        self.fraction: list[float] = [1.0] * n  # power fraction: the governor's, capped
+        self.cap: list[float] = [1.0] * n  # the facility's power cap (1: none)
+        self._asked: list[float] = [1.0] * n  # the fraction the thermal governor asked for
         self.core_fraction: list[float] = [1.0] * n  # usable cores / nominal active cores
         self.cold: list[bool] = [False] * n  # powered off during this outage: boots
         self.down_cause: list[str] = [""] * n  # the trigger of the outage in progress
@@ -256,10 +258,19 @@ class Fleet:
         return self.idle_kw if powered else 0.0
 
     def set_fraction(self, s: int, fraction: float) -> None:
-        """Power fraction chosen by the thermal governor (1 = full power)."""
-        if fraction != self.fraction[s]:
-            self.fraction[s] = fraction
+        """Power fraction chosen by the thermal governor (1 = full power); the system
+        runs at it or at its cap, whichever is lower."""
+        self._asked[s] = fraction
+        applied = min(fraction, self.cap[s])
+        if applied != self.fraction[s]:
+            self.fraction[s] = applied
             self._refresh(s)
+
+    def set_cap(self, s: int, cap: float) -> None:
+        """Cap the power fraction of `s` (a facility power budget); heat follows."""
+        self.cap[s] = cap
+        self.set_fraction(s, self._asked[s])
+        self.on_heat_change(s)
 
     def set_core_fraction(self, s: int, fraction: float) -> None:
         if fraction != self.core_fraction[s]:
@@ -282,7 +293,7 @@ class Fleet:
             1.0 if running else 0.0,
             self.fraction[s] * self.core_fraction[s] if running else 0.0,
             self.heat_kw(s),
-            1.0 if running and self.fraction[s] < 1.0 else 0.0,
+            1.0 if running and self.fraction[s] < self.cap[s] else 0.0,
             1.0 if self.reasons[s] & trip_bit else 0.0,
         )
         old = self._value[s]

@@ -17,6 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from twin.engine import Model
+    from twin.facility import FacilityEnergy
     from twin.workloads.serving.core import Outcome
 
 __all__ = ["collect_kpis", "causes"]
@@ -38,7 +39,11 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def collect_kpis(
-    model: Model, horizon: float, integrals: dict[str, float], serving: Outcome | None = None
+    model: Model,
+    horizon: float,
+    integrals: dict[str, float],
+    serving: Outcome | None = None,
+    energy: FacilityEnergy | None = None,
 ) -> dict[str, float]:
     """Every KPI of a finished run (``availability``, ``failures.psu``, ...; with
     serving, ``serving.*`` from its `Outcome`)."""
@@ -81,7 +86,9 @@ def collect_kpis(
     swap_ages = [horizon - t for t in wafers.swap_started.values()]
     k["open_restores.wafer"] = float(len(swap_ages))
     k["open_age_h.wafer"] = _mean(swap_ages)
-    every = sorted({*every_cause, *fleet.downtime_by_cause, *fleet.outages_by_cause})
+    facility = model.power.causes() if model.power is not None else []
+    facility += model.cooling.causes() if model.cooling is not None else []
+    every = sorted({*every_cause, *facility, *fleet.downtime_by_cause, *fleet.outages_by_cause})
     for cause in every:
         k[f"downtime_h.{cause}"] = fleet.downtime_by_cause.get(cause, 0.0)
     for cause in every:
@@ -106,9 +113,16 @@ def collect_kpis(
     k["repair.wrong_unit"] = float(shop.wrong_unit)
     k["repair.silent_failures"] = float(shop.silent)
     k["repair.crew_utilization"] = model.crews.utilization(horizon)
+    if model.power is not None:
+        k.update(model.power.kpis())
+    if model.cooling is not None:
+        k.update(model.cooling.kpis())
+        k["facility.capped_systems"] = float(model.capped)
+    if energy is not None:
+        k.update(energy.kpis())
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 
-        k.update(outcome_kpis(model.serving, serving, every_cause, horizon,
+        k.update(outcome_kpis(model.serving, serving, [*every_cause, *facility], horizon,
                               integrals["power_kw"]))
     return k

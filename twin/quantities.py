@@ -38,6 +38,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "area": (0.0, 1590.0),  # at most a whole 450 mm wafer
     # mature processes run ~0.1 /cm2; at 100 no wafer of any size works
     "defect_density": (0.0, 100.0),
+    "mass_flow": (0.0, 1e5),  # coolant through one pump: 100 t/s is beyond any CDU
 }
 
 MAX_HORIZON_H = 100 * 8760.0  # a run simulates at most 100 years

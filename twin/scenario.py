@@ -25,6 +25,7 @@ import os
 import re
 import stat
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,10 +64,9 @@ from twin.text import escaped, unprintable
 from twin.workloads.serving.lengths import Lengths
 
 __all__ = [
-    "Scenario", "ComponentSpec", "ArrheniusSpec", "PackageSpec", "load_scenario",
-    "parse_scenario", "apply_override", "deep_merge", "printable", "Line", "run_option",
-    "scale_scenario", "MAX_SCENARIO_BYTES",
-    "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
+    "Scenario", "ComponentSpec", "ArrheniusSpec", "PackageSpec", "FacilitySpec", "PowerSpec",
+    "load_scenario", "parse_scenario", "apply_override", "deep_merge", "printable", "Line",
+    "run_option", "scale_scenario", "MAX_SCENARIO_BYTES", "MAX_DEPTH", "MAX_SEED", "MAX_SYSTEMS",
 ]
 
 # A scenario file is a few kB; more than this is not a scenario (and is not read).
@@ -593,6 +593,207 @@ _DEFAULT_SPARES: dict[str, dict[str, Any]] = {
 }
 
 
+# -- facility (docs/facility.md) ---------------------------------------------------------
+
+# Power of a facility plant (a UPS's recharge): up to 1 GW, past a system's 1 MW bound.
+PlantPower = Annotated[float, Unit("power", highest=1e6)]
+Energy = Annotated[float, Unit("energy")]
+
+
+class UtilitySpec(_Model):
+    """Utility outages of each source: a Poisson process of `outage_interval` mean gap
+    and `outage_duration` lengths."""
+
+    outage_interval: PositiveDuration = _q("1 y")  # ASSUMPTION: one interruption a year
+    outage_duration: Distribution = _dist(dist="lognormal", median="1 h", sigma=1.0)  # ASSUMPTION
+
+
+class UpsSpec(_Model):
+    """A UPS per source: `energy` stored, delivered at `efficiency`, recharged at `recharge`."""
+
+    energy: Energy = _q("4000 kWh")  # ASSUMPTION: ~10 min of the whole default hall (23.5 MW)
+    efficiency: float = Field(default=0.95, gt=0, le=1)  # ASSUMPTION: battery to load
+    recharge: PlantPower = _q("2000 kW")  # ASSUMPTION: a flat battery full in 2 h
+
+
+class GeneratorSpec(_Model):
+    """The generators of a source: `required` of `count` carry its load `start_delay`
+    after an outage begins; each fails to start with probability `fail_to_start`."""
+
+    count: int = Field(default=11, ge=0, le=1000)  # ASSUMPTION: N+1 of 2.5 MW sets
+    required: int = Field(default=10, ge=0, le=1000)
+    start_delay: Duration = _q("30 s")  # ASSUMPTION: start, synchronise, transfer
+    fail_to_start: Probability = 0.01  # ASSUMPTION
+
+    @model_validator(mode="after")
+    def _required_fits(self) -> GeneratorSpec:
+        if self.required > self.count:
+            raise _KeyedError("required", f"at most count ({self.count})")
+        return self
+
+
+class PduSpec(_Model):
+    """A PDU per rack per feed: lives and repairs (a facility electrician, not a crew)."""
+
+    failure: Distribution = _dist(dist="exponential", mean="500000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="2 h", sigma=0.5)  # ASSUMPTION
+
+
+class ScheduledOutageSpec(_Model):
+    """One utility outage of source `source`, from `start` for `duration`."""
+
+    source: Literal["A", "B"]
+    start: Duration
+    duration: PositiveDuration
+
+
+class PowerSpec(_Model):
+    """The power chain: sources (utility, UPS, generators), feeds A and B, rack PDUs,
+    and the PSUs of class `psu_class` split across the feeds."""
+
+    # 2N: feeds A and B from independent sources A and B; N+1: both from source A
+    topology: Literal["2N", "N+1"] = "2N"
+    psu_class: Line = "psu"
+    psus_on_a: int = Field(default=6, ge=0, le=1000)  # units 1..psus_on_a on feed A, rest B
+    utility: UtilitySpec = Field(default_factory=UtilitySpec)
+    ups: UpsSpec = Field(default_factory=UpsSpec)
+    generators: GeneratorSpec = Field(default_factory=GeneratorSpec)
+    pdu: PduSpec = Field(default_factory=PduSpec)
+    outages: list[ScheduledOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> PowerSpec:
+        for i, outage in enumerate(self.outages):
+            if self.topology == "N+1" and outage.source != "A":
+                raise _KeyedError(f"outages.{i}.source", 'source "A" (N+1 has one source)')
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        """The names of the independent sources."""
+        return ["A", "B"] if self.topology == "2N" else ["A"]
+
+
+MassFlow = Annotated[float, Unit("mass_flow", positive=True)]
+PlantHeatCapacity = Annotated[float, Unit("heat_capacity", highest=1e9)]  # up to 1 TJ/K
+
+
+# Outdoor temperatures on Earth: the records are -89.2 C and 56.7 C.
+MIN_OUTDOOR_C, MAX_OUTDOOR_C = -90.0, 60.0
+
+
+class HeatWaveSpec(_Model):
+    """`rise` more outdoors from `start` for `duration`."""
+
+    start: Duration
+    duration: PositiveDuration
+    rise: DeltaTemperature
+
+
+class OutdoorSpec(_Model):
+    """Hourly outdoor temperature: `mean` + `seasonal` cos(2 pi (day - hottest_day) / 365)
+    + `diurnal` cos(2 pi (hour - hottest_hour) / 24), taken at each hour's middle, plus
+    the heat waves under way; or the given `hourly` values, repeated."""
+
+    mean: Temperature = _q("15 C")  # ASSUMPTION: a temperate site
+    seasonal: DeltaTemperature = _q("10 K")  # ASSUMPTION
+    diurnal: DeltaTemperature = _q("5 K")  # ASSUMPTION
+    hottest_day: int = Field(default=200, ge=0, le=364)  # mid-July
+    hottest_hour: int = Field(default=15, ge=0, le=23)
+    # degrees C, hour 0, 1, 2, ... (repeated); from `hourly_csv` in a scenario file
+    hourly: list[Annotated[float, Field(ge=MIN_OUTDOOR_C, le=MAX_OUTDOOR_C)]] | None = Field(
+        default=None, min_length=1, max_length=int(MAX_HORIZON_H)
+    )
+    heat_waves: list[HeatWaveSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class UnitOutageSpec(_Model):
+    """`units` units out from `start` for `duration` (maintenance, a known fault)."""
+
+    start: Duration
+    duration: PositiveDuration
+    units: int = Field(default=1, ge=1, le=1000)
+    row: int = Field(default=1, ge=1, le=10_000)  # CDU pumps only: the row (1-based)
+
+
+class ChillerSpec(_Model):
+    """Chillers rejecting the hall's heat: `count` of `capacity` each, derated by
+    `derate` per K of outdoor temperature above `design_outdoor`; electric power =
+    heat / COP with 1 / COP = (1 / `cop`) (1 + `cop_slope` (T_out - `cop_reference`))."""
+
+    count: int = Field(default=4, ge=0, le=1000)  # ASSUMPTION: N+1 of 8 MW for 23.5 MW
+    capacity: PlantPower = _q("8000 kW")  # ASSUMPTION
+    design_outdoor: Temperature = _q("35 C")  # ASSUMPTION
+    derate: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: 2 % of capacity per K
+    cop: float = Field(default=6.0, gt=0, le=100)  # ASSUMPTION: warm-water chiller
+    cop_reference: Temperature = _q("15 C")
+    cop_slope: float = Field(default=0.03, ge=0, le=1)  # ASSUMPTION: 3 % more power per K
+    failure: Distribution = _dist(dist="exponential", mean="20000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="24 h", sigma=0.6)  # ASSUMPTION
+    outages: list[UnitOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class CduSpec(_Model):
+    """A CDU per row: `pumps` of which `required` give the design flow; each running
+    pump moves `pump_flow` and draws `pump_power`. Its heat exchanger carries up to
+    flow x c_p x `design_rise`; the row's loop holds `loop_heat_capacity`."""
+
+    pumps: int = Field(default=3, ge=1, le=1000)  # ASSUMPTION: N+1
+    required: int = Field(default=2, ge=1, le=1000)
+    pump_flow: MassFlow = _q("15 kg/s")  # ASSUMPTION: 2 x 15 kg/s x 4.18 x 10 K = 1.25 MW
+    pump_power: Power = _q("15 kW")  # ASSUMPTION
+    design_rise: DeltaTemperature = _q("10 K")  # ASSUMPTION
+    loop_heat_capacity: PlantHeatCapacity = _q("8000 kJ/K")  # ASSUMPTION: ~2 m3 of water
+    failure: Distribution = _dist(dist="weibull", shape=1.5, scale="50000 h")  # ASSUMPTION
+    repair: Distribution = _dist(dist="lognormal", median="4 h", sigma=0.5)  # ASSUMPTION
+    outages: list[UnitOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _required_fits(self) -> CduSpec:
+        if self.required > self.pumps:
+            raise _KeyedError("required", f"at most pumps ({self.pumps})")
+        return self
+
+
+class CoolingSpec(_Model):
+    """The cooling chain: chillers, the facility water loop, a CDU per row; the systems'
+    inlet is `thermal.inlet` plus what the loops gained, in steps of `step`."""
+
+    outdoor: OutdoorSpec = Field(default_factory=OutdoorSpec)
+    chillers: ChillerSpec = Field(default_factory=ChillerSpec)
+    cdu: CduSpec = Field(default_factory=CduSpec)
+    water_heat_capacity: PlantHeatCapacity = _q("800000 kJ/K")  # ASSUMPTION: ~200 m3
+    step: DeltaTemperature = _q("0.5 K")  # resolution of the inlet the systems see
+
+    @model_validator(mode="after")
+    def _positive(self) -> CoolingSpec:
+        if self.step <= 0:
+            raise _KeyedError("step", "a temperature step above 0 K")
+        if self.water_heat_capacity <= 0 or self.cdu.loop_heat_capacity <= 0:
+            raise _KeyedError("water_heat_capacity", "heat capacities above 0")
+        return self
+
+
+class CapSpec(_Model):
+    """A facility power budget for IT: systems' power fractions lowered by `policy`."""
+
+    budget: PlantPower | None = None  # none: no cap
+    # uniform: every system at budget / full power; ordered: systems lowered one by one
+    # to `floor`, the last row first (the first row keeps full power longest)
+    policy: Literal["uniform", "ordered"] = "ordered"
+    floor: float = Field(default=0.5, gt=0, le=1)  # lowest fraction `ordered` sets
+
+
+class FacilitySpec(_Model):
+    """The facility around the hall (docs/facility.md)."""
+
+    power: PowerSpec = Field(default_factory=PowerSpec)
+    cooling: CoolingSpec = Field(default_factory=CoolingSpec)
+    cap: CapSpec = Field(default_factory=CapSpec)
+    distribution_loss: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: of IT power
+    ups_loss: float = Field(default=0.03, ge=0, le=1)  # ASSUMPTION: double conversion
+
+
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """Scenario data `top` over `base`, table by table; a distribution (a table with
     ``dist``) is replaced whole. Neither input is changed."""
@@ -622,6 +823,7 @@ class Scenario(_Model):
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
     package: PackageSpec | None = None  # no section: no package fatigue
+    facility: FacilitySpec | None = None  # no section: power and cooling from nowhere
     # where it was read from, for errors found only while it runs; not part of the
     # document or the hash
     _source: str = PrivateAttr(default="scenario")
@@ -669,6 +871,35 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _facility_psus(self) -> Scenario:
+        if self.facility is None:
+            return self
+        power = self.facility.power
+        psu = self.components.get(power.psu_class)
+        if psu is None:
+            raise _KeyedError(
+                "facility.power.psu_class", f"a class of [components] ({sorted(self.components)})"
+            )
+        if power.psus_on_a > psu.count:
+            raise _KeyedError(
+                "facility.power.psus_on_a", f"at most components.{power.psu_class}.count "
+                f"({psu.count})",
+            )
+        budget, full = self.facility.cap.budget, self.systems * self.system.power
+        if budget is not None and budget < full * self.facility.cap.floor:
+            raise _KeyedError(
+                "facility.cap.budget", f"at least the hall at the floor fraction "
+                f"({full * self.facility.cap.floor:g} kW)",
+            )
+        for i, outage in enumerate(self.facility.cooling.cdu.outages):
+            if outage.row > self.hall.rows:
+                raise _KeyedError(
+                    f"facility.cooling.cdu.outages.{i}.row",
+                    f"a row of the hall (1 to {self.hall.rows})",
+                )
+        return self
+
     @property
     def source(self) -> str:
         """The file it was loaded from ("scenario" when built in code)."""
@@ -681,10 +912,10 @@ class Scenario(_Model):
 
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
-        without serving, package fatigue or a class's Arrhenius table has no such key
-        (its document, and hash, as before)."""
+        without serving, package fatigue, a facility or a class's Arrhenius table has no
+        such key (its document, and hash, as before)."""
         document = self.model_dump(mode="json", by_alias=True)
-        for key in ("serving", "package"):
+        for key in ("serving", "package", "facility"):
             if document[key] is None:
                 del document[key]
         for component in document["components"].values():
@@ -963,9 +1194,31 @@ def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
     for part in document["spares"].values():
         for key in ("stock", "reorder_point", "order_quantity"):
             part[key] *= factor
+    if "facility" in document:
+        _scale_facility(document["facility"], factor)
     scaled = parse_scenario(document, "--scale")
     scaled._source = scenario.source
     return scaled
+
+
+def _scale_facility(facility: dict[str, Any], factor: int) -> None:
+    """The plant that serves the whole hall, `factor` times: generators, UPS energy and
+    recharge, chillers, the facility water and the power budget (PDUs and CDUs come
+    with the racks and rows)."""
+
+    def times(table: dict[str, Any], key: str, dimension: str) -> None:
+        if table[key] is not None:
+            value = units.parse(table[key], dimension) * factor
+            table[key] = units.format_quantity(value, dimension)
+
+    power, cooling = facility["power"], facility["cooling"]
+    for key in ("count", "required"):
+        power["generators"][key] *= factor
+    times(power["ups"], "energy", "energy")
+    times(power["ups"], "recharge", "power")
+    cooling["chillers"]["count"] *= factor
+    times(cooling, "water_heat_capacity", "heat_capacity")
+    times(facility["cap"], "budget", "power")
 
 
 def run_option(key: str, value: object, source: str) -> Any:
@@ -1034,6 +1287,7 @@ def load_scenario(
         if isinstance(value, dict):
             _note_origins(value, "--set", origins, f"{key}.")
     _inline_rate_files(data, real.parent, root, origins)
+    _inline_outdoor_file(data, real.parent, root, origins)
     return parse_scenario(data, shown, origins)
 
 
@@ -1051,44 +1305,83 @@ def _inline_rate_files(
         if not isinstance(tenant, dict) or "rates_csv" not in tenant:
             continue
         key = f"serving.tenants.{name}.rates_csv"
-        source = _origin_of(key, origins, "scenario")
-        given = tenant.pop("rates_csv")
-        if not isinstance(given, str) or not given or any(unprintable(c) for c in given):
-            raise ScenarioError(source, key, "a relative path to a CSV file", _brief(given))
-        csv_path = (folder / given).resolve()
-        if root is not None and not csv_path.is_relative_to(root):
-            raise ScenarioError(
-                source, key, f"a CSV file inside {_display(root)}, the folder of the scenario "
-                "(--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(given),
-            )
-        try:
-            text = _read_text(csv_path, "CSV file of hourly rates")
-        except ValueError as exc:
-            raise ScenarioError(source, key, str(exc), _brief(given)) from None
-        tenant["rates"] = _hourly_rates(text, _display(csv_path), key)
+        tenant["rates"] = _hourly_file(
+            tenant.pop("rates_csv"), key, folder, root, origins,
+            _Column("requests_per_s", "requests per second", 0.0, MAX_REQUEST_RATE, "rates"),
+        )
         tenant.setdefault("profile", "rates")
-        origins[f"serving.tenants.{name}.rates"] = source
+        origins[f"serving.tenants.{name}.rates"] = _origin_of(key, origins, "scenario")
 
 
-def _hourly_rates(text: str, shown: str, key: str) -> list[float]:
-    """The rates of a CSV file of lines ``hour,requests_per_s`` after a header line,
-    hours 0, 1, 2, ... in order; a bad line is a `ScenarioError` naming it."""
+def _inline_outdoor_file(
+    data: dict[str, Any], folder: Path, root: Path | None, origins: Origins
+) -> None:
+    """Replace ``facility.cooling.outdoor.hourly_csv`` by the hourly temperatures it
+    holds (``hourly``), as `_inline_rate_files` does for rates."""
+    facility = data.get("facility")
+    cooling = facility.get("cooling") if isinstance(facility, dict) else None
+    outdoor = cooling.get("outdoor") if isinstance(cooling, dict) else None
+    if not isinstance(outdoor, dict) or "hourly_csv" not in outdoor:
+        return
+    key = "facility.cooling.outdoor.hourly_csv"
+    outdoor["hourly"] = _hourly_file(
+        outdoor.pop("hourly_csv"), key, folder, root, origins,
+        _Column("outdoor_c", "degrees C", MIN_OUTDOOR_C, MAX_OUTDOOR_C, "outdoor temperatures"),
+    )
+    origins["facility.cooling.outdoor.hourly"] = _origin_of(key, origins, "scenario")
+
+
+@dataclass(frozen=True)
+class _Column:
+    """The value column of an hourly CSV file: header name, what a value is, bounds."""
+
+    name: str
+    what: str
+    low: float
+    high: float
+    plural: str
+
+
+def _hourly_file(
+    given: object, key: str, folder: Path, root: Path | None, origins: Origins, column: _Column
+) -> list[float]:
+    """The hourly values of the CSV file `given` names (relative to `folder`, inside
+    `root` unless None)."""
+    source = _origin_of(key, origins, "scenario")
+    if not isinstance(given, str) or not given or any(unprintable(c) for c in given):
+        raise ScenarioError(source, key, "a relative path to a CSV file", _brief(given))
+    csv_path = (folder / given).resolve()
+    if root is not None and not csv_path.is_relative_to(root):
+        raise ScenarioError(
+            source, key, f"a CSV file inside {_display(root)}, the folder of the scenario "
+            "(--allow-outside or TWIN_ALLOW_OUTSIDE=1 lifts this)", _brief(given),
+        )
+    try:
+        text = _read_text(csv_path, f"CSV file of hourly {column.plural}")
+    except ValueError as exc:
+        raise ScenarioError(source, key, str(exc), _brief(given)) from None
+    return _hourly_values(text, _display(csv_path), key, column)
+
+
+def _hourly_values(text: str, shown: str, key: str, column: _Column) -> list[float]:
+    """The values of a CSV file of lines ``hour,<column>`` after a header line, hours
+    0, 1, 2, ... in order; a bad line is a `ScenarioError` naming it."""
     lines = text.splitlines()
-    if not lines or [c.strip() for c in lines[0].split(",")] != ["hour", "requests_per_s"]:
-        raise ScenarioError(f"{shown}:1", key, "a header line 'hour,requests_per_s'")
-    rates: list[float] = []
+    if not lines or [c.strip() for c in lines[0].split(",")] != ["hour", column.name]:
+        raise ScenarioError(f"{shown}:1", key, f"a header line 'hour,{column.name}'")
+    values: list[float] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
-        expected = f"'{len(rates)},<requests per second from 0 to {MAX_REQUEST_RATE:g}>'"
+        expected = f"'{len(values)},<{column.what} from {column.low:g} to {column.high:g}>'"
         try:
-            hour, rate = int(cells[0]), float(cells[1])
+            hour, value = int(cells[0]), float(cells[1])
         except (ValueError, IndexError):
             raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line)) from None
-        if len(cells) != 2 or hour != len(rates) or not 0 <= rate <= MAX_REQUEST_RATE:
+        if len(cells) != 2 or hour != len(values) or not column.low <= value <= column.high:
             raise ScenarioError(f"{shown}:{number}", key, expected, _brief(line))
-        rates.append(rate)
-    if not rates:
-        raise ScenarioError(shown, key, "at least one hourly rate")
-    return rates
+        values.append(value)
+    if not values:
+        raise ScenarioError(shown, key, f"at least one hourly {column.plural[:-1]}")
+    return values

@@ -2,7 +2,8 @@
 
 Canonical units inside the twin: time in hours, power in kW, energy in kWh,
 temperature in deg C, temperature difference in K, thermal resistance in
-K/kW, heat capacity in kJ/K, area in cm^2, defect density per cm^2.
+K/kW, heat capacity in kJ/K, area in cm^2, defect density per cm^2, mass flow
+in kg/s.
 `parse(text, dimension)` returns a float in the canonical unit or raises
 `ValueError` with what was expected; the scenario schema turns that into a
 `ScenarioError` naming the file and key.
@@ -29,13 +30,14 @@ DIMENSIONS: dict[str, dict[str, float]] = {
     "heat_capacity": {"J/K": 1e-3, "kJ/K": 1.0, "MJ/K": 1e3},
     "area": {"mm2": 1e-2, "mm^2": 1e-2, "cm2": 1.0, "cm^2": 1.0},
     "defect_density": {"/cm2": 1.0, "/cm^2": 1.0, "/mm2": 1e2, "/mm^2": 1e2},
+    "mass_flow": {"kg/s": 1.0, "kg/h": 1 / 3600},
 }
 
 # the unit each dimension is held in, used to write a resolved scenario back out
 CANONICAL: dict[str, str] = {
     "time": "h", "power": "kW", "energy": "kWh", "temperature": "C",
     "delta_temperature": "K", "thermal_resistance": "K/kW", "heat_capacity": "kJ/K",
-    "area": "cm2", "defect_density": "/cm2",
+    "area": "cm2", "defect_density": "/cm2", "mass_flow": "kg/s",
 }
 
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S+)\s*$")

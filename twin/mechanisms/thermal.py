@@ -72,6 +72,7 @@ class Thermal:
             for T_in, P in zip(self.inlet, self.heat, strict=True)
         ]
         self.factor: list[float] = [1.0] * n  # multiplier on the base thermal resistance
+        self.inlet_cause: list[str] = [""] * n  # what raised the inlet (the facility's part)
         self._class_factor: dict[str, list[float]] = {}  # each class's multiplier
         self.throttled: list[bool] = [False] * n
         self._episode_start: list[float] = [0.0] * n  # current throttling episode: start,
@@ -117,6 +118,16 @@ class Thermal:
         self.factor[s] = math.prod(f[s] for f in self._class_factor.values())
         self.update(s, advanced=True)
 
+    def set_inlet(self, s: int, inlet: float, cause: str = "") -> None:
+        """Set the coolant inlet temperature of `s` (the facility's cooling chain) and
+        the part to blame for heat while it is above nominal (`cause`)."""
+        self.inlet_cause[s] = cause
+        if self.inlet[s] == inlet:
+            return
+        self._advance(s)
+        self.inlet[s] = inlet
+        self.update(s, advanced=True)
+
     def _advance(self, s: int) -> float:
         T = self.temperature(s)
         self.T0[s], self.t0[s] = T, self.env.now
@@ -157,8 +168,8 @@ class Thermal:
     def root_cause(self, s: int) -> str:
         """What to blame for heat at `s` now: the class whose factor on its resistance
         is the largest (on a tie, the class that set a factor first in the run), else
-        thermal."""
-        cause, largest = "thermal", 1.0
+        the facility part that raised its inlet, else thermal."""
+        cause, largest = self.inlet_cause[s] or "thermal", 1.0
         if self.factor[s] > 1.0:
             for name, factors in self._class_factor.items():
                 if factors[s] > largest:
@@ -173,7 +184,8 @@ class Thermal:
         """Set the governor's power fraction, booking the capacity a throttle costs."""
         if self.throttled[s]:
             now = self.env.now
-            self._episode_lost[s] += (1.0 - self.fleet.fraction[s]) * (now - self._episode_mark[s])
+            lost = self.fleet.cap[s] - self.fleet.fraction[s]  # a cap is not a throttle
+            self._episode_lost[s] += lost * (now - self._episode_mark[s])
             self._episode_mark[s] = now
         self.fleet.set_fraction(s, fraction)
 
