@@ -114,6 +114,7 @@ def build(
         power = PowerChain(
             env, spec, fleet, psu.up, psu.spec.count, psu.spec.required, streams,
         )
+        psu.on_change.append(power.psu_changed)
         horizon = scenario.run.until if until is None else until
         cooling = Cooling(env, scenario.facility.cooling, fleet, thermal, streams, horizon)
         capped = apply_cap(scenario.facility.cap, fleet)

@@ -21,6 +21,16 @@ dies and the systems behind it that cannot live on their other feed drop
 hard; they come back (and boot) when the generators carry or the utility
 returns. Nothing is polled.
 
+A PSU that fails, is repaired or renewed is seen at that moment (a listener
+on the PSU class): a system running on one feed drops when a PSU of that
+feed fails and leaves fewer than required, charged to the PSU class (the
+event that crossed the threshold, as a feed or PDU loss is charged to its
+part when PSUs were already out); it comes back (and boots) when the repair
+gives it enough working PSUs on its delivering feeds, whether or not the
+dead feed has returned. With both feeds delivering the PSU class's own
+k-of-n reason is the same condition, so the chain only looks at systems
+with a feed out or already held.
+
 Streams: ``facility.power.<source>.outage`` (gaps between outages),
 ``.duration`` (their lengths), ``.generator`` (fail-to-start draws),
 ``facility.pdu.life`` and ``facility.pdu.repair``.
@@ -276,6 +286,15 @@ class PowerChain:
             elif ok and self.lost[s]:
                 self.lost[s] = False
                 fleet.clear_reason(s, self.bit)
+
+    def psu_changed(self, s: int) -> None:
+        """A PSU of system `s` failed, was repaired or renewed: re-evaluate `s` if a
+        feed of it is out (otherwise the PSU class's own reason decides)."""
+        if self.lost[s] or not (self._delivers(s, 0) and self._delivers(s, 1)):
+            was = self.lost[s]
+            self._evaluate(range(s, s + 1), "" if was else self.spec.psu_class)
+            if self.lost[s] != was:
+                self._rebalance()
 
     # -- PDUs ----------------------------------------------------------------
     def pdu_scope(self, unit: int) -> str:
