@@ -28,8 +28,7 @@ A replica that fits in no single row takes free systems across rows.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -83,28 +82,37 @@ def _domains(hall: Hall, domains: np.ndarray | None) -> np.ndarray:
     return domains
 
 
-def _windows(
-    hall: Hall, free: np.ndarray, systems: int
-) -> list[tuple[int, int, int, np.ndarray]]:
-    """Every candidate window: for each row and each first rack, the fewest adjacent
-    racks from there holding `systems` free systems, as (row, span, first rack in
-    the row, the first `systems` free systems in it)."""
+class _Windows(NamedTuple):
+    """Every candidate window, one per first rack of the hall that has one: the
+    fewest adjacent racks of its row from there holding `systems` free systems."""
+
+    row: np.ndarray  # its row
+    span: np.ndarray  # racks from the first to the last it takes a system in
+    start: np.ndarray  # its first rack, counted in the row
+    chosen: np.ndarray  # (windows, systems): the first `systems` free systems from there
+
+
+def _windows(hall: Hall, free: np.ndarray, systems: int) -> _Windows:
     per_rack, racks = hall.systems_per_rack, hall.racks_per_row
-    out = []
-    for row in range(hall.rows):
-        lo = row * racks * per_rack
-        row_free = free[lo:lo + racks * per_rack]
-        cum = np.concatenate([[0], np.cumsum(row_free.reshape(racks, per_rack).sum(axis=1))])
-        if cum[-1] < systems:
-            continue
-        for start in range(racks):
-            span = int(np.searchsorted(cum, cum[start] + systems)) - start
-            if start + span > racks:
-                break
-            window = row_free[start * per_rack:(start + span) * per_rack]
-            chosen = lo + start * per_rack + np.flatnonzero(window)[:systems]
-            out.append((row, span, start, chosen))
-    return out
+    where = np.flatnonzero(free)
+    first = np.arange(hall.n_racks)
+    k = np.searchsorted(where, first * per_rack)  # first free system from each rack
+    ok = k + systems <= where.size
+    first, k = first[ok], k[ok]
+    chosen = where[k[:, None] + np.arange(systems)]
+    last_rack = chosen[:, -1] // per_rack
+    row = first // racks
+    ok = last_rack // racks == row  # the window stays in its row
+    return _Windows(row[ok], (last_rack - first + 1)[ok], (first % racks)[ok], chosen[ok])
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, k) values sorted along each row, and a mask of each value's first
+    occurrence in its row."""
+    ordered = np.sort(values, axis=1)
+    mask = np.ones(ordered.shape, dtype=bool)
+    mask[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    return ordered, mask
 
 
 def _take(free: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -129,25 +137,20 @@ class Pack:
         levels = _domains(hall, domains)
         out = np.empty((replicas, systems), dtype=np.int64)
         for r in range(replicas):
-            tightest: dict[int, np.ndarray] = {}  # per row its tightest, leftmost window
-            for row, _span, _start, chosen in sorted(
-                _windows(hall, free, systems), key=lambda w: (w[0], w[1], w[2])
-            ):
-                tightest.setdefault(row, chosen)
+            w = _windows(hall, free, systems)
+            if w.row.size == 0:
+                out[r] = _anywhere(free, systems)
+                continue
+            # per row its tightest, leftmost window
+            order = np.lexsort((w.start, w.span, w.row))
+            _, at = np.unique(w.row[order], return_index=True)
+            chosen = w.chosen[order[at]]
             # the fewest domains level by level, then racks; the first row among equals
-            best = min(tightest.values(),
-                       key=lambda w: (*_touched(levels, w), _racks(hall, w)), default=None)
-            out[r] = _anywhere(free, systems) if best is None else _take(free, best)
+            touched = [_distinct(level[chosen])[1].sum(axis=1) for level in levels]
+            racks = _distinct(chosen // hall.systems_per_rack)[1].sum(axis=1)
+            best = np.lexsort((w.row[order[at]], racks, *touched[::-1]))[0]
+            out[r] = _take(free, chosen[best])
         return out
-
-
-def _racks(hall: Hall, chosen: np.ndarray) -> int:
-    return int(np.unique(chosen // hall.systems_per_rack).size)
-
-
-def _touched(levels: np.ndarray, chosen: np.ndarray) -> list[int]:
-    """How many domains of each level the systems `chosen` are in."""
-    return [int(np.unique(level[chosen]).size) for level in levels]
 
 
 class Spread:
@@ -164,31 +167,25 @@ class Spread:
         out = np.empty((replicas, systems), dtype=np.int64)
         used = [np.zeros(int(level.max()) + 1, dtype=np.int64) for level in levels]
         for r in range(replicas):
-            coarse = np.bincount(levels[0], weights=free, minlength=used[0].size)
-            key = partial(_spread_key, used, levels, coarse)
-            best = min(_windows(hall, free, systems), key=key, default=None)
-            if best is None:
+            w = _windows(hall, free, systems)
+            if w.row.size == 0:
                 out[r] = _anywhere(free, systems)
             else:
-                out[r] = _take(free, best[3])
+                # the replicas of this deployment sharing a domain with a window, level
+                # by level; then the most free systems in its coarse domains, the first
+                # row, the tightest window in it, the leftmost
+                shared = []
+                for u, level in zip(used, levels, strict=True):
+                    ids, first = _distinct(level[w.chosen])
+                    shared.append((u[ids] * first).sum(axis=1))
+                coarse = np.bincount(levels[0], weights=free, minlength=used[0].size)
+                ids, first = _distinct(levels[0][w.chosen])
+                room = (coarse[ids] * first).sum(axis=1)
+                best = np.lexsort((w.start, w.span, w.row, -room, *shared[::-1]))[0]
+                out[r] = _take(free, w.chosen[best])
             for u, level in zip(used, levels, strict=True):
                 u[np.unique(level[out[r]])] += 1
         return out
-
-
-def _spread_key(
-    used: list[np.ndarray], levels: np.ndarray, coarse: np.ndarray,
-    window: tuple[int, int, int, np.ndarray],
-) -> tuple[float, ...]:
-    """Spread's order of candidate windows: the replicas of the deployment sharing a
-    domain with it, level by level (`used`: replicas per domain); then the most free
-    systems in its coarse domains (`coarse`: free per domain), the first row, the
-    tightest window in it, the leftmost."""
-    row, span, start, chosen = window
-    shared = [float(u[np.unique(level[chosen])].sum()) for u, level in zip(used, levels,
-                                                                         strict=True)]
-    room = float(coarse[np.unique(levels[0][chosen])].sum())
-    return (*shared, -room, row, span, start)
 
 
 PLACEMENTS: dict[str, Placement] = {p.name: p for p in (Pack(), Spread())}
