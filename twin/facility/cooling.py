@@ -21,8 +21,14 @@ short (capacity above the full power of every system behind it, and nothing
 gained) is not solved at all.
 
 The outdoor temperature is hourly (a synthetic diurnal and seasonal profile,
-or given values) plus heat waves; it derates the chillers and sets their COP
-(`twin.facility.energy`). Chillers and pumps fail and are repaired (streams
+or given values) plus heat waves; it derates the heat rejection
+(`rejection_share`) and sets the chillers' COP (`twin.facility.energy`).
+Chillers lose `derate` of their capacity per K above `design_outdoor`; dry
+coolers (no compressor) reject heat only while the outdoor air is colder than
+the water they must return, `supply` - `approach`: full capacity up to
+`design_outdoor`, then linearly less, none from `supply` - `approach` on (a
+coil's heat flow is proportional to the difference), so in hot hours their
+facility water warms. Chillers and pumps fail and are repaired (streams
 ``facility.chiller.life``, ``.repair``, ``facility.pump.life``, ``.repair``);
 scheduled outages take units out for a while.
 """
@@ -39,9 +45,9 @@ from twin.facility.outdoor import outdoor_hourly
 from twin.fleet import Fleet
 from twin.mechanisms.thermal import Thermal
 from twin.rng import Streams
-from twin.scenario import CoolingSpec, UnitOutageSpec
+from twin.scenario import ChillerSpec, CoolingSpec, UnitOutageSpec
 
-__all__ = ["Cooling", "CP_WATER", "loop_rise", "time_to_gain"]
+__all__ = ["Cooling", "CP_WATER", "loop_rise", "time_to_gain", "rejection_share"]
 
 CP_WATER = 4.186  # kJ/(kg K), liquid water near 30 C
 _WEATHER = -1  # agenda key of the next hour the chillers' derating changes
@@ -50,6 +56,15 @@ _WEATHER = -1  # agenda key of the next hour the chillers' derating changes
 def loop_rise(heat_kw: float, flow_kg_s: float) -> float:
     """Steady temperature rise (K) of a coolant flow carrying `heat_kw`."""
     return heat_kw / (flow_kg_s * CP_WATER)
+
+
+def rejection_share(spec: ChillerSpec, outdoor: np.ndarray) -> np.ndarray:
+    """Share of its rated capacity a heat-rejection unit of `spec` has at each
+    outdoor temperature (C)."""
+    if spec.kind == "dry_cooler":
+        limit = spec.supply - spec.approach
+        return np.clip((limit - outdoor) / (limit - spec.design_outdoor), 0.0, 1.0)
+    return np.maximum(1.0 - spec.derate * np.maximum(outdoor - spec.design_outdoor, 0.0), 0.0)
 
 
 def time_to_gain(kelvin: float, heat_kw: float, capacity_kw: float, mass_kj_k: float) -> float:
@@ -88,8 +103,7 @@ class Cooling:
         self.mass = [spec.water_heat_capacity] + [spec.cdu.loop_heat_capacity] * self.rows
         self.outdoor = outdoor_hourly(spec.outdoor, horizon)
         chillers = spec.chillers
-        excess = np.maximum(self.outdoor - chillers.design_outdoor, 0.0)
-        self.derating = np.maximum(1.0 - chillers.derate * excess, 0.0)
+        self.derating = rejection_share(chillers, self.outdoor)
         self.chillers_failed = 0
         self.chillers_out = 0  # held out by scheduled outages
         cdu = spec.cdu
