@@ -122,6 +122,7 @@ def build(
             env, spec, fleet, psu.up, psu.spec.count, psu.spec.required, streams,
         )
         psu.on_change.append(power.psu_changed)
+        thermal.on_update.append(power.heat_changed)
         horizon = scenario.run.until if until is None else until
         cooling = Cooling(env, scenario.facility.cooling, fleet, thermal, streams, horizon)
         capped = apply_cap(scenario.facility.cap, fleet)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from twinkit import NEVER, quiet_scenario, run_logged, run_model
 
+from twin.engine import build
 from twin.facility import CP_WATER, loop_rise, time_to_gain
 from twin.scenario import Scenario
 
@@ -240,3 +241,24 @@ def test_chillers_keep_their_document_without_the_dry_cooler_keys():
     doc = scenario({}).document()["facility"]["cooling"]["chillers"]
     assert "kind" not in doc and "fan_power" not in doc and "cop" in doc
     assert dry([15.0]).document()["facility"]["cooling"]["chillers"]["kind"] == "dry_cooler"
+
+
+def test_a_loop_idle_below_a_reduced_capacity_sees_systems_coming_back_at_once():
+    """One 100 kW chiller for 138 kW of systems, three of six held down until AT: the
+    water is idle at nominal (69 kW in); when they come back it warms at once, its
+    first step at AT + C step / (138 - 100). (The heat used to be read only at the
+    loop's own events: the water stayed at nominal.)"""
+    spec = scenario({"chillers": {"count": 1}})
+    model = build(spec, 1)
+
+    def hold(env):
+        yield env.timeout(0)
+        for s in range(3):
+            model.fleet.hold(s, model.fleet.bit("psu"), "psu", AT)
+
+    model.env.process(hold(model.env))
+    first = AT + time_to_gain(STEP, HEAT, 100.0, 10_000.0)
+    model.env.run(until=first - 1e-6)
+    assert model.thermal.inlet == [30.0] * 6
+    model.env.run(until=first + 1e-6)
+    assert model.thermal.inlet == [30.0 + STEP] * 6

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from twinkit import NEVER, quiet_scenario, run_logged, run_model, same_events, same_kpis
 
+from twin.engine import build
 from twin.errors import ScenarioError
 from twin.facility import ride_through_h
 from twin.scenario import Scenario, load_scenario
@@ -215,3 +216,24 @@ def test_a_psu_failing_or_repaired_while_a_feed_is_dead_is_seen_at_that_moment()
     model.env.run(until=fail + repair + boot + 1e-9)
     assert not model.power.live[0]
     assert all(model.fleet.running(s) for s in range(N))
+
+
+def test_a_battery_on_duty_follows_the_load_when_systems_drop_during_the_ride_through():
+    """N+1, no generator starts: 6 x 23 kW drain the battery from START; at START + d
+    three systems drop (held down), and the rest empties it at half the load: the
+    source dies at START + d + (E - 6 P d / eff) eff / (3 P)."""
+    d = 0.02
+    model = build(scenario(topology="N+1"), 1)
+
+    def drop(env):
+        yield env.timeout(START + d)
+        for s in range(3):
+            model.fleet.hold(s, model.fleet.bit("psu"), "psu", 100.0)
+
+    model.env.process(drop(model.env))
+    left = ENERGY - N * P / EFF * d
+    empty = START + d + ride_through_h(left, 3 * P, EFF)
+    model.env.run(until=empty - 1e-6)
+    assert model.power is not None and model.power.live == [True]
+    model.env.run(until=empty + 1e-6)
+    assert model.power.live == [False]

@@ -16,9 +16,11 @@ gain reaches level + 1 steps and falls one when the gain is back at
 level - 1 (a dead band of a step each way: a governor holding the heat at
 what the loop can carry would otherwise move the inlet up and down at the
 same instant forever).
-The heat of a loop is read at each of its events. A loop that cannot fall
-short (capacity above the full power of every system behind it, and nothing
-gained) is not solved at all.
+The heat of a loop is kept as a running sum, moved at every change of a
+system's heat (a hook on `Thermal.on_update`); a loop that can fall short
+(capacity below the full power of every system behind it) or has gained is
+re-solved then, so its steps are exact. A loop that cannot fall short (and
+has gained nothing) is not solved at all.
 
 The outdoor temperature is hourly (a synthetic diurnal and seasonal profile,
 or given values) plus heat waves; it derates the heat rejection
@@ -136,6 +138,10 @@ class Cooling:
             self._schedule_outage(outage, outage.row)
         self._changes = np.flatnonzero(np.diff(self.derating)) + 1  # hours the derating moves
         self._next_change = 0
+        self._heat_of = [fleet.heat_kw(s) for s in range(fleet.n)]  # as last summed
+        self._heat = [sum(self._heat_of[s] for s in members) for members in self.members]
+        self._full = [len(members) * fleet.full_kw for members in self.members]
+        thermal.on_update.append(self._heat_changed)
         self._weather()
         self.resolve(0)
 
@@ -157,8 +163,21 @@ class Cooling:
         return flow * CP_WATER * cdu.design_rise
 
     def heat(self, loop: int) -> float:
-        heat_kw = self.fleet.heat_kw
-        return sum(heat_kw(s) for s in self.members[loop])
+        """kW the systems behind `loop` put into it now."""
+        return self._heat[loop]
+
+    def _heat_changed(self, s: int, _temperature: float) -> None:
+        """System `s` was re-solved: if its heat moved, move its loops' sums and
+        re-solve those that can fall short or have gained."""
+        heat = self.fleet.heat_kw(s)
+        delta = heat - self._heat_of[s]
+        if delta == 0.0:
+            return
+        self._heat_of[s] = heat
+        for loop in (0, 1 + self.row_of[s]):
+            self._heat[loop] += delta
+            if self.gain[loop] > 0.0 or self.capacity(loop) < self._full[loop]:
+                self.resolve(loop)
 
     # -- loops ---------------------------------------------------------------
     def _advance(self, loop: int) -> None:
@@ -171,7 +190,7 @@ class Cooling:
         of its next step."""
         self._advance(loop)
         capacity = self.capacity(loop)
-        if self.gain[loop] == 0.0 and capacity >= len(self.members[loop]) * self.fleet.full_kw:
+        if self.gain[loop] == 0.0 and capacity >= self._full[loop]:
             self.slope[loop] = 0.0  # cannot fall short: nothing to solve
             self._loops.cancel(loop)
             return

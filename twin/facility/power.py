@@ -16,8 +16,9 @@ probability 1 - `fail_to_start`, and if `required` of `count` start they carry
 the load `start_delay` later (then the battery recharges). The battery's
 state of charge is linear between events, so the moment it empties is solved
 for and put on the agenda: E / (load / efficiency) from now, at the load the
-source carries at the last facility event. If it empties first the source
-dies and the systems behind it that cannot live on their other feed drop
+source carries now; while a battery is on duty every change of a system's
+heat (a hook on `Thermal.on_update`, wired by the engine) re-solves it. If
+it empties first the source dies and the systems behind it that cannot live on their other feed drop
 hard; they come back (and boot) when the generators carry or the utility
 returns. Nothing is polled.
 
@@ -221,6 +222,12 @@ class PowerChain:
             self.live[i] = True
             self._evaluate(range(self.fleet.n))
         self._rebalance()
+
+    def heat_changed(self, _s: int, _temperature: float) -> None:
+        """A system was re-solved (its heat may have moved): re-solve the batteries
+        on duty at the new load."""
+        if any(self._on_battery(i) for i in range(len(self.sources))):
+            self._rebalance()
 
     def _rebalance(self) -> None:
         """Re-solve the moment each battery on duty empties, at the load now."""
