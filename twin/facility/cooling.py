@@ -141,6 +141,9 @@ class Cooling:
         self._heat_of = [fleet.heat_kw(s) for s in range(fleet.n)]  # as last summed
         self._heat = [sum(self._heat_of[s] for s in members) for members in self.members]
         self._full = [len(members) * fleet.full_kw for members in self.members]
+        # whether a change of heat can move the loop: it has gained, or its capacity
+        # (as of its last re-solve: every change of capacity re-solves) is short of _full
+        self._watched = [True] * n_loops
         thermal.on_update.append(self._heat_changed)
         self._weather()
         self.resolve(0)
@@ -176,7 +179,7 @@ class Cooling:
         self._heat_of[s] = heat
         for loop in (0, 1 + self.row_of[s]):
             self._heat[loop] += delta
-            if self.gain[loop] > 0.0 or self.capacity(loop) < self._full[loop]:
+            if self._watched[loop]:
                 self.resolve(loop)
 
     # -- loops ---------------------------------------------------------------
@@ -190,7 +193,8 @@ class Cooling:
         of its next step."""
         self._advance(loop)
         capacity = self.capacity(loop)
-        if self.gain[loop] == 0.0 and capacity >= self._full[loop]:
+        self._watched[loop] = self.gain[loop] > 0.0 or capacity < self._full[loop]
+        if not self._watched[loop]:
             self.slope[loop] = 0.0  # cannot fall short: nothing to solve
             self._loops.cancel(loop)
             return

@@ -98,6 +98,9 @@ class PowerChain:
         self.rack_of = fleet.hall.rack_of.tolist()
         self.pdu_up = [True] * (self.racks * len(FEEDS))  # unit = rack * 2 + feed
         self.lost = [False] * fleet.n  # held down by `power`
+        self._heat_of = [0.0] * fleet.n  # each system's heat as last summed into _loads
+        self._loads = [0.0] * n_src  # kW each source delivers, kept while a battery is on duty
+        self._duty = False  # a battery is on duty (every change of it re-solves them)
         self.bit = fleet.bit("power")
         self.utility_outages = 0
         self.generator_failures = 0  # generators that failed to start
@@ -223,32 +226,49 @@ class PowerChain:
             self._evaluate(range(self.fleet.n))
         self._rebalance()
 
-    def heat_changed(self, _s: int, _temperature: float) -> None:
-        """A system was re-solved (its heat may have moved): re-solve the batteries
-        on duty at the new load."""
-        if any(self._on_battery(i) for i in range(len(self.sources))):
-            self._rebalance()
+    def heat_changed(self, s: int, _temperature: float) -> None:
+        """System `s` was re-solved: while a battery is on duty, move the load of its
+        delivering feeds' sources by its change of heat and re-solve the batteries."""
+        if not self._duty:
+            return
+        heat = self.fleet.heat_kw(s)
+        delta = heat - self._heat_of[s]
+        if delta == 0.0:
+            return
+        self._heat_of[s] = heat
+        feeds = [f for f in range(len(FEEDS)) if self._delivers(s, f)]
+        for f in feeds:
+            self._loads[self.feed_source[f]] += delta / len(feeds)
+        self._solve_batteries()
 
     def _rebalance(self) -> None:
         """Re-solve the moment each battery on duty empties, at the load now."""
-        loads = self.loads()
+        self._loads = self.loads()
+        self._solve_batteries()
+
+    def _solve_batteries(self) -> None:
+        """Re-solve the moment each battery on duty empties, at `_loads`."""
         n_src = len(self.sources)
+        self._duty = False
         for i in range(n_src):
             if self._on_battery(i):
-                rate = -loads[i] / self.spec.ups.efficiency
-                self._charge(i, rate)
-                hours = ride_through_h(self.energy[i], loads[i], self.spec.ups.efficiency)
+                self._duty = True
+                load = max(self._loads[i], 0.0)
+                self._charge(i, -load / self.spec.ups.efficiency)
+                hours = ride_through_h(self.energy[i], load, self.spec.ups.efficiency)
                 if hours < math.inf:
                     self._agenda.schedule(_EMPTY * n_src + i, self.env.now + hours)
                 else:
                     self._cancel(i, _EMPTY)
 
     def loads(self) -> list[float]:
-        """kW each source delivers now: each system's power shared by its live feeds."""
+        """kW each source delivers now: each system's power shared by its live feeds
+        (and each system's heat, as summed, kept for `heat_changed`)."""
         loads = [0.0] * len(self.sources)
         fleet = self.fleet
+        heat_of = self._heat_of
         for s in range(fleet.n):
-            heat = fleet.heat_kw(s)
+            heat = heat_of[s] = fleet.heat_kw(s)
             if heat == 0.0:
                 continue
             feeds = [f for f in range(len(FEEDS)) if self._delivers(s, f)]
