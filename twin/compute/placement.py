@@ -92,10 +92,16 @@ class _Windows(NamedTuple):
     chosen: np.ndarray  # (windows, systems): the first `systems` free systems from there
 
 
-def _windows(hall: Hall, free: np.ndarray, systems: int) -> _Windows:
+def _windows(
+    hall: Hall, free: np.ndarray, systems: int, rows: np.ndarray | None = None
+) -> _Windows:
+    """The windows of the hall, or of `rows` only."""
     per_rack, racks = hall.systems_per_rack, hall.racks_per_row
     where = np.flatnonzero(free)
-    first = np.arange(hall.n_racks)
+    if rows is None:
+        first = np.arange(hall.n_racks)
+    else:
+        first = (rows[:, None] * racks + np.arange(racks)).ravel()
     k = np.searchsorted(where, first * per_rack)  # first free system from each rack
     ok = k + systems <= where.size
     first, k = first[ok], k[ok]
@@ -166,10 +172,20 @@ class Spread:
         levels = _domains(hall, domains)
         out = np.empty((replicas, systems), dtype=np.int64)
         used = [np.zeros(int(level.max()) + 1, dtype=np.int64) for level in levels]
+        coarse_of_row = levels[0].reshape(hall.rows, -1)
+        by_row = bool((coarse_of_row == coarse_of_row[:, :1]).all())
+        coarse_of_row = coarse_of_row[:, 0]
         for r in range(replicas):
-            w = _windows(hall, free, systems)
+            if by_row:  # the first keys are per row: score the windows of the best rows only
+                w = _windows(hall, free, systems, self._rows(
+                    hall, free, systems, coarse_of_row, used[0], levels,
+                ))
+            else:
+                w = _windows(hall, free, systems)
             if w.row.size == 0:
                 out[r] = _anywhere(free, systems)
+            elif by_row and len(levels) == 1:  # one row left: its tightest, leftmost window
+                out[r] = _take(free, w.chosen[np.lexsort((w.start, w.span))[0]])
             else:
                 # the replicas of this deployment sharing a domain with a window, level
                 # by level; then the most free systems in its coarse domains, the first
@@ -186,6 +202,25 @@ class Spread:
             for u, level in zip(used, levels, strict=True):
                 u[np.unique(level[out[r]])] += 1
         return out
+
+    @staticmethod
+    def _rows(
+        hall: Hall, free: np.ndarray, systems: int, coarse_of_row: np.ndarray,
+        used: np.ndarray, levels: np.ndarray,
+    ) -> np.ndarray:
+        """The rows holding the best windows when each row lies in one coarse domain:
+        those with room for a replica whose domain has the fewest of the deployment
+        (a row with `systems` free always has a window); with no finer level, the
+        first of them whose domain has the most free systems."""
+        ok = free.reshape(hall.rows, -1).sum(axis=1) >= systems
+        if not ok.any():
+            return np.flatnonzero(ok)
+        shared = used[coarse_of_row]
+        rows = np.flatnonzero(ok & (shared == shared[ok].min()))
+        if len(levels) == 1:
+            room = np.bincount(levels[0], weights=free, minlength=used.size)[coarse_of_row[rows]]
+            rows = rows[room == room.max()][:1]
+        return rows
 
 
 PLACEMENTS: dict[str, Placement] = {p.name: p for p in (Pack(), Spread())}
