@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from twin.facility import Cooling, FacilityEnergy, PowerChain, apply_cap, facility_energy
+from twin.facility import (
+    Cooling,
+    FacilityEnergy,
+    PowerChain,
+    apply_cap,
+    facility_energy,
+    failure_domains,
+)
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
@@ -114,12 +121,15 @@ def build(
         power = PowerChain(
             env, spec, fleet, psu.up, psu.spec.count, psu.spec.required, streams,
         )
+        psu.on_change.append(power.psu_changed)
+        thermal.on_update.append(power.heat_changed)
         horizon = scenario.run.until if until is None else until
         cooling = Cooling(env, scenario.facility.cooling, fleet, thermal, streams, horizon)
         capped = apply_cap(scenario.facility.cap, fleet)
     serving = fidelity = None
     if scenario.serving is not None:
-        serving = Serving(env, scenario, fleet, thermal)
+        domains = None if scenario.facility is None else failure_domains(fleet.hall)
+        serving = Serving(env, scenario, fleet, thermal, domains)
         fidelity = _fidelity(env, serving, streams)
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,

@@ -716,14 +716,28 @@ class UnitOutageSpec(_Model):
     row: int = Field(default=1, ge=1, le=10_000)  # CDU pumps only: the row (1-based)
 
 
-class ChillerSpec(_Model):
-    """Chillers rejecting the hall's heat: `count` of `capacity` each, derated by
-    `derate` per K of outdoor temperature above `design_outdoor`; electric power =
-    heat / COP with 1 / COP = (1 / `cop`) (1 + `cop_slope` (T_out - `cop_reference`))."""
+DRY_COOLER_KEYS = ("kind", "supply", "approach", "fan_power")  # not in a chiller's document
 
+
+class ChillerSpec(_Model):
+    """The units rejecting the hall's heat: `count` of `capacity` each.
+
+    `kind = "chiller"` (a compressor): derated by `derate` per K of outdoor
+    temperature above `design_outdoor`; electric power = heat / COP with
+    1 / COP = (1 / `cop`) (1 + `cop_slope` (T_out - `cop_reference`)).
+    `kind = "dry_cooler"` (fans, no compressor): full capacity up to
+    `design_outdoor`, then falling linearly to zero at `supply` - `approach`;
+    electric power = `fan_power` per unit-equivalent of heat at the hour's
+    capacity, at most `count` units."""
+
+    kind: Literal["chiller", "dry_cooler"] = "chiller"
     count: int = Field(default=4, ge=0, le=1000)  # ASSUMPTION: N+1 of 8 MW for 23.5 MW
     capacity: PlantPower = _q("8000 kW")  # ASSUMPTION
     design_outdoor: Temperature = _q("35 C")  # ASSUMPTION
+    # dry coolers only (dropped from the document of chillers)
+    supply: Temperature = _q("32 C")  # ASSUMPTION: facility water supply, warm-water class W32
+    approach: DeltaTemperature = _q("5 K")  # ASSUMPTION: coil approach at full fan speed
+    fan_power: PlantPower = _q("120 kW")  # ASSUMPTION: 1.5 % of a unit's capacity
     derate: float = Field(default=0.02, ge=0, le=1)  # ASSUMPTION: 2 % of capacity per K
     cop: float = Field(default=6.0, gt=0, le=100)  # ASSUMPTION: warm-water chiller
     cop_reference: Temperature = _q("15 C")
@@ -731,6 +745,15 @@ class ChillerSpec(_Model):
     failure: Distribution = _dist(dist="exponential", mean="20000 h")  # ASSUMPTION
     repair: Distribution = _dist(dist="lognormal", median="24 h", sigma=0.6)  # ASSUMPTION
     outages: list[UnitOutageSpec] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _dry_cooler_can_reject(self) -> ChillerSpec:
+        if self.kind == "dry_cooler" and self.design_outdoor >= self.supply - self.approach:
+            raise _KeyedError(
+                "design_outdoor", f"below supply - approach ({self.supply - self.approach:g} C) "
+                "for a dry cooler",
+            )
+        return self
 
 
 class CduSpec(_Model):
@@ -913,7 +936,8 @@ class Scenario(_Model):
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
         without serving, package fatigue, a facility or a class's Arrhenius table has no
-        such key (its document, and hash, as before)."""
+        such key, nor chillers the dry coolers' keys (its document, and hash, as
+        before)."""
         document = self.model_dump(mode="json", by_alias=True)
         for key in ("serving", "package", "facility"):
             if document[key] is None:
@@ -921,6 +945,11 @@ class Scenario(_Model):
         for component in document["components"].values():
             if component["arrhenius"] is None:
                 del component["arrhenius"]
+        if "facility" in document:
+            chillers = document["facility"]["cooling"]["chillers"]
+            if chillers["kind"] == "chiller":
+                for key in DRY_COOLER_KEYS:
+                    del chillers[key]
         return document
 
     def digest(self) -> str:

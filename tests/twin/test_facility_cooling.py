@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from twinkit import NEVER, quiet_scenario, run_logged, run_model
 
+from twin.engine import build
 from twin.facility import CP_WATER, loop_rise, time_to_gain
 from twin.scenario import Scenario
 
@@ -166,3 +167,98 @@ def test_outdoor_temperatures_come_from_a_csv_next_to_the_scenario(tmp_path):
         load_scenario(tmp_path / "s.toml")
     assert err.value.key == "facility.cooling.outdoor.hourly_csv"
     assert err.value.source.endswith("site.csv:3")
+
+
+def dry(outdoor: list[float], until: str = "100 h", **chillers: Any) -> Scenario:
+    """The quiet cooling scenario with two 100 kW dry coolers: supply 32 C, approach 5 K,
+    full capacity up to 17 C, none from 27 C; fans 2 kW a unit; hourly outdoor air."""
+    spec = scenario({"chillers": {"kind": "dry_cooler", "design_outdoor": "17 C",
+                                  "fan_power": "2 kW", **chillers}}, until=until)
+    data = spec.model_dump(mode="json", by_alias=True)
+    data["facility"]["cooling"]["outdoor"] = {"hourly": outdoor}
+    return Scenario.model_validate(data)
+
+
+def test_a_dry_cooler_loses_capacity_linearly_to_zero_at_supply_minus_approach():
+    outdoor = [10.0, 17.0, 19.5, 22.0, 26.0, 27.0, 35.0]
+    model, _ = run_model(dry(outdoor), until=0.25)
+    assert model.cooling is not None
+    share = [min(max((27.0 - t) / 10.0, 0.0), 1.0) for t in outdoor]
+    assert model.cooling.derating[:7].tolist() == pytest.approx(share)
+    assert share == pytest.approx([1.0, 1.0, 0.75, 0.5, 0.1, 0.0, 0.0])
+    for hour in range(7):
+        model.env.run(until=hour + 0.5)
+        assert model.cooling.capacity(0) == pytest.approx(2 * 100.0 * share[hour])
+
+
+def test_the_facility_water_warms_at_heat_over_mass_when_the_air_is_too_hot():
+    """From hour AT the air is 30 C, above supply - approach: nothing leaves the
+    facility water, which gains HEAT / C; the inlets step at the closed-form times."""
+    per_step = time_to_gain(STEP, HEAT, 0.0, 10_000.0)
+    spec = dry([15.0] * int(AT) + [30.0] * 100)
+    model, _ = run_model(spec, until=AT + per_step * 2 - 1e-6)
+    thermal = model.thermal
+    assert thermal.inlet == [30.0 + STEP] * 6
+    model.env.run(until=AT + per_step * 2 + 1e-6)
+    assert thermal.inlet == [30.0 + 2 * STEP] * 6
+    cool, _ = run_model(dry([15.0] * 200), until=AT + per_step * 2 + 1e-6)
+    assert cool.thermal.inlet == [30.0] * 6
+
+
+def test_dry_coolers_draw_fan_power_per_unit_of_heat_and_no_cop():
+    """Each hour the fans draw 2 kW per unit-equivalent of (IT + pumps) heat at that
+    hour's capacity, at most both units (from 26 C on one unit carries 10 kW)."""
+    from twin.facility import facility_energy
+
+    outdoor = np.array([10.0, 22.0, 26.0, 30.0, 15.0])
+    spec = dry(outdoor.tolist()).facility
+    assert spec is not None
+    zero = np.zeros(1)
+    energy = facility_energy(spec, outdoor, (zero, np.array([HEAT])),
+                             (zero, np.array([2.0])), horizon=4.5)
+    heat = HEAT + 2 * 15.0
+    expected = []
+    for t, hours in zip(outdoor, (1.0, 1.0, 1.0, 1.0, 0.5), strict=True):
+        share = min(max((27.0 - t) / 10.0, 0.0), 1.0)
+        units = heat / (100.0 * share) if share > 0 else math.inf
+        expected.append(min(units, 2.0) * 2.0 * hours)
+    assert energy.chillers.tolist() == pytest.approx(expected)
+    assert expected[0] == pytest.approx(heat / 100.0 * 2.0)  # 1.68 units at full speed
+    assert expected[2] == expected[3] == 4.0  # both units at full speed, short of air
+
+
+def test_a_dry_cooler_needs_a_design_temperature_below_supply_minus_approach():
+    from twin.errors import ScenarioError
+    from twin.scenario import parse_scenario
+
+    chillers = {"kind": "dry_cooler", "design_outdoor": "28 C"}
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario({"facility": {"cooling": {"chillers": chillers}}}, source="f.toml")
+    assert err.value.key == "facility.cooling.chillers.design_outdoor"
+
+
+def test_chillers_keep_their_document_without_the_dry_cooler_keys():
+    doc = scenario({}).document()["facility"]["cooling"]["chillers"]
+    assert "kind" not in doc and "fan_power" not in doc and "cop" in doc
+    assert dry([15.0]).document()["facility"]["cooling"]["chillers"]["kind"] == "dry_cooler"
+
+
+def test_a_loop_idle_below_a_reduced_capacity_sees_systems_coming_back_at_once():
+    """One 100 kW chiller for 138 kW of systems, three of six held down until AT: the
+    water is idle at nominal (69 kW in); when they come back it warms at once, its
+    first step at AT + C step / (138 - 100). (The heat used to be read only at the
+    loop's own events: the water stayed at nominal.)"""
+    spec = scenario({"chillers": {"count": 1}})
+    model = build(spec, 1)
+
+    def hold(env):
+        yield env.timeout(0)
+        for s in range(3):
+            model.fleet.hold(s, model.fleet.bit("psu"), "psu", AT)
+
+    model.env.process(hold(model.env))
+    first = AT + time_to_gain(STEP, HEAT, 100.0, 10_000.0)
+    model.env.run(until=first - 1e-6)
+    assert model.thermal.inlet == [30.0] * 6
+    model.env.run(until=first + 1e-6)
+    assert model.thermal.inlet == [30.0 + STEP] * 6

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from twinkit import NEVER, quiet_scenario, run_logged, run_model, same_events, same_kpis
 
+from twin.engine import build
 from twin.errors import ScenarioError
 from twin.facility import ride_through_h
 from twin.scenario import Scenario, load_scenario
@@ -185,3 +186,54 @@ def test_served_tokens_lost_to_a_dead_source_are_charged_to_its_part():
     for tenant in ("chat", "code", "api"):
         assert k[f"serving.tokens.lost.{tenant}.generator.A"] > 0
         assert k[f"serving.tokens.lost.{tenant}.pdu.B"] == 0.0  # listed, zeros included
+
+
+def test_a_psu_failing_or_repaired_while_a_feed_is_dead_is_seen_at_that_moment():
+    """Rule: with feed A dead a system runs on its six feed-B PSUs; one of them failing
+    leaves 5 < 6 and drops the system at that instant, charged to the PSU class (the
+    event that crossed the threshold); its repair gives it six again and it boots
+    while the feed is still dead."""
+    repair, boot = 0.5, 0.1
+    spec = quiet_scenario(
+        hall={"rows": 1, "racks_per_row": 2, "systems_per_rack": 3},
+        system={"boot_time": f"{boot} h"},
+        components={"psu": {"repair": {"dist": "deterministic", "value": f"{repair} h"}}},
+        facility={"power": power(outages=[{"source": "A", "start": f"{START} h",
+                                            "duration": "10 h"}])},
+    )
+    empty = START + ride_through_h(ENERGY, N * P / 2, EFF)
+    fail = empty + 1.0
+    model, _ = run_model(spec, until=empty + 0.5)
+    assert model.power is not None and model.power.live == [False, True]
+    assert all(model.fleet.running(s) for s in range(N))
+    psu = next(cls for cls in model.classes if cls.name == "psu")
+    psu._agenda.schedule(2 * 12 + 8, fail)  # system 2, unit 9: on feed B
+    model.env.run(until=fail + 1e-9)
+    assert [s for s in range(N) if not model.fleet.running(s)] == [2]
+    assert model.fleet.charged[2] == "psu"
+    model.env.run(until=fail + repair + 1e-9)  # repaired, feed A still dead: boots
+    assert not model.power.live[0] and model.fleet.booting[2]
+    model.env.run(until=fail + repair + boot + 1e-9)
+    assert not model.power.live[0]
+    assert all(model.fleet.running(s) for s in range(N))
+
+
+def test_a_battery_on_duty_follows_the_load_when_systems_drop_during_the_ride_through():
+    """N+1, no generator starts: 6 x 23 kW drain the battery from START; at START + d
+    three systems drop (held down), and the rest empties it at half the load: the
+    source dies at START + d + (E - 6 P d / eff) eff / (3 P)."""
+    d = 0.02
+    model = build(scenario(topology="N+1"), 1)
+
+    def drop(env):
+        yield env.timeout(START + d)
+        for s in range(3):
+            model.fleet.hold(s, model.fleet.bit("psu"), "psu", 100.0)
+
+    model.env.process(drop(model.env))
+    left = ENERGY - N * P / EFF * d
+    empty = START + d + ride_through_h(left, 3 * P, EFF)
+    model.env.run(until=empty - 1e-6)
+    assert model.power is not None and model.power.live == [True]
+    model.env.run(until=empty + 1e-6)
+    assert model.power.live == [False]

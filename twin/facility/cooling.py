@@ -16,13 +16,21 @@ gain reaches level + 1 steps and falls one when the gain is back at
 level - 1 (a dead band of a step each way: a governor holding the heat at
 what the loop can carry would otherwise move the inlet up and down at the
 same instant forever).
-The heat of a loop is read at each of its events. A loop that cannot fall
-short (capacity above the full power of every system behind it, and nothing
-gained) is not solved at all.
+The heat of a loop is kept as a running sum, moved at every change of a
+system's heat (a hook on `Thermal.on_update`); a loop that can fall short
+(capacity below the full power of every system behind it) or has gained is
+re-solved then, so its steps are exact. A loop that cannot fall short (and
+has gained nothing) is not solved at all.
 
 The outdoor temperature is hourly (a synthetic diurnal and seasonal profile,
-or given values) plus heat waves; it derates the chillers and sets their COP
-(`twin.facility.energy`). Chillers and pumps fail and are repaired (streams
+or given values) plus heat waves; it derates the heat rejection
+(`rejection_share`) and sets the chillers' COP (`twin.facility.energy`).
+Chillers lose `derate` of their capacity per K above `design_outdoor`; dry
+coolers (no compressor) reject heat only while the outdoor air is colder than
+the water they must return, `supply` - `approach`: full capacity up to
+`design_outdoor`, then linearly less, none from `supply` - `approach` on (a
+coil's heat flow is proportional to the difference), so in hot hours their
+facility water warms. Chillers and pumps fail and are repaired (streams
 ``facility.chiller.life``, ``.repair``, ``facility.pump.life``, ``.repair``);
 scheduled outages take units out for a while.
 """
@@ -39,9 +47,9 @@ from twin.facility.outdoor import outdoor_hourly
 from twin.fleet import Fleet
 from twin.mechanisms.thermal import Thermal
 from twin.rng import Streams
-from twin.scenario import CoolingSpec, UnitOutageSpec
+from twin.scenario import ChillerSpec, CoolingSpec, UnitOutageSpec
 
-__all__ = ["Cooling", "CP_WATER", "loop_rise", "time_to_gain"]
+__all__ = ["Cooling", "CP_WATER", "loop_rise", "time_to_gain", "rejection_share"]
 
 CP_WATER = 4.186  # kJ/(kg K), liquid water near 30 C
 _WEATHER = -1  # agenda key of the next hour the chillers' derating changes
@@ -50,6 +58,15 @@ _WEATHER = -1  # agenda key of the next hour the chillers' derating changes
 def loop_rise(heat_kw: float, flow_kg_s: float) -> float:
     """Steady temperature rise (K) of a coolant flow carrying `heat_kw`."""
     return heat_kw / (flow_kg_s * CP_WATER)
+
+
+def rejection_share(spec: ChillerSpec, outdoor: np.ndarray) -> np.ndarray:
+    """Share of its rated capacity a heat-rejection unit of `spec` has at each
+    outdoor temperature (C)."""
+    if spec.kind == "dry_cooler":
+        limit = spec.supply - spec.approach
+        return np.clip((limit - outdoor) / (limit - spec.design_outdoor), 0.0, 1.0)
+    return np.maximum(1.0 - spec.derate * np.maximum(outdoor - spec.design_outdoor, 0.0), 0.0)
 
 
 def time_to_gain(kelvin: float, heat_kw: float, capacity_kw: float, mass_kj_k: float) -> float:
@@ -88,8 +105,7 @@ class Cooling:
         self.mass = [spec.water_heat_capacity] + [spec.cdu.loop_heat_capacity] * self.rows
         self.outdoor = outdoor_hourly(spec.outdoor, horizon)
         chillers = spec.chillers
-        excess = np.maximum(self.outdoor - chillers.design_outdoor, 0.0)
-        self.derating = np.maximum(1.0 - chillers.derate * excess, 0.0)
+        self.derating = rejection_share(chillers, self.outdoor)
         self.chillers_failed = 0
         self.chillers_out = 0  # held out by scheduled outages
         cdu = spec.cdu
@@ -122,6 +138,13 @@ class Cooling:
             self._schedule_outage(outage, outage.row)
         self._changes = np.flatnonzero(np.diff(self.derating)) + 1  # hours the derating moves
         self._next_change = 0
+        self._heat_of = [fleet.heat_kw(s) for s in range(fleet.n)]  # as last summed
+        self._heat = [sum(self._heat_of[s] for s in members) for members in self.members]
+        self._full = [len(members) * fleet.full_kw for members in self.members]
+        # whether a change of heat can move the loop: it has gained, or its capacity
+        # (as of its last re-solve: every change of capacity re-solves) is short of _full
+        self._watched = [True] * n_loops
+        thermal.on_update.append(self._heat_changed)
         self._weather()
         self.resolve(0)
 
@@ -143,8 +166,21 @@ class Cooling:
         return flow * CP_WATER * cdu.design_rise
 
     def heat(self, loop: int) -> float:
-        heat_kw = self.fleet.heat_kw
-        return sum(heat_kw(s) for s in self.members[loop])
+        """kW the systems behind `loop` put into it now."""
+        return self._heat[loop]
+
+    def _heat_changed(self, s: int, _temperature: float) -> None:
+        """System `s` was re-solved: if its heat moved, move its loops' sums and
+        re-solve those that can fall short or have gained."""
+        heat = self.fleet.heat_kw(s)
+        delta = heat - self._heat_of[s]
+        if delta == 0.0:
+            return
+        self._heat_of[s] = heat
+        for loop in (0, 1 + self.row_of[s]):
+            self._heat[loop] += delta
+            if self._watched[loop]:
+                self.resolve(loop)
 
     # -- loops ---------------------------------------------------------------
     def _advance(self, loop: int) -> None:
@@ -157,7 +193,8 @@ class Cooling:
         of its next step."""
         self._advance(loop)
         capacity = self.capacity(loop)
-        if self.gain[loop] == 0.0 and capacity >= len(self.members[loop]) * self.fleet.full_kw:
+        self._watched[loop] = self.gain[loop] > 0.0 or capacity < self._full[loop]
+        if not self._watched[loop]:
             self.slope[loop] = 0.0  # cannot fall short: nothing to solve
             self._loops.cancel(loop)
             return

@@ -5,7 +5,12 @@ piecewise-constant power, `twin.metrics`), pump energy from the log of running
 CDU pumps. The chillers reject the IT heat and the pumps' heat at the hour's
 COP, 1 / COP = (1 / `cop`) (1 + `cop_slope` (T_out - `cop_reference`)), with
 the outdoor temperature constant within the hour, so each hour's chiller
-energy is (IT + pumps) / COP exactly. Distribution and UPS losses are fixed
+energy is (IT + pumps) / COP exactly. Dry coolers have no COP: their fans
+draw `fan_power` per unit-equivalent of that heat at the hour's capacity
+(heat / (`capacity` x the hour's share, `twin.facility.rejection_share`)),
+at most `count` units at full speed (a fan's power grows faster than its
+airflow, so this linear law is generous at part load and exact at full
+load). Distribution and UPS losses are fixed
 shares of IT power. Facility = IT + chillers + pumps + losses, hour by hour
 and for the run; PUE = facility / IT.
 """
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.facility.cooling import rejection_share
 from twin.metrics import bucket_edges, bucket_integrals
 from twin.records import MetricSeries
 from twin.scenario import FacilitySpec
@@ -78,9 +84,16 @@ def facility_energy(
     pumps = hourly(pump_log) * spec.cooling.cdu.pump_power
     chillers_spec = spec.cooling.chillers
     temps = outdoor[: len(it)]
-    inverse_cop = (1.0 + chillers_spec.cop_slope * (temps - chillers_spec.cop_reference)) / (
-        chillers_spec.cop
-    )
-    chillers = (it + pumps) * np.maximum(inverse_cop, 0.0)
+    if chillers_spec.kind == "dry_cooler":
+        lengths = np.diff(edges)
+        per_unit = chillers_spec.capacity * rejection_share(chillers_spec, temps) * lengths
+        with np.errstate(divide="ignore", invalid="ignore"):
+            units = np.where(per_unit > 0.0, (it + pumps) / per_unit, math.inf)
+        chillers = np.minimum(units, chillers_spec.count) * chillers_spec.fan_power * lengths
+    else:
+        inverse_cop = (1.0 + chillers_spec.cop_slope * (temps - chillers_spec.cop_reference)) / (
+            chillers_spec.cop
+        )
+        chillers = (it + pumps) * np.maximum(inverse_cop, 0.0)
     losses = it * (spec.distribution_loss + spec.ups_loss)
     return FacilityEnergy(it, chillers, pumps, losses, edges)

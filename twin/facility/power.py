@@ -16,10 +16,21 @@ probability 1 - `fail_to_start`, and if `required` of `count` start they carry
 the load `start_delay` later (then the battery recharges). The battery's
 state of charge is linear between events, so the moment it empties is solved
 for and put on the agenda: E / (load / efficiency) from now, at the load the
-source carries at the last facility event. If it empties first the source
-dies and the systems behind it that cannot live on their other feed drop
+source carries now; while a battery is on duty every change of a system's
+heat (a hook on `Thermal.on_update`, wired by the engine) re-solves it. If
+it empties first the source dies and the systems behind it that cannot live on their other feed drop
 hard; they come back (and boot) when the generators carry or the utility
 returns. Nothing is polled.
+
+A PSU that fails, is repaired or renewed is seen at that moment (a listener
+on the PSU class): a system running on one feed drops when a PSU of that
+feed fails and leaves fewer than required, charged to the PSU class (the
+event that crossed the threshold, as a feed or PDU loss is charged to its
+part when PSUs were already out); it comes back (and boots) when the repair
+gives it enough working PSUs on its delivering feeds, whether or not the
+dead feed has returned. With both feeds delivering the PSU class's own
+k-of-n reason is the same condition, so the chain only looks at systems
+with a feed out or already held.
 
 Streams: ``facility.power.<source>.outage`` (gaps between outages),
 ``.duration`` (their lengths), ``.generator`` (fail-to-start draws),
@@ -87,6 +98,9 @@ class PowerChain:
         self.rack_of = fleet.hall.rack_of.tolist()
         self.pdu_up = [True] * (self.racks * len(FEEDS))  # unit = rack * 2 + feed
         self.lost = [False] * fleet.n  # held down by `power`
+        self._heat_of = [0.0] * fleet.n  # each system's heat as last summed into _loads
+        self._loads = [0.0] * n_src  # kW each source delivers, kept while a battery is on duty
+        self._duty = False  # a battery is on duty (every change of it re-solves them)
         self.bit = fleet.bit("power")
         self.utility_outages = 0
         self.generator_failures = 0  # generators that failed to start
@@ -212,26 +226,49 @@ class PowerChain:
             self._evaluate(range(self.fleet.n))
         self._rebalance()
 
+    def heat_changed(self, s: int, _temperature: float) -> None:
+        """System `s` was re-solved: while a battery is on duty, move the load of its
+        delivering feeds' sources by its change of heat and re-solve the batteries."""
+        if not self._duty:
+            return
+        heat = self.fleet.heat_kw(s)
+        delta = heat - self._heat_of[s]
+        if delta == 0.0:
+            return
+        self._heat_of[s] = heat
+        feeds = [f for f in range(len(FEEDS)) if self._delivers(s, f)]
+        for f in feeds:
+            self._loads[self.feed_source[f]] += delta / len(feeds)
+        self._solve_batteries()
+
     def _rebalance(self) -> None:
         """Re-solve the moment each battery on duty empties, at the load now."""
-        loads = self.loads()
+        self._loads = self.loads()
+        self._solve_batteries()
+
+    def _solve_batteries(self) -> None:
+        """Re-solve the moment each battery on duty empties, at `_loads`."""
         n_src = len(self.sources)
+        self._duty = False
         for i in range(n_src):
             if self._on_battery(i):
-                rate = -loads[i] / self.spec.ups.efficiency
-                self._charge(i, rate)
-                hours = ride_through_h(self.energy[i], loads[i], self.spec.ups.efficiency)
+                self._duty = True
+                load = max(self._loads[i], 0.0)
+                self._charge(i, -load / self.spec.ups.efficiency)
+                hours = ride_through_h(self.energy[i], load, self.spec.ups.efficiency)
                 if hours < math.inf:
                     self._agenda.schedule(_EMPTY * n_src + i, self.env.now + hours)
                 else:
                     self._cancel(i, _EMPTY)
 
     def loads(self) -> list[float]:
-        """kW each source delivers now: each system's power shared by its live feeds."""
+        """kW each source delivers now: each system's power shared by its live feeds
+        (and each system's heat, as summed, kept for `heat_changed`)."""
         loads = [0.0] * len(self.sources)
         fleet = self.fleet
+        heat_of = self._heat_of
         for s in range(fleet.n):
-            heat = fleet.heat_kw(s)
+            heat = heat_of[s] = fleet.heat_kw(s)
             if heat == 0.0:
                 continue
             feeds = [f for f in range(len(FEEDS)) if self._delivers(s, f)]
@@ -276,6 +313,15 @@ class PowerChain:
             elif ok and self.lost[s]:
                 self.lost[s] = False
                 fleet.clear_reason(s, self.bit)
+
+    def psu_changed(self, s: int) -> None:
+        """A PSU of system `s` failed, was repaired or renewed: re-evaluate `s` if a
+        feed of it is out (otherwise the PSU class's own reason decides)."""
+        if self.lost[s] or not (self._delivers(s, 0) and self._delivers(s, 1)):
+            was = self.lost[s]
+            self._evaluate(range(s, s + 1), "" if was else self.spec.psu_class)
+            if self.lost[s] != was:
+                self._rebalance()
 
     # -- PDUs ----------------------------------------------------------------
     def pdu_scope(self, unit: int) -> str:

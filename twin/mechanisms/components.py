@@ -43,6 +43,11 @@ Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
 (bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
 failure hits a load-carrying unit) and ``.failover_time``.
 
+Listeners (`on_change`): functions of a system index called after one of its
+units fails, is restored or is renewed, once the class has updated its own
+reason (the facility's power chain re-reads a system's PSUs there). Empty
+unless a layer registers one.
+
 Up flags and the per-system counters are plain lists: every failure and
 restore reads and writes single elements (see `twin.fleet`). Install times
 and lots stay arrays: they are drawn for the whole hall at the start, and
@@ -53,6 +58,7 @@ times the memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import simpy
@@ -138,6 +144,7 @@ class ComponentClass:
         self.failures = 0
         self.replaced = 0
         self.bit = fleet.bit(name)
+        self.on_change: list[Callable[[int], None]] = []  # called with s after a unit changes
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
         # the Arrhenius clock, and each unit's failure time on it (virtual hours)
@@ -241,6 +248,8 @@ class ComponentClass:
                 lambda _ev: self._failover_done(s, generation)
             )
         self._thermal(s)
+        for listener in self.on_change:
+            listener(s)
         self.shop.start(self, self.spec.part, s, unit)
 
     def _failover_done(self, s: int, generation: int) -> None:
@@ -264,6 +273,8 @@ class ComponentClass:
         if self.down[s] == self._tolerated:
             self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
+        for listener in self.on_change:
+            listener(s)
 
     def replace_healthy(self, unit: int) -> None:
         """A healthy unit was replaced by mistake: it is new now."""
@@ -284,6 +295,8 @@ class ComponentClass:
             self._schedule(unit, life)
         self.fleet.clear_reason(s, self.bit)
         self._thermal(s)
+        for listener in self.on_change:
+            listener(s)
 
     def _thermal(self, s: int) -> None:
         spec = self.spec

@@ -86,8 +86,11 @@ class Serving:
     """Deployments and tenants of a scenario, with their replicas placed on the fleet."""
 
     def __init__(
-        self, env: simpy.Environment, scenario: Scenario, fleet: Fleet, thermal: Thermal
+        self, env: simpy.Environment, scenario: Scenario, fleet: Fleet, thermal: Thermal,
+        domains: np.ndarray | None = None,
     ) -> None:
+        """`domains`: the failure domains placement keeps replicas apart in (the
+        facility's, `twin.facility.failure_domains`; None: the hall's rows)."""
         spec = scenario.serving
         assert spec is not None
         self.spec: ServingSpec = spec
@@ -115,7 +118,7 @@ class Serving:
         self.replicas = Replicas(
             env, fleet, thermal, PLACEMENTS[spec.placement],
             [(d.name, d.spec.replicas, int(d.perf.systems)) for d in self.deployments],
-            spec.load_time,
+            spec.load_time, domains,
         )
 
 

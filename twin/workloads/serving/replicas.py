@@ -55,8 +55,10 @@ class Replicas:
         placement: Placement,
         deployments: Sequence[tuple[str, int, int]],
         load_time_h: float,
+        domains: np.ndarray | None = None,
     ) -> None:
-        """`deployments`: (name, replicas, systems per replica) in placement order."""
+        """`deployments`: (name, replicas, systems per replica) in placement order;
+        `domains`: the failure domains for the placement (None: the hall's rows)."""
         hall = fleet.hall
         self.env, self.fleet, self.thermal = env, fleet, thermal
         self.load_time_h = load_time_h
@@ -65,7 +67,7 @@ class Replicas:
         self.scopes: list[str] = []
         free = np.ones(hall.n_systems, dtype=bool)
         for d, (name, replicas, per_replica) in enumerate(deployments):
-            chosen = placement.place(hall, replicas, per_replica, free)
+            chosen = placement.place(hall, replicas, per_replica, free, domains)
             free[chosen.ravel()] = False
             for k, row in enumerate(chosen.tolist()):
                 self.deployment.append(d)
