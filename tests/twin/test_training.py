@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from twinkit import quiet_scenario
 
 from twin import load_scenario
 from twin.engine import build, simulate
 from twin.errors import ScenarioError
 from twin.scenario import Scenario
 from twin.workloads.training import daly_interval, young_interval
-
-from twinkit import quiet_scenario
 
 
 def _job(systems: int, hall: int, **training: Any) -> Scenario:
@@ -155,3 +154,12 @@ def test_wall_time_matches_dalys_formula_for_exponential_failures() -> None:
 @pytest.mark.slow
 def test_wall_time_matches_dalys_formula_over_many_replications() -> None:
     _daly_check(1000)  # 1 SE ~ 0.4 h: 4 SE is 1 % of the wall time
+
+
+def test_every_training_kpi_has_a_row_in_the_kpi_table() -> None:
+    table = (SHIPPED.parents[1] / "docs" / "kpis.md").read_text()
+    kpis = simulate(_job(1, 1, work="1 h", checkpoint_interval="1 h"), until=2.0).kpis
+    names = [name for name in kpis if name.startswith("training.")]
+    assert len(names) == 14
+    for name in names:
+        assert f"| `{name}` |" in table, name
