@@ -34,6 +34,9 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
 - requests   request-level serving (bench/requests.py): requests simulated per
              wall second on one core, the serving hall end to end and the kernel
              alone, best and median of 3 runs of ~1M requests; target >= 100,000.
+- training   a gang training job on 1k, 4k and 16k systems over a simulated year
+             (bench/training.py): best wall per replication with and without the
+             job, the job's share, its interruptions.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -68,7 +71,7 @@ from twin.scenario import load_scenario
 
 SECTIONS = (
     "speed", "scaling", "reference", "agreement", "store", "recording", "perf", "serving",
-    "facility", "startup", "sweep", "requests",
+    "facility", "startup", "sweep", "requests", "training",
 )
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 SMALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "small.toml"
@@ -232,6 +235,19 @@ def section_facility(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
     print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
           f"{_yes(o.best <= TARGET_RATIO)})")
     return o.as_dict()
+
+
+def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    from bench.training import JOB_SIZES, training_cost
+
+    out: dict[str, Any] = {}
+    for systems in JOB_SIZES[:2] if args.quick else JOB_SIZES:
+        c = training_cost(systems, rounds=1 if args.quick else 3)
+        print(f"  job on {systems:>6,} of {c.hall_systems:>6,} systems, a year: "
+              f"{c.training_s:.2f} s a replication ({c.plain_s:.2f} s without the job, "
+              f"job {c.training_s - c.plain_s:+.2f} s), {c.interruptions:,.0f} interruptions")
+        out[str(systems)] = c.as_dict()
+    return out
 
 
 def section_startup(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -433,6 +449,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]
     "startup": section_startup,
     "sweep": section_sweep,
     "requests": section_requests,
+    "training": section_training,
 }
 
 TITLES = {
@@ -448,6 +465,7 @@ TITLES = {
     "startup": "Start-up: what `twin` costs besides the simulation",
     "sweep": "Sweeps: replications/s, workers, Dask, store size per record level",
     "requests": "Request-level serving: requests simulated per wall second",
+    "training": "Training: a gang job on 1k, 4k, 16k systems over a simulated year",
 }
 
 

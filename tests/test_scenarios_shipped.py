@@ -227,7 +227,23 @@ def power_cap_costs_a_fifth_of_the_work(k: Kpis, facility: Kpis) -> None:
     assert k["thermal.trips"] <= facility["thermal.trips"]
 
 
+def training_job_shows_where_its_wall_time_goes(k: Kpis, hall: Kpis) -> None:
+    work = 30 * 24.0
+    assert k["training.done_fraction"] == 1.0
+    lost = sum(v for name, v in k.items() if name.startswith("training.lost_h."))
+    assert k["training.wall_h"] == pytest.approx(work + lost, rel=1e-9)
+    assert k["training.goodput"] == pytest.approx(work / k["training.wall_h"], rel=1e-12)
+    assert 0.6 < k["training.goodput"] < 0.95
+    assert k["training.lost_h.rework"] > k["training.lost_h.restart"] > 0
+    assert k["training.interruptions"] > 20
+    assert 0 < k["training.standbys_used"] <= k["training.interruptions"]
+    # the job draws nothing: the hall around it fails exactly as without it
+    assert k["availability"] == hall["availability"]
+    assert k["outages.psu"] == hall["outages.psu"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
+    "training": lambda: training_job_shows_where_its_wall_time_goes(year("training"), year("hall")),
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
     "pump-stress": lambda: pump_stress_throttles_and_trips(year("pump-stress"), year("hall")),

@@ -42,6 +42,7 @@ from twin.rng import Streams
 from twin.saturation import Queue, Saturation
 from twin.scenario import Scenario
 from twin.workloads.serving.core import Fidelity, Outcome, Serving
+from twin.workloads.training import TrainingJob
 
 __all__ = ["simulate", "Model", "build"]
 
@@ -77,6 +78,7 @@ class Model:
     power: PowerChain | None = None  # a scenario with a [facility] section
     cooling: Cooling | None = None  # the same
     capped: int = 0  # systems the facility's power budget caps
+    training: TrainingJob | None = None  # a scenario with a [training] section
 
 
 def build(
@@ -131,9 +133,12 @@ def build(
         domains = None if scenario.facility is None else failure_domains(fleet.hall)
         serving = Serving(env, scenario, fleet, thermal, domains)
         fidelity = _fidelity(env, serving, streams)
+    training = (
+        None if scenario.training is None else TrainingJob(env, scenario.training, fleet)
+    )
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity, package, power, cooling, capped,
+        saturation, serving, fidelity, package, power, cooling, capped, training,
     )
 
 

@@ -120,6 +120,8 @@ def collect_kpis(
         k["facility.capped_systems"] = float(model.capped)
     if energy is not None:
         k.update(energy.kpis())
+    if model.training is not None:
+        k.update(model.training.kpis(horizon))
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 

@@ -829,6 +829,18 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class TrainingSpec(_Model):
+    """A gang-scheduled training job with checkpoint and restart (docs/training.md)."""
+
+    systems: int = Field(ge=1, le=MAX_SYSTEMS)  # K: the job runs only with all K up
+    work: PositiveDuration  # compute time to finish on K systems, failures aside
+    checkpoint_interval: PositiveDuration  # compute between two checkpoints
+    checkpoint_cost: Duration = _q("0 h")  # writing one checkpoint
+    restart_cost: Duration = _q("0 h")  # reload the last checkpoint, rebuild the gang
+    standbys: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # warm, held by the job
+    host_selection: Duration = _q("0 h")  # pick a healthy system of the pool
+
+
 class Scenario(_Model):
     """A fully resolved scenario: every mechanism's parameters, defaults included."""
 
@@ -845,6 +857,7 @@ class Scenario(_Model):
     spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
+    training: TrainingSpec | None = None  # no section: no training job
     package: PackageSpec | None = None  # no section: no package fatigue
     facility: FacilitySpec | None = None  # no section: power and cooling from nowhere
     # where it was read from, for errors found only while it runs; not part of the
@@ -876,6 +889,20 @@ class Scenario(_Model):
         if not isinstance(other, Scenario):
             return NotImplemented
         return self.__dict__ == other.__dict__
+
+    @model_validator(mode="after")
+    def _training_fits(self) -> Scenario:
+        training = self.training
+        if training is None:
+            return self
+        if self.serving is not None:
+            raise _KeyedError("training", "no [serving] section beside it (one workload a hall)")
+        if training.systems + training.standbys > self.systems:
+            raise _KeyedError(
+                "training.systems", f"systems + standbys within the hall's {self.systems:,} "
+                f"systems, not {training.systems:,} + {training.standbys:,}",
+            )
+        return self
 
     @model_validator(mode="after")
     def _serving_fits(self) -> Scenario:
@@ -939,7 +966,7 @@ class Scenario(_Model):
         such key, nor chillers the dry coolers' keys (its document, and hash, as
         before)."""
         document = self.model_dump(mode="json", by_alias=True)
-        for key in ("serving", "package", "facility"):
+        for key in ("serving", "training", "package", "facility"):
             if document[key] is None:
                 del document[key]
         for component in document["components"].values():
