@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cli.perf_command:perf",
         "Tokens/s, time to first token and systems of a model over a grid, without a run.",
     ),
+    "calibrate": (
+        "cli.calibrate_command:calibrate",
+        "Refit the throughput model's three constants and print every figure against it.",
+    ),
     "sweep": (
         "cli.sweep_commands:sweep",
         "Run a scenario's replications (and factor levels) with 95 % intervals per KPI.",

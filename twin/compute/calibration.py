@@ -10,14 +10,13 @@ ratios of predicted to published speed (span_s, hop_s >= 0, efficiency in
 included. Nothing else is tuned: the speculative decoding defaults and the
 assumptions of each figure are inputs, documented in docs/compute.md.
 
-    python -m twin.compute.calibration                   # refit, print the tables
-    python -m twin.compute.calibration --write           # and store the constants
-    python -m twin.compute.calibration --acceptance 0.7  # sensitivity to a default
+`twin calibrate` (cli/calibrate_command.py) refits and prints `report()`;
+`--write` stores the constants, `--acceptance 0.7` and the like test the
+sensitivity to a default.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import tomllib
@@ -197,31 +196,13 @@ def markdown(rows: list[Row], mechanisms: Mechanisms = Mechanisms()) -> list[str
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="store the refit constants")
-    parser.add_argument("--file", type=Path, default=CALIBRATION_FILE,
-                        help="calibration file to read (and write)")
-    parser.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS,
-                        help="sensitivity: tokens drafted per verification")
-    parser.add_argument("--acceptance", type=float, default=DEFAULT_ACCEPTANCE,
-                        help="sensitivity: acceptance of a drafted token")
-    parser.add_argument("--core-share", type=float, default=1.0,
-                        help="sensitivity: share of a replica's cores its layers spread over")
-    args = parser.parse_args(argv)
-    mechanisms = Mechanisms(args.draft_tokens, args.acceptance, args.core_share)
-    if args.write and mechanisms != Mechanisms():
-        parser.error("--write stores the fit of the documented defaults only")
-    fitted, checks = load(args.file)
-    constants = fit(fitted, mechanisms=mechanisms)
-    if args.write:
-        write_fitted(constants, args.file)
+def report(constants: Mapping[str, float], fitted: list[Figure], checks: list[Figure],
+           mechanisms: Mechanisms = Mechanisms()) -> str:
+    """The fit as text: the constants, then every figure against its prediction (what
+    `twin calibrate` prints)."""
     hardware = calibrated(constants)
-    print("fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in constants.items()))
+    parts = ["fitted: " + ", ".join(f"{k} = {v:.4g}" for k, v in constants.items())]
     for title, figures in (("fitted on", fitted), ("out of sample", checks)):
-        print(f"\n{title}:\n")
-        print("\n".join(markdown(table(figures, hardware, mechanisms), mechanisms)))
-
-
-if __name__ == "__main__":
-    main()
+        parts.append(f"\n{title}:\n")
+        parts.append("\n".join(markdown(table(figures, hardware, mechanisms), mechanisms)))
+    return "\n".join(parts)
