@@ -19,10 +19,10 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
 - perf       a `twin perf` grid of 1,000 points (bench/perf_grid.py), in this
              process: best and median; the target is under 0.1 s;
 - serving    the hall-year with fluid serving (scenarios/serving.toml) against the
-             same hall without it, alternated; at most 1.5x (bench/serving.py);
+             same hall without it, alternated; at most 1.5x (bench/layer_overhead.py);
 - facility   the hall-year inside its default facility (scenarios/facility.toml:
              power chain, cooling chain, energy) against the same hall without
-             it, alternated; at most 1.5x (bench/facility.py);
+             it, alternated; at most 1.5x (bench/layer_overhead.py);
 - startup    `twin --help`, `twin check` and `twin run --no-store` (less its
              simulation) in fresh interpreters, best and median of 5, beside a
              bare `python -c pass`;
@@ -213,28 +213,24 @@ def section_perf(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, A
     return out
 
 
-def section_serving(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
-    from bench.serving import TARGET_RATIO, serving_overhead
+def _section_layer(args: argparse.Namespace, name: str, section: str, what: str) -> dict[str, Any]:
+    from bench.layer_overhead import TARGET_RATIO, layer_overhead, shipped
 
-    o = serving_overhead(rounds=3 if args.quick else 7)
-    print(f"  scenarios/serving.toml ({o.replicas} replicas, {o.tenants} tenants) vs the same "
-          f"hall without [serving], {len(o.plain)} alternating rounds")
-    print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.serving):.3f} s")
+    o = layer_overhead(shipped(name), section, rounds=3 if args.quick else 7)
+    print(f"  scenarios/{name}{what} vs the same hall without [{section}], "
+          f"{len(o.plain)} alternating rounds")
+    print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.layered):.3f} s")
     print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
           f"{_yes(o.best <= TARGET_RATIO)})")
     return o.as_dict()
+
+
+def section_serving(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    return _section_layer(args, "serving.toml", "serving", " (fluid)")
 
 
 def section_facility(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
-    from bench.facility import TARGET_RATIO, facility_overhead
-
-    o = facility_overhead(rounds=3 if args.quick else 7)
-    print(f"  scenarios/facility.toml vs the same hall without [facility], "
-          f"{len(o.plain)} alternating rounds")
-    print(f"  without: best {min(o.plain):.3f} s   with: best {min(o.facility):.3f} s")
-    print(f"  ratio: best {o.best:.2f}, median {o.median:.2f} (target <= {TARGET_RATIO:g}: "
-          f"{_yes(o.best <= TARGET_RATIO)})")
-    return o.as_dict()
+    return _section_layer(args, "facility.toml", "facility", "")
 
 
 def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
