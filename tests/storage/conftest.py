@@ -7,6 +7,7 @@ per test, dropped afterwards, so tests never see each other's rows.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def base_url() -> str:
     if not url:
         pytest.skip(f"{PG_URL_ENV} is not set")
     return url
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; any still running at its end is killed and reaped."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -186,16 +185,6 @@ def test_a_night_run_late_is_compared_with_the_nights_before_it(store: Store) ->
     assert pd.isna(previous[ids[date(2026, 11, 28)]])
     assert previous[ids[date(2026, 11, 29)]] == ids[date(2026, 11, 28)]  # now one before
     assert previous[ids[date(2026, 11, 30)]] == ids[date(2026, 11, 29)]
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
 
 
 def _committed(url: str) -> int:
