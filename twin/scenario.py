@@ -829,16 +829,44 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class PreemptibleSpec(_Model):
+    """Hall systems running preemptible work, reclaimed by a training job whose
+    working pool is short (docs/training.md)."""
+
+    systems: int = Field(ge=1, le=MAX_SYSTEMS)  # running preemptible work at the start
+    reclaim_time: Duration = _q("0 h")  # stop the work, clean and prepare the system
+    work_lost: Duration = _q("0 h")  # preemptible work killed by one reclaim (system-h)
+    # "returned": back to preemptible work once the job no longer needs it; "kept"
+    reclaimed: Literal["returned", "kept"] = "returned"
+
+
 class TrainingSpec(_Model):
     """A gang-scheduled training job with checkpoint and restart (docs/training.md)."""
 
     systems: int = Field(ge=1, le=MAX_SYSTEMS)  # K: the job runs only with all K up
     work: PositiveDuration  # compute time to finish on K systems, failures aside
-    checkpoint_interval: PositiveDuration  # compute between two checkpoints
+    # periodic: checkpoints to storage, a failure loses the work since the last;
+    # continuous: redundant in-memory state, a failure loses no work
+    checkpointing: Literal["periodic", "continuous"] = "periodic"
+    checkpoint_interval: PositiveDuration | None = None  # compute between two checkpoints
     checkpoint_cost: Duration = _q("0 h")  # writing one checkpoint
-    restart_cost: Duration = _q("0 h")  # reload the last checkpoint, rebuild the gang
+    restart_cost: Duration = _q("0 h")  # reload the state, rebuild the gang
     standbys: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # warm, held by the job
     host_selection: Duration = _q("0 h")  # pick a healthy system of the pool
+    preemptible: PreemptibleSpec | None = None  # no table: no preemptible pool
+
+    @model_validator(mode="after")
+    def _interval(self) -> TrainingSpec:
+        if self.checkpointing == "periodic" and self.checkpoint_interval is None:
+            raise _KeyedError(
+                "checkpoint_interval", 'a duration above 0 (with checkpointing = "periodic")'
+            )
+        return self
+
+
+# Training keys a job without them has at these values, left out of its document
+# (and hash) there: a scenario written before they existed keeps its hash.
+TRAINING_DEFAULTS = {"checkpointing": "periodic", "preemptible": None}
 
 
 class Scenario(_Model):
@@ -897,10 +925,13 @@ class Scenario(_Model):
             return self
         if self.serving is not None:
             raise _KeyedError("training", "no [serving] section beside it (one workload a hall)")
-        if training.systems + training.standbys > self.systems:
+        parts = {"systems": training.systems, "standbys": training.standbys}
+        if training.preemptible is not None:
+            parts["preemptible systems"] = training.preemptible.systems
+        if sum(parts.values()) > self.systems:
             raise _KeyedError(
-                "training.systems", f"systems + standbys within the hall's {self.systems:,} "
-                f"systems, not {training.systems:,} + {training.standbys:,}",
+                "training.systems", f"{' + '.join(parts)} within the hall's {self.systems:,} "
+                f"systems, not {' + '.join(f'{v:,}' for v in parts.values())}",
             )
         return self
 
@@ -969,6 +1000,11 @@ class Scenario(_Model):
         for key in ("serving", "training", "package", "facility"):
             if document[key] is None:
                 del document[key]
+        training = document.get("training")
+        if training is not None:  # the keys that came with the default semantics
+            for key, default in TRAINING_DEFAULTS.items():
+                if training[key] == default:
+                    del training[key]
         for component in document["components"].values():
             if component["arrhenius"] is None:
                 del component["arrhenius"]
