@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from twinkit import down, quiet_scenario, scripted, training_scenario, up
+from twinkit import down, exponential_job, quiet_scenario, scripted, training_scenario, up
 
 from twin import load_scenario
 from twin.engine import simulate
@@ -115,14 +115,9 @@ def _daly_check(replications: int) -> None:
     would move it by ~20 standard errors at 100 replications (1 SE ~ 1.3 h)."""
     k, mtbf = 8, 80.0
     tau, delta, restart, solve = 2.0, 0.2, 2.0, 100.0
-    exponential = {"dist": "exponential", "mean": f"{mtbf} h"}
-    scenario = quiet_scenario(
-        run={"until": "5000 h"},
-        hall={"systems_per_rack": 2 * k},
-        components={"psu": {"count": 1, "required": 1, "failure": exponential}},
-        training={"systems": k, "standbys": k, "work": f"{solve} h",
-                  "checkpoint_interval": f"{tau} h", "checkpoint_cost": f"{delta} h",
-                  "restart_cost": f"{restart} h"},
+    scenario = exponential_job(
+        k, mtbf, "5000 h", work=f"{solve} h", checkpoint_interval=f"{tau} h",
+        checkpoint_cost=f"{delta} h", restart_cost=f"{restart} h",
     )
     walls = np.array([simulate(scenario, seed=seed).kpis["training.wall_h"]
                       for seed in range(replications)])

@@ -10,7 +10,17 @@ import random
 
 import numpy as np
 import pytest
-from twinkit import NEVER, Step, cap, down, quiet_scenario, scripted, training_scenario, up
+from twinkit import (
+    NEVER,
+    Step,
+    cap,
+    down,
+    exponential_job,
+    quiet_scenario,
+    scripted,
+    training_scenario,
+    up,
+)
 
 from twin.engine import Model, build, simulate
 from twin.errors import ScenarioError
@@ -189,14 +199,8 @@ def _continuous_check(replications: int) -> None:
     122.2 h over 1,000, SE 0.23 h); booking a plain R per failure (W + W R/M =
     120 h) would be ~3 SE away at 100 replications, ~9 at 1,000."""
     k, mtbf, restart, work = 8, 80.0, 2.0, 100.0
-    exponential = {"dist": "exponential", "mean": f"{mtbf} h"}
-    scenario = quiet_scenario(
-        run={"until": "400 h"},
-        hall={"systems_per_rack": 2 * k},
-        components={"psu": {"count": 1, "required": 1, "failure": exponential}},
-        training={"systems": k, "standbys": k, "work": f"{work} h",
-                  "checkpointing": "continuous", "restart_cost": f"{restart} h"},
-    )
+    scenario = exponential_job(k, mtbf, "400 h", work=f"{work} h", checkpointing="continuous",
+                               restart_cost=f"{restart} h")
     runs = [simulate(scenario, seed=seed).kpis for seed in range(replications)]
     walls = np.array([r["training.wall_h"] for r in runs])
     expected = work * math.exp(restart * k / mtbf)

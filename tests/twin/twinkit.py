@@ -169,6 +169,19 @@ def training_scenario(systems: int, hall: int, **training: Any) -> Scenario:
     )
 
 
+def exponential_job(k: int, mtbf: float, until: str, **training: Any) -> Scenario:
+    """A job of `k` systems and `k` standbys on a hall of 2k whose only failure is
+    an exponential PSU of mean `mtbf` hours per system, repaired at once: the job's
+    interruptions are Poisson, of mean `mtbf` / k apart, and a standby always there."""
+    exponential = {"dist": "exponential", "mean": f"{mtbf} h"}
+    return quiet_scenario(
+        run={"until": until},
+        hall={"systems_per_rack": 2 * k},
+        components={"psu": {"count": 1, "required": 1, "failure": exponential}},
+        training={"systems": k, "standbys": k, **training},
+    )
+
+
 def down(s: int, cause: str = "test") -> Step:
     """Take system `s` down for reason `cause` (its `down_cause` when it was running)."""
     return lambda model: model.fleet.add_reason(s, model.fleet.bit(cause), cause)
