@@ -25,7 +25,7 @@ from twinkit import (
 from twin.engine import Model, build, simulate
 from twin.errors import ScenarioError
 from twin.scenario import Scenario, TrainingSpec, parse_scenario
-from twin.workloads.training import TrainingJob
+from twin.workloads.training import SOURCES, TrainingJob
 from twin.workloads.training.speed import Slowest
 
 Kpis = dict[str, float]
@@ -334,3 +334,72 @@ def test_the_new_keys_at_their_defaults_leave_the_document_as_it_was() -> None:
     with_pool = parse_scenario({"training": {**job, "preemptible": pool}}, source="t.toml")
     assert with_pool.document()["training"]["preemptible"]["reclaimed"] == "returned"
     assert with_pool.digest() != parse_scenario({"training": job}, source="t.toml").digest()
+
+
+# -- every policy at once, under random outages ---------------------------------------------------
+
+def _holders(job: TrainingJob) -> list[set[int]]:
+    return [set(job.gang), set(job.standbys.held), job.pool.idle, job.preemptible.running]
+
+
+@pytest.mark.parametrize("reclaimed", ["returned", "kept"])
+def test_random_outages_keep_every_system_in_one_place_and_the_wall_time_whole(
+    reclaimed: str,
+) -> None:
+    """Random outages, repairs and caps on 8 systems (a gang of 3, a standby, 2
+    preemptible): at every step a healthy system is held by exactly one policy or the
+    gang, the gang and its empty slots make K, `on_active` agrees with the gang, and
+    the finished job's wall time is its work plus its lost time."""
+    scenario = training_scenario(
+        3, 8, standbys=1, work="40 h", checkpoint_interval="1 h", checkpoint_cost="5 min",
+        restart_cost="20 min", host_selection="15 min",
+        preemptible={"systems": 2, "reclaim_time": "30 min", "work_lost": "2 h",
+                     "reclaimed": reclaimed},
+    )
+    rng = random.Random(7)
+    model = build(scenario, seed=1)
+    assert model.training is not None
+    active = set(model.training.gang)  # formed in `build`, before the hook below
+    model.training.on_active.append(
+        lambda s, joined: active.add(s) if joined else active.discard(s))
+    checks = 0
+
+    def check(model: Model) -> None:
+        nonlocal checks
+        job = model.training
+        assert job is not None
+        if job.phase == "done":
+            return
+        held = _holders(job)
+        healthy = {s for s in range(8) if job.up[s]}
+        assert sorted(s for h in held for s in h) == sorted(healthy)
+        assert len(job.gang) + job.vacant == 3
+        assert active == set(job.gang)
+        checks += 1
+
+    def toggle(s: int) -> Step:
+        def step(model: Model) -> None:
+            check(model)
+            (up if model.fleet.reasons[s] else down)(s)(model)
+        return step
+
+    steps: list[tuple[float, Step]] = []
+    for i in range(300):
+        t = 0.37 * (i + 1)
+        s = rng.randrange(8)
+        if rng.random() < 0.2:
+            steps.append((t, cap(s, rng.choice([0.5, 0.8, 1.0]))))
+        else:
+            steps.append((t, toggle(s)))
+    steps += [(120.0, step) for s in range(8) for step in (up(s), cap(s, 1.0))]  # all well
+    for t, step in steps:
+        model.env.timeout(t).callbacks.append(lambda _, step=step: step(model))
+    model.env.run(until=400.0)
+    k = model.training.kpis(400.0, [])
+    assert checks > 100
+    assert k["training.done_fraction"] == 1.0
+    assert k["training.interruptions"] > 20
+    assert all(k[f"training.swaps.{source}"] > 0 for source in SOURCES)  # every policy
+    assert k["training.lost_h.throttled"] > 0
+    assert active == set()  # the job's end released its gang
+    _identity(k, 40.0)
