@@ -69,7 +69,7 @@ class Model:
     stock: dict[str, PartStock]
     shop: RepairShop
     classes: list[ComponentClass]
-    wafers: Wafers
+    wafers: Wafers | None  # a wafer-scale hall's (none on GPU nodes)
     recorder: Recorder
     saturation: Saturation
     serving: Serving | None = None  # a scenario with a [serving] section
@@ -106,14 +106,15 @@ def build(
         )
         for name, spec in scenario.components.items()
     ]
-    wafers = Wafers(
-        env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
-        streams, source=scenario.source,
-    )
-    package = (
-        None if scenario.package is None
-        else Package(env, scenario.package, fleet, thermal, wafers, streams)
-    )
+    wafers = None
+    if scenario.wafer is not None and scenario.spare_systems is not None:
+        wafers = Wafers(
+            env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
+            streams, source=scenario.source,
+        )
+    package = None
+    if scenario.package is not None and wafers is not None:  # validation: wafers with it
+        package = Package(env, scenario.package, fleet, thermal, wafers, streams)
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
     power = cooling = None
     capped = 0
@@ -159,26 +160,30 @@ def _watched(
     scenario: Scenario,
     crews: Crews,
     stock: dict[str, PartStock],
-    wafers: Wafers,
+    wafers: Wafers | None,
 ) -> list[Queue]:
     """The resources `Saturation` watches: each queue, with its demand and capacity
-    in one unit (`twin.saturation` says why these)."""
-    repair, swaps = scenario.repair, scenario.spare_systems
-    away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
-    return [
+    in one unit (`twin.saturation` says why these); spare systems on a wafer-scale
+    hall only."""
+    repair = scenario.repair
+    queues = [
         Queue(
             "crews", "faults waited for a crew", "repair.crews", lambda: crews.waiting,
             lambda: crews.busy_h, lambda: repair.crews * crews.on_shift_hours(env.now),
             "hands-on hours / on-shift crew-hours",
         ),
         *(_part_queue(env, name, part) for name, part in stock.items()),
-        Queue(
+    ]
+    swaps = scenario.spare_systems
+    if wafers is not None and swaps is not None:
+        away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
+        queues.append(Queue(
             "spare_systems", "systems waited for a spare system", "spare_systems.count",
             lambda: len(wafers.pool.get_queue),
             lambda: wafers.failures * away_h, lambda: swaps.count * env.now,
             "wafer failures x (swap_time + rma_time) / count",
-        ),
-    ]
+        ))
+    return queues
 
 
 def _part_queue(env: simpy.Environment, name: str, part: PartStock) -> Queue:

@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from twin import units
+from twin import gpu_node, units
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
@@ -166,8 +166,12 @@ class HallSpec(_Model):
 
 
 class SystemSpec(_Model):
-    """One wafer-scale system: ~23 kW at full load (sources A3, CS-3)."""
+    """One system: a wafer-scale system, ~23 kW at full load (sources A3, CS-3), or an
+    8-GPU node (`kind = "gpu_node"`, twin.gpu_node: ~10.2 kW, sources G1)."""
 
+    # what a system is: its defaults, mechanisms and compute (docs/gpu.md); a wafer's
+    # document leaves it out
+    kind: Literal["wafer", "gpu_node"] = "wafer"
     power: Power = _q("23 kW")
     idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
     boot_time: Duration = _q("30 min")  # ASSUMPTION
@@ -502,20 +506,23 @@ class ServingSpec(_Model):
                     f"not {tenant.reserved}",
                 )
             left[tenant.deployment] = free - tenant.reserved
-        perf = deployment_perf(self)  # raises for a model unknown or a replica too small
-        self._systems = {name: int(p.systems) for name, p in perf.items()}
         return self
 
     def systems_per_replica(self) -> dict[str, int]:
-        """Systems of each deployment's replicas (given, or the fewest that fit)."""
+        """Systems of each deployment's replicas (given, or the fewest that fit), as the
+        scenario resolved them on its system kind."""
         return dict(self._systems)
 
 
-def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
-    """`twin.compute.Perf` of one replica of each deployment, at full speed, for a
-    1-token prompt; a model the catalogue lacks or a replica too small to hold its
-    model is a `_KeyedError` naming the deployment's key."""
+def deployment_perf(spec: ServingSpec, kind: str = "wafer") -> dict[str, Any]:
+    """`twin.compute.Perf` of one replica of each deployment on systems of `kind`, at
+    full speed, for a 1-token prompt; a model the catalogue lacks or a replica too
+    small to hold its model is a `_KeyedError` naming the deployment's key (relative
+    to the serving table)."""
     from twin.compute import FitError, Speculative, catalogue, evaluate
+    from twin.compute.hardware import for_system
+
+    hardware = for_system(kind)
 
     try:
         models = catalogue(spec.models)
@@ -536,7 +543,7 @@ def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
             out[name] = evaluate(
                 models[dep.model], bits=dep.bits, kv_bits=dep.kv_bits, batch=dep.batch,
                 context=dep.context, prompt=1, speculative=spec_dec or None,
-                systems=dep.systems,
+                systems=dep.systems, hardware=hardware,
             )
         except FitError as exc:
             where = f"{key}.systems" if dep.systems else key
@@ -850,11 +857,11 @@ class Scenario(_Model):
     hall: HallSpec = Field(default_factory=HallSpec)
     system: SystemSpec = Field(default_factory=SystemSpec)
     components: dict[Line, ComponentSpec] = Field(default_factory=dict)
-    wafer: WaferSpec = Field(default_factory=WaferSpec)
+    wafer: WaferSpec | None = None  # a wafer-scale system's (its defaults); none on a GPU node
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
     spares: dict[Line, SpareSpec] = Field(default_factory=dict)
-    spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
+    spare_systems: SpareSystemsSpec | None = None  # the same
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
     training: TrainingSpec | None = None  # no section: no training job
@@ -867,12 +874,28 @@ class Scenario(_Model):
     @model_validator(mode="before")
     @classmethod
     def _merge_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key, defaults in (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES)):
-                given = data.get(key, {})
-                if isinstance(given, dict):
-                    data[key] = deep_merge(defaults, given)
+        """Defaults of the system's kind under the given keys: a wafer-scale system's
+        classes, spares, wafer and spare systems, or a GPU node's (twin.gpu_node)
+        classes, spares and power, and none of a wafer's tables."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if _kind_of(data) == "gpu_node":
+            for key, why in _NO_WAFER.items():
+                if data.get(key) is not None:
+                    raise _KeyedError(key, f"no [{key}] on a gpu_node hall: {why}")
+            if isinstance(data.get("system"), dict):
+                data["system"] = {**gpu_node.SYSTEM, **data["system"]}
+            defaults = (("components", gpu_node.components()), ("spares", gpu_node.SPARES))
+        else:
+            for key in ("wafer", "spare_systems"):
+                if data.get(key) is None:
+                    data[key] = {}
+            defaults = (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES))
+        for key, table in defaults:
+            given = data.get(key, {})
+            if isinstance(given, dict):
+                data[key] = deep_merge(table, given)
         return data
 
     @model_validator(mode="after")
@@ -909,6 +932,11 @@ class Scenario(_Model):
         serving = self.serving
         if serving is None:
             return self
+        try:
+            perf = deployment_perf(serving, self.system.kind)
+        except _KeyedError as exc:
+            raise _KeyedError(f"serving.{exc.key}", exc.expected) from None
+        serving._systems = {name: int(p.systems) for name, p in perf.items()}
         per_replica = serving.systems_per_replica()
         used = sum(d.replicas * per_replica[n] for n, d in serving.deployments.items())
         if used + serving.hot_spares > self.systems:
@@ -963,12 +991,15 @@ class Scenario(_Model):
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
         without serving, package fatigue, a facility or a class's Arrhenius table has no
-        such key, nor chillers the dry coolers' keys (its document, and hash, as
-        before)."""
+        such key, nor chillers the dry coolers' keys, nor a wafer-scale system its kind
+        (its document, and hash, as before); a GPU node has no wafer and no spare
+        systems."""
         document = self.model_dump(mode="json", by_alias=True)
-        for key in ("serving", "training", "package", "facility"):
+        for key in ("serving", "training", "package", "facility", "wafer", "spare_systems"):
             if document[key] is None:
                 del document[key]
+        if document["system"]["kind"] == "wafer":
+            del document["system"]["kind"]
         for component in document["components"].values():
             if component["arrhenius"] is None:
                 del component["arrhenius"]
@@ -985,6 +1016,24 @@ class Scenario(_Model):
         doc.pop("run", None)
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What a GPU node has in place of each wafer-scale table (docs/gpu.md).
+_NO_WAFER = {
+    "wafer": "a GPU node has no wafer (no core loss, remaps or wafer failures: its GPUs "
+             "fail as component classes, twin.gpu_node)",
+    "spare_systems": "a node is repaired in place, a part at a time; whole-node swaps are a "
+                     "workload's (a training job's standbys, serving's failover)",
+    "package": "package fatigue swaps a whole system through the wafer's path",
+}
+
+
+def _kind_of(data: dict[str, Any]) -> object:
+    """The system kind raw scenario data asks for (validated with [system])."""
+    system = data.get("system")
+    if isinstance(system, SystemSpec):
+        return system.kind
+    return system.get("kind", "wafer") if isinstance(system, dict) else "wafer"
 
 
 class _KeyedError(ValueError):
@@ -1246,7 +1295,8 @@ def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
     document = scenario.document()
     document["hall"]["rows"] *= factor
     document["repair"]["crews"] *= factor
-    document["spare_systems"]["count"] *= factor
+    if "spare_systems" in document:
+        document["spare_systems"]["count"] *= factor
     for part in document["spares"].values():
         for key in ("stock", "reorder_point", "order_quantity"):
             part[key] *= factor
