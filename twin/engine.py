@@ -30,6 +30,7 @@ from twin.facility import (
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
+from twin.mechanisms.ageing import Working
 from twin.mechanisms.components import ComponentClass
 from twin.mechanisms.package import Package
 from twin.mechanisms.repair import Crews, RepairShop
@@ -79,6 +80,7 @@ class Model:
     cooling: Cooling | None = None  # the same
     capped: int = 0  # systems the facility's power budget caps
     training: TrainingJob | None = None  # a scenario with a [training] section
+    working: Working | None = None  # its systems that age, with ageing = "while_running"
 
 
 def build(
@@ -99,16 +101,22 @@ def build(
     crews = Crews(env, scenario.repair)
     stock = {name: PartStock(env, name, spec, recorder) for name, spec in scenario.spares.items()}
     shop = RepairShop(env, fleet, scenario.repair, crews, stock)
+    # only the job's systems age: every clock stands still until its system works
+    while_running = scenario.training is not None and scenario.training.ageing == "while_running"
     classes = [
         ComponentClass(
             env, name, spec, fleet, thermal, shop,
-            streams=streams, start_age=scenario.hall.start_age,
+            streams=streams, start_age=scenario.hall.start_age, while_running=while_running,
         )
         for name, spec in scenario.components.items()
     ]
     wafers = Wafers(
         env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
-        streams, source=scenario.source,
+        streams, source=scenario.source, while_running=while_running,
+    )
+    working = (
+        Working(fleet.n, [*(cls.set_working for cls in classes), wafers.set_working])
+        if while_running else None
     )
     package = (
         None if scenario.package is None
@@ -138,7 +146,7 @@ def build(
     )
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity, package, power, cooling, capped, training,
+        saturation, serving, fidelity, package, power, cooling, capped, training, working,
     )
 
 
@@ -165,12 +173,16 @@ def _watched(
     in one unit (`twin.saturation` says why these)."""
     repair, swaps = scenario.repair, scenario.spare_systems
     away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
-    return [
+    # unlimited crews: no fault ever waits for one, nothing to watch
+    watch_crews = [] if repair.unlimited_crews else [
         Queue(
             "crews", "faults waited for a crew", "repair.crews", lambda: crews.waiting,
-            lambda: crews.busy_h, lambda: repair.crews * crews.on_shift_hours(env.now),
+            lambda: crews.busy_h, lambda: repair.crew_count * crews.on_shift_hours(env.now),
             "hands-on hours / on-shift crew-hours",
         ),
+    ]
+    return [
+        *watch_crews,
         *(_part_queue(env, name, part) for name, part in stock.items()),
         Queue(
             "spare_systems", "systems waited for a spare system", "spare_systems.count",
