@@ -292,6 +292,25 @@ def gpu_serving_serves_the_same_demand(k: Kpis, wafer: Kpis) -> None:
     assert 749 < k["serving.replicas_available.chat"] < 750
 
 
+def simulator_semantics_take_effect() -> None:
+    stem = "training-simulator-semantics"
+    path = SCENARIOS / f"{stem}.toml"
+    scenario = load_scenario(path)
+    assert scenario.training is not None and scenario.training.ageing == "while_running"
+    # the repair options, seen in a year where every system ages (the hall's default)
+    always = load_scenario(path, ["training.ageing=always"])
+    half, k = (simulate(always, seed=1, until=t).kpis for t in (4380.0, 8760.0))
+    assert k["repair.crew_utilization"] == 0.0  # unlimited crews
+    assert k["repair.auto_silent_failures"] > 0
+    assert k["training.done_fraction"] == 1.0
+    # lemon interfaces cleared by replacements: fewer failures in the second half-year
+    assert k["failures.nic"] - half["failures.nic"] < half["failures.nic"]
+    # only the job's systems age: fewer failures than when every system ages
+    running = year(stem)
+    for cause in ("nic", "psu", "cores"):
+        assert running[f"failures.{cause}"] < k[f"failures.{cause}"]
+
+
 BEHAVIOUR: dict[str, Callable[[], None]] = {
     "gpu-hall": lambda: gpu_hall_fails_as_the_llama_3_run_did(year("gpu-hall"), year("hall")),
     "gpu-training": lambda: gpu_job_is_interrupted_every_three_hours(
@@ -300,6 +319,7 @@ BEHAVIOUR: dict[str, Callable[[], None]] = {
     "gpu-serving": lambda: gpu_serving_serves_the_same_demand(
         year("gpu-serving"), year("serving")
     ),
+    "training-simulator-semantics": simulator_semantics_take_effect,
     "training": lambda: training_job_shows_where_its_wall_time_goes(year("training"), year("hall")),
     "hall": lambda: hall_is_the_1020_system_reference_hall(year("hall")),
     "small": small_is_24_systems_for_30_days,
@@ -351,6 +371,22 @@ def test_every_shipped_scenario_has_a_behaviour_test() -> None:
 @pytest.mark.parametrize("stem", sorted(BEHAVIOUR))
 def test_each_scenario_does_what_its_comment_says(stem: str) -> None:
     BEHAVIOUR[stem]()
+
+
+def test_in_the_semantics_scenario_only_the_systems_of_the_job_age() -> None:
+    from twin.engine import build
+
+    scenario = load_scenario(SCENARIOS / "training-simulator-semantics.toml")
+    if not hasattr(build(scenario, 1).training, "on_active"):
+        pytest.xfail("the job reports its gang through on_active, wired in engine.build")
+    k = year("training-simulator-semantics")
+    # the job's 16 systems of 24 age for its ~48 days, nothing after: some failures,
+    # far fewer than a year of the whole hall
+    assert k["training.done_fraction"] == 1.0
+    everyone = simulate(load_scenario(SCENARIOS / "training-simulator-semantics.toml",
+                                      ["training.ageing=always"]), seed=1, until=8760.0).kpis
+    assert 0 < k["failures.cores"] < 0.5 * everyone["failures.cores"]
+    assert k["training.interruptions"] > 0
 
 
 @pytest.mark.parametrize("stem", ["hall", "pump-stress", "bad-wafers", "night-shift",

@@ -165,7 +165,7 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
             add("run.until", REQUEST * per_s * horizon * 3600.0)
 
     repair = scenario.repair
-    on_shift = repair.crews * repair.shift_length / 24.0
+    on_shift = repair.crew_count * repair.shift_length / 24.0  # inf: unlimited, none queue
     if crew_hours > on_shift:
         add("repair.crews", QUEUED_JOB * jobs * (1.0 - on_shift / crew_hours) * horizon)
 

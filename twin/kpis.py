@@ -74,7 +74,7 @@ def collect_kpis(
         k["package.damage_mean"] = _mean(package.damage)
         k["package.damage_max"] = max(package.damage)
     for cls in model.classes:
-        if cls.clock is not None:
+        if cls.clock is not None and cls.spec.arrhenius is not None:
             k[f"ageing.af_mean.{cls.name}"] = cls.clock.mean_factor(horizon)
     # restores: completed means; those still open at the end, their count and mean age
     for name in names:
@@ -118,6 +118,7 @@ def collect_kpis(
     k["repair.escalated"] = float(shop.escalated)
     k["repair.wrong_unit"] = float(shop.wrong_unit)
     k["repair.silent_failures"] = float(shop.silent)
+    k["repair.auto_silent_failures"] = float(shop.auto_silent)
     k["repair.crew_utilization"] = model.crews.utilization(horizon)
     if model.power is not None:
         k.update(model.power.kpis())

@@ -232,6 +232,10 @@ class ComponentSpec(_Model):
     bad_fraction: Probability = 0.0
     bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
     escalate_probability: Probability = 1.0
+    # a crew's replacement of a bad unit installs a good one with this probability, a
+    # good unit's stays good (the bad units are positions that repairs clear); none:
+    # every new unit is drawn from the lot mix again (docs/model.md)
+    fix_bad_probability: Probability | None = None
     thermal_factor: float = Field(default=1.0, ge=1.0, le=100.0)
     failover: Distribution | None = None
     failover_factor: float = Field(default=1.0, ge=1.0, le=100.0)
@@ -335,23 +339,60 @@ class ThermalSpec(_Model):
         return self
 
 
+MAX_CREWS = 10_000
+UNLIMITED = "unlimited"
+
+
+def _crews(value: object) -> int | str:
+    if value == UNLIMITED:
+        return UNLIMITED
+    if type(value) is not int:  # strict: no bool, no float
+        raise ValueError(f'a number of crews from 1 to {MAX_CREWS:,}, or "{UNLIMITED}"')
+    if value < 1:
+        raise ValueError(f'greater than or equal to 1, or "{UNLIMITED}"')
+    if value > MAX_CREWS:
+        raise ValueError(f'less than or equal to {MAX_CREWS}, or "{UNLIMITED}"')
+    return value
+
+
+# Crews on site, or "unlimited": a crew for every fault the moment it is ready.
+CrewCount = Annotated[int | str, PlainValidator(_crews)]
+
+
 class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
-    crews: int = Field(default=2, ge=1, le=10_000)  # ASSUMPTION: two technicians on site
+    crews: CrewCount = 2  # ASSUMPTION: two technicians on site
     shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
     shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
     diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
     wrong_unit_probability: Probability = 0.03  # ASSUMPTION: diagnosis blames a healthy unit
     auto_fix: Distribution = _dist(dist="deterministic", value="15 min")
     silent_failure_probability: Probability = 0.02  # ASSUMPTION: repair leaves it faulty
+    # an automated fix that looks done leaves the unit faulty: it fails again after
+    # detection_delay (default 0: every automated fix that does not escalate holds)
+    auto_silent_failure_probability: Probability = 0.0
     detection_delay: Distribution = _dist(dist="exponential", mean="2 h")
 
     @model_validator(mode="after")
     def _shift_fits(self) -> RepairSpec:
         if self.shift_start >= 24.0 or self.shift_length > 24.0:
             raise _KeyedError("", "shift_start < 24 h and shift_length <= 24 h")
+        if self.unlimited_crews and self.shift_length < 24.0:
+            raise _KeyedError(
+                "shift_length", f'24 h (always on shift) with crews = "{UNLIMITED}": a crew '
+                "is there for every fault at once",
+            )
         return self
+
+    @property
+    def unlimited_crews(self) -> bool:
+        return self.crews == UNLIMITED
+
+    @property
+    def crew_count(self) -> float:
+        """Crews on site: inf when unlimited."""
+        return math.inf if isinstance(self.crews, str) else float(self.crews)
 
 
 class SpareSpec(_Model):
@@ -846,6 +887,9 @@ class TrainingSpec(_Model):
     restart_cost: Duration = _q("0 h")  # reload the last checkpoint, rebuild the gang
     standbys: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # warm, held by the job
     host_selection: Duration = _q("0 h")  # pick a healthy system of the pool
+    # always: every system's units and wafer age in calendar time; while_running: only
+    # the systems of the job's gang age, idle and standby ones stand still (docs/model.md)
+    ageing: Literal["always", "while_running"] = "always"
 
 
 class Scenario(_Model):
@@ -991,18 +1035,19 @@ class Scenario(_Model):
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
         without serving, package fatigue, a facility or a class's Arrhenius table has no
-        such key, nor chillers the dry coolers' keys, nor a wafer-scale system its kind
-        (its document, and hash, as before); a GPU node has no wafer and no spare
-        systems."""
+        such key, nor chillers the dry coolers' keys, nor a wafer-scale system its kind,
+        nor an option below at its default (its document, and hash, as before); a GPU
+        node has no wafer and no spare systems."""
         document = self.model_dump(mode="json", by_alias=True)
         for key in ("serving", "training", "package", "facility", "wafer", "spare_systems"):
             if document[key] is None:
                 del document[key]
-        if document["system"]["kind"] == "wafer":
-            del document["system"]["kind"]
+        _drop_defaults(document["system"], _SYSTEM_OPTIONS)
         for component in document["components"].values():
-            if component["arrhenius"] is None:
-                del component["arrhenius"]
+            _drop_defaults(component, _COMPONENT_OPTIONS)
+        _drop_defaults(document["repair"], _REPAIR_OPTIONS)
+        if "training" in document:
+            _drop_defaults(document["training"], _TRAINING_OPTIONS)
         if "facility" in document:
             chillers = document["facility"]["cooling"]["chillers"]
             if chillers["kind"] == "chiller":
@@ -1034,6 +1079,21 @@ def _kind_of(data: dict[str, Any]) -> object:
     if isinstance(system, SystemSpec):
         return system.kind
     return system.get("kind", "wafer") if isinstance(system, dict) else "wafer"
+
+
+# Keys added after scenarios were stored, dropped from a document at their default (the
+# behaviour before them) so that stored scenarios keep their hashes: the system kind,
+# the Arrhenius table, and the semantics other simulators assume (docs/model.md).
+_SYSTEM_OPTIONS: dict[str, Any] = {"kind": "wafer"}
+_COMPONENT_OPTIONS: dict[str, Any] = {"arrhenius": None, "fix_bad_probability": None}
+_REPAIR_OPTIONS: dict[str, Any] = {"auto_silent_failure_probability": 0.0}
+_TRAINING_OPTIONS: dict[str, Any] = {"ageing": "always"}
+
+
+def _drop_defaults(table: dict[str, Any], options: dict[str, Any]) -> None:
+    for key, default in options.items():
+        if key in table and table[key] == default:
+            del table[key]
 
 
 class _KeyedError(ValueError):
@@ -1294,7 +1354,8 @@ def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
         return scenario
     document = scenario.document()
     document["hall"]["rows"] *= factor
-    document["repair"]["crews"] *= factor
+    if document["repair"]["crews"] != UNLIMITED:
+        document["repair"]["crews"] *= factor
     if "spare_systems" in document:
         document["spare_systems"]["count"] *= factor
     for part in document["spares"].values():
