@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "calibrate": (
         "cli.calibrate_command:calibrate",
-        "Refit the throughput model's three constants and print every figure against it.",
+        "Refit the throughput model's constants and print every figure against it.",
     ),
     "sweep": (
         "cli.sweep_commands:sweep",

@@ -1,9 +1,10 @@
 """`twin perf MODEL`: throughput, latency and memory of a model over a grid, no simulation.
 
 Parses the grid (`--batch 1,8,64 --context 1k,32k,128k --precision 16,8,4`),
-calls `twin.compute.grid.perf_grid` and prints its rows as a table, CSV or
-JSON. An unknown model, a malformed list or a system count that cannot hold
-the model are bad input (exit code 2).
+calls `twin.compute.grid.perf_grid` on CS-3 systems or, with `--system
+gpu_node`, on 8-GPU nodes (`--gpus` for a replica of part of a node), and
+prints its rows as a table, CSV or JSON. An unknown model, a malformed list
+or a system count that cannot hold the model are bad input (exit code 2).
 """
 
 from __future__ import annotations
@@ -82,8 +83,13 @@ def _speculation(models: Mapping[str, ModelSpec], target: ModelSpec, draft: str 
               help="Bits per KV-cache value [default: the weights' precision].")
 @click.option("--prompt", default="1k", show_default=True, metavar="N",
               help="Prompt tokens of the request whose time to first token is shown.")
+@click.option("--system", "kind", type=click.Choice(["wafer", "gpu_node"]), default="wafer",
+              show_default=True, help="CS-3 systems or 8-GPU nodes.")
 @click.option("--systems", type=click.IntRange(min=1), metavar="N",
-              help="Systems per replica [default: the fewest that hold it].")
+              help="Systems (nodes) per replica [default: the fewest that hold it].")
+@click.option("--gpus", type=click.IntRange(min=1), metavar="N",
+              help="GPUs of a replica on GPU nodes: up to 8 of one node, or whole nodes' "
+                   "worth [default: whole nodes].")
 @click.option("--speculative/--no-speculative", default=False, show_default=True,
               help="Speculative decoding with a draft model.")
 @click.option("--draft", metavar="MODEL",
@@ -96,25 +102,29 @@ def _speculation(models: Mapping[str, ModelSpec], target: ModelSpec, draft: str 
               show_default=True, help="Output format.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | None,
-         prompt: str, systems: int | None, speculative: bool, draft: str | None,
+         prompt: str, kind: str, systems: int | None, gpus: int | None, speculative: bool,
+         draft: str | None,
          draft_tokens: int | None, acceptance: float | None, fmt: str, as_json: bool) -> None:
     """Tokens/s, time to first token and systems of a model over a grid, without a run.
 
     For each precision x batch x context: systems per replica and SRAM used
     (weights, KV cache, draft), output tokens/s per user and per replica,
     time to first token of a --prompt token request and prefill tokens/s,
-    at full speed on CS-3 systems (docs/compute.md). --draft, --draft-tokens
-    and --acceptance imply --speculative.
+    at full speed on CS-3 systems or, with --system gpu_node, on 8-GPU H100
+    nodes (docs/compute.md). --draft, --draft-tokens and --acceptance imply
+    --speculative.
 
     Example:
 
     \b
         twin perf llama-3.3-70b --batch 1,8,64 --context 1k,32k --precision 16,8
         twin perf llama-3.1-405b --speculative --batch 1 --json
+        twin perf llama-3.3-70b --system gpu_node --gpus 2 --precision 8
     """
     from twin.compute import FitError
     from twin.compute.catalogue import catalogue
-    from twin.compute.grid import COLUMNS, perf_grid
+    from twin.compute.grid import columns, perf_grid
+    from twin.compute.hardware import for_system
 
     models = catalogue()
     spec = _model(models, model, "MODEL")
@@ -125,29 +135,35 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
     if len(prompts) != 1:
         raise click.BadParameter("expected one number", param_hint="--prompt")
     prompt_tokens = int(prompts[0])
+    if gpus is not None and (kind != "gpu_node" or systems is not None):
+        raise click.UsageError("--gpus needs --system gpu_node and no --systems")
+    hardware = for_system(kind)
+    names = columns(hardware)
     speculation = None
     if speculative or draft or draft_tokens or acceptance is not None:
         speculation = _speculation(models, spec, draft, draft_tokens, acceptance)
     try:
         rows = perf_grid(spec, bits=bits, batch=batches, context=contexts,
                          prompt=prompt_tokens, kv_bits=kv_bits, speculative=speculation,
-                         systems=systems)
+                         systems=systems, hardware=hardware, gpus=gpus)
     except FitError as exc:
-        raise ScenarioError("twin perf", "--systems", f"enough systems: {exc}") from exc
+        option = "--gpus" if gpus is not None else "--systems"
+        raise ScenarioError("twin perf", option, f"enough {option[2:]}: {exc}") from exc
     fmt = "json" if as_json else fmt
     if fmt == "json":
         document = {
-            "model": spec.name, "source": spec.source, "prompt": prompt_tokens,
+            "model": spec.name, "source": spec.source, "system": kind, "prompt": prompt_tokens,
             "speculative": None if speculation is None else {
                 "draft": speculation.draft.name, "tokens": speculation.tokens,
                 "acceptance": speculation.acceptance},
-            "rows": [dict(zip(COLUMNS, row, strict=True)) for row in rows],
+            "rows": [dict(zip(names, row, strict=True)) for row in rows],
         }
         click.echo(json.dumps(document))
     elif fmt == "csv":
-        write_csv(sys.stdout, COLUMNS, rows)
+        write_csv(sys.stdout, names, rows)
     else:
-        title = spec.name + ("" if speculation is None else
-                             f", speculative: {speculation.draft.name} x{speculation.tokens}, "
-                             f"acceptance {speculation.acceptance:g}")
-        print_rows(COLUMNS, rows, title=title)
+        title = spec.name + ("" if kind == "wafer" else f", on {hardware.name}s")
+        if speculation is not None:
+            title += (f", speculative: {speculation.draft.name} x{speculation.tokens}, "
+                      f"acceptance {speculation.acceptance:g}")
+        print_rows(names, rows, title=title)

@@ -229,15 +229,24 @@ def _watched(watch: Sequence[str], store: Any, sweep_id: int) -> list[str]:
     return [text.partition("=")[0] for text in targets] or ["availability"]
 
 
-def _show(store: Any, sweep_id: int, results: Any, as_json: bool) -> None:
-    from cli.sweep_output import print_sweep, sweep_json
+def _show(store: Any, sweep_id: int, results: Any, as_json: bool,
+          headline: bool = False) -> None:  # fmt: skip
+    """The sweep's tables (or JSON); with `headline`, its headline figures first."""
+    from cli.sweep_output import headline_json, print_headline, print_sweep, sweep_json
     from storage.sweeps import load_sweep
+    from twin.experiments.headline import headline as headline_rows
 
     stored = load_sweep(store, sweep_id)
+    rows = headline_rows(results) if headline else None
     if as_json:
-        click.echo(json.dumps(sweep_json(stored, results)))
-    else:
-        print_sweep(stored, results)
+        out = sweep_json(stored, results)
+        if rows is not None:
+            out["headline"] = headline_json(rows)
+        click.echo(json.dumps(out))
+        return
+    if rows is not None:
+        print_headline(stored, results, rows)
+    print_sweep(stored, results)
 
 
 @click.command()
@@ -272,8 +281,11 @@ def compare(
     """Compare two scenarios replication by replication (paired by seed).
 
     The two scenarios are the two levels of one sweep: replication i of
-    each takes the same seed, and every KPI's paired difference is given
-    with its 95 % interval and whether it is significant.
+    each takes the same seed. First the headline figures (tokens/s served,
+    training wall time and goodput, availability, job interruptions per day,
+    IT and facility MW, energy per million tokens; "-" where a scenario has
+    no such thing), each with its 95 % interval and the paired difference and
+    ratio of the two; then every KPI's, and the significant differences.
 
     Example:
 
@@ -298,7 +310,7 @@ def compare(
                 settings=settings(replications), record=record,
             )  # fmt: skip
             results = _run(store, sweep_id, pool, ["availability"])
-            _show(store, sweep_id, results, as_json)
+            _show(store, sweep_id, results, as_json, headline=True)
     finally:
         pool.close()
 

@@ -3,7 +3,10 @@
 The table shows each KPI that is not zero in every replication (the rest
 are counted in its caption) as mean ± 95 % half-width per level; with
 several levels, a second table lists the paired differences that are
-significant after Holm's correction. The progress bar (replications done,
+significant after Holm's correction. `twin compare` prints the headline
+figures (`twin.experiments.headline`) before them: each level's mean ±
+half-width, rounded to the half-width's second digit, and each pair's
+difference and ratio. The progress bar (replications done,
 rate, time left and the running half-width of the watched KPIs) is drawn on
 stderr only when stderr is a terminal; otherwise nothing extra is printed.
 """
@@ -18,14 +21,15 @@ from datetime import date
 from typing import Any
 
 from storage.sweeps import StoredSweep
+from twin.experiments.headline import Row
 from twin.experiments.nightly import Verdict
 from twin.experiments.sensitivity import Effect
 from twin.experiments.stats import Summary
 from twin.experiments.sweep import Progress, SweepResults
 
 __all__ = [
-    "progress_bar", "print_sweep", "sweep_json", "print_verdicts", "verdicts_json",
-    "print_effects",
+    "progress_bar", "print_sweep", "sweep_json", "print_headline", "headline_json",
+    "print_verdicts", "verdicts_json", "print_effects",
 ]
 
 CORRECTION = "Holm over the level pairs of each KPI, family-wise alpha 0.05"
@@ -145,6 +149,86 @@ def _print_differences(console: Any, results: SweepResults, names: Sequence[str]
                               f"{d.p_holm:.2g}")  # fmt: skip
     console.print(table if table.row_count else "no significant differences between levels "
                   f"({CORRECTION})")  # fmt: skip
+
+
+def headline_json(rows: Sequence[Row]) -> dict[str, Any]:
+    """The headline figures as `twin compare --json` gives them under ``headline``."""
+    return {
+        row.figure.name: {
+            "label": row.figure.label,
+            "unit": row.figure.unit,
+            "levels": [_summary_json(summary) for summary in row.levels],
+            "comparisons": [
+                {
+                    "level_a": d.level_a, "level_b": d.level_b,
+                    "difference": _summary_json(d.summary),
+                    "p_value": _number(d.p_value), "p_holm": _number(d.p_holm),
+                    "significant": d.significant,
+                    "ratio": _summary_json(ratio),
+                }  # fmt: skip
+                for d, ratio in zip(row.differences, row.ratios, strict=True)
+            ],
+        }
+        for row in rows
+    }
+
+
+def _rounded(value: float, half_width: float, sign: str = "") -> str:
+    """`value` ± `half_width`, both to the decimal of the half-width's second digit
+    (6 significant digits without a half-width; ± 0 when nothing varied)."""
+    if math.isnan(value):
+        return "-"
+    if math.isnan(half_width):
+        return f"{value:{sign},.6g}"
+    if half_width == 0.0:
+        return f"{value:{sign},.6g} ± 0"
+    decimals = min(max(1 - math.floor(math.log10(half_width)), -15), 15)
+    places = max(decimals, 0)
+    # + 0.0: a value that rounds to -0 shows as 0
+    value, half_width = round(value, decimals) + 0.0, round(half_width, decimals)
+    return f"{value:{sign},.{places}f} ± {half_width:,.{places}f}"
+
+
+def _figure_cell(summary: Summary, replications: int) -> str:
+    shown = _rounded(summary.mean, summary.half_width)
+    if 0 < summary.n < replications:  # a wall time known where the job finished only
+        shown += f" (n={summary.n})"
+    return shown
+
+
+def print_headline(sweep: StoredSweep, results: SweepResults, rows: Sequence[Row]) -> None:
+    """The headline figures by level, with each pair's difference and ratio; a figure
+    no level has is named in the caption instead of a row of "-"."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    shown = [row for row in rows if any(s.n for s in row.levels)]
+    absent = [row.figure.label for row in rows if row not in shown]
+    pairs = [(d.level_a, d.level_b) for d in rows[0].differences]
+    caption = ("* paired difference significant (Holm, family-wise 5 %); ratio of the "
+               "means, delta-method interval")  # fmt: skip
+    if absent:
+        caption += f"; in no scenario: {', '.join(absent)}"
+    table = Table(title=Text(f"headline: {results.replications} replications per scenario "
+                             "paired by seed, 95 % intervals"), caption=caption)  # fmt: skip
+    table.add_column("figure", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    for level in sweep.levels:
+        header = ", ".join(level.assignments) or level.name
+        table.add_column(Text(f"[{level.index}] {header}"), justify="right", no_wrap=True)
+    for a, b in pairs:
+        table.add_column(f"[{b}] - [{a}]", justify="right", no_wrap=True)
+        table.add_column(f"[{b}] / [{a}]", justify="right", no_wrap=True)
+    for row in shown:
+        cells = [_figure_cell(s, results.completed(i)) for i, s in enumerate(row.levels)]
+        for d, ratio in zip(row.differences, row.ratios, strict=True):
+            mark = " *" if d.significant else ""
+            cells.append(_rounded(d.summary.mean, d.summary.half_width, "+") + mark)
+            cells.append(_rounded(ratio.mean, ratio.half_width))
+        table.add_row(row.figure.label, row.figure.unit, *cells)
+    # wider than 80 columns: a pipe gets it whole rather than folded (as `twin query`)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def verdicts_json(night: date, verdicts: Sequence[Verdict]) -> dict[str, Any]:

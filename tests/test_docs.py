@@ -7,6 +7,7 @@ it points at material outside the repository.
 from __future__ import annotations
 
 import re
+import typing
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,8 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     for name, field in model.model_fields.items():
         key = f"{prefix}{field.alias or name}"
         annotation = field.annotation
+        if name in ("wafer", "spare_systems"):  # a wafer-scale hall's tables, its keys too
+            annotation = typing.get_args(annotation)[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys.extend(_keys(annotation, f"{key}."))
         else:

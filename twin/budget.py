@@ -113,9 +113,6 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
 
     units = sum(c.count for c in scenario.components.values())
     add("hall.rows", FIXED + n * (SYSTEM + (units + 2) * AGENDA_ENTRY))
-    wafer = scenario.wafer
-    add("wafer.defect_density", DEFECT * n * wafer.defect_density * wafer.area)
-
     crew_hours = 0.0  # demanded per hour
     jobs = 0.0  # manual repairs and swaps per hour
     for name, comp in scenario.components.items():
@@ -126,15 +123,20 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
         add(f"components.{name}.failure", rate * horizon * (RESTORE + CHANGE * outages))
         crew_hours += rate * comp.escalate_probability * comp.repair.mean()
         jobs += rate * comp.escalate_probability
-    # a bad lot speeds up the core-loss and the outright-failure clocks by its own factors
-    cores = n * _rate(wafer.core_failures.mean(), _speedup(wafer.bad_fraction, wafer.bad_factor))
-    add("wafer.core_failures", cores * horizon * CHANGE * CHANGES_PER_REMAP)
-    swaps = n * _rate(
-        wafer.failure.mean(), _speedup(wafer.bad_fraction, wafer.bad_failure_factor)
-    )
-    add("wafer.failure", swaps * horizon * (RESTORE + CHANGE * CHANGES_PER_OUTAGE))
-    crew_hours += swaps * scenario.spare_systems.swap_time.mean()
-    jobs += swaps
+    cores = swaps = 0.0  # a GPU node has no wafer
+    wafer = scenario.wafer
+    if wafer is not None and scenario.spare_systems is not None:
+        add("wafer.defect_density", DEFECT * n * wafer.defect_density * wafer.area)
+        # a bad lot speeds up the core-loss and the outright-failure clocks by its own factors
+        cores = n * _rate(wafer.core_failures.mean(),
+                          _speedup(wafer.bad_fraction, wafer.bad_factor))
+        add("wafer.core_failures", cores * horizon * CHANGE * CHANGES_PER_REMAP)
+        swaps = n * _rate(
+            wafer.failure.mean(), _speedup(wafer.bad_fraction, wafer.bad_failure_factor)
+        )
+        add("wafer.failure", swaps * horizon * (RESTORE + CHANGE * CHANGES_PER_OUTAGE))
+        crew_hours += swaps * scenario.spare_systems.swap_time.mean()
+        jobs += swaps
 
     serving = scenario.serving
     if serving is not None:
@@ -151,7 +153,8 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
             + SERVING_LOG_ENTRIES * (in_replicas * outages_per_system * horizon
                                      + sum(d.replicas for d in serving.deployments.values()))
         )
-        causes = len(scenario.components) + 3  # and wafer, cores, thermal
+        # and thermal, and on a wafer-scale hall wafer and cores
+        causes = len(scenario.components) + (3 if wafer is not None else 1)
         columns = 2 * len(serving.tenants) + len(serving.deployments) * (causes + 3)
         add("serving.deployments", SCIPY_SPECIAL + SERVING_CELL * columns * intervals)
         if serving.fidelity == "request":
@@ -162,7 +165,7 @@ def estimate(scenario: Scenario, until: float | None = None, *, stored: bool = T
             add("run.until", REQUEST * per_s * horizon * 3600.0)
 
     repair = scenario.repair
-    on_shift = repair.crews * repair.shift_length / 24.0
+    on_shift = repair.crew_count * repair.shift_length / 24.0  # inf: unlimited, none queue
     if crew_hours > on_shift:
         add("repair.crews", QUEUED_JOB * jobs * (1.0 - on_shift / crew_hours) * horizon)
 

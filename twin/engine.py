@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import importlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -30,6 +30,7 @@ from twin.facility import (
 from twin.fleet import QUANTITIES, ChangeArrays, Fleet, Recorder
 from twin.hall import Hall
 from twin.kpis import collect_kpis
+from twin.mechanisms.ageing import Working
 from twin.mechanisms.components import ComponentClass
 from twin.mechanisms.package import Package
 from twin.mechanisms.repair import Crews, RepairShop
@@ -69,7 +70,7 @@ class Model:
     stock: dict[str, PartStock]
     shop: RepairShop
     classes: list[ComponentClass]
-    wafers: Wafers
+    wafers: Wafers | None  # a wafer-scale hall's (none on GPU nodes)
     recorder: Recorder
     saturation: Saturation
     serving: Serving | None = None  # a scenario with a [serving] section
@@ -79,6 +80,7 @@ class Model:
     cooling: Cooling | None = None  # the same
     capped: int = 0  # systems the facility's power budget caps
     training: TrainingJob | None = None  # a scenario with a [training] section
+    working: Working | None = None  # its systems that age, with ageing = "while_running"
 
 
 def build(
@@ -99,21 +101,30 @@ def build(
     crews = Crews(env, scenario.repair)
     stock = {name: PartStock(env, name, spec, recorder) for name, spec in scenario.spares.items()}
     shop = RepairShop(env, fleet, scenario.repair, crews, stock)
+    # only the job's systems age: every clock stands still until its system works
+    while_running = scenario.training is not None and scenario.training.ageing == "while_running"
     classes = [
         ComponentClass(
             env, name, spec, fleet, thermal, shop,
-            streams=streams, start_age=scenario.hall.start_age,
+            streams=streams, start_age=scenario.hall.start_age, while_running=while_running,
         )
         for name, spec in scenario.components.items()
     ]
-    wafers = Wafers(
-        env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
-        streams, source=scenario.source,
-    )
-    package = (
-        None if scenario.package is None
-        else Package(env, scenario.package, fleet, thermal, wafers, streams)
-    )
+    wafers = None
+    if scenario.wafer is not None and scenario.spare_systems is not None:
+        wafers = Wafers(
+            env, scenario.wafer, scenario.spare_systems, fleet, crews, shop, classes,
+            streams, source=scenario.source, while_running=while_running,
+        )
+    working = None
+    if while_running:
+        clocks: list[Callable[[int, bool], None]] = [cls.set_working for cls in classes]
+        if wafers is not None:
+            clocks.append(wafers.set_working)
+        working = Working(fleet.n, clocks)
+    package = None
+    if scenario.package is not None and wafers is not None:  # validation: wafers with it
+        package = Package(env, scenario.package, fleet, thermal, wafers, streams)
     saturation = Saturation(env, _watched(env, scenario, crews, stock, wafers))
     power = cooling = None
     capped = 0
@@ -136,10 +147,12 @@ def build(
     training = None
     if scenario.training is not None:
         training = TrainingJob(env, scenario.training, fleet)
+        if working is not None:  # only the gang's systems age
+            training.on_active.append(working.set)
         training.start()
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
-        saturation, serving, fidelity, package, power, cooling, capped, training,
+        saturation, serving, fidelity, package, power, cooling, capped, training, working,
     )
 
 
@@ -160,26 +173,30 @@ def _watched(
     scenario: Scenario,
     crews: Crews,
     stock: dict[str, PartStock],
-    wafers: Wafers,
+    wafers: Wafers | None,
 ) -> list[Queue]:
     """The resources `Saturation` watches: each queue, with its demand and capacity
-    in one unit (`twin.saturation` says why these)."""
-    repair, swaps = scenario.repair, scenario.spare_systems
-    away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
-    return [
+    in one unit (`twin.saturation` says why these); spare systems on a wafer-scale
+    hall only."""
+    repair = scenario.repair
+    queues = [] if repair.unlimited_crews else [  # unlimited crews: no fault waits for one
         Queue(
             "crews", "faults waited for a crew", "repair.crews", lambda: crews.waiting,
-            lambda: crews.busy_h, lambda: repair.crews * crews.on_shift_hours(env.now),
+            lambda: crews.busy_h, lambda: repair.crew_count * crews.on_shift_hours(env.now),
             "hands-on hours / on-shift crew-hours",
         ),
-        *(_part_queue(env, name, part) for name, part in stock.items()),
-        Queue(
+    ]
+    queues.extend(_part_queue(env, name, part) for name, part in stock.items())
+    swaps = scenario.spare_systems
+    if wafers is not None and swaps is not None:
+        away_h = swaps.swap_time.mean() + swaps.rma_time.mean()  # a spare out of the pool
+        queues.append(Queue(
             "spare_systems", "systems waited for a spare system", "spare_systems.count",
             lambda: len(wafers.pool.get_queue),
             lambda: wafers.failures * away_h, lambda: swaps.count * env.now,
             "wafer failures x (swap_time + rma_time) / count",
-        ),
-    ]
+        ))
+    return queues
 
 
 def _part_queue(env: simpy.Environment, name: str, part: PartStock) -> Queue:

@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from twin import units
+from twin import gpu_node, units
 from twin.distributions import Distribution
 from twin.errors import ScenarioError
 from twin.quantities import (
@@ -166,8 +166,12 @@ class HallSpec(_Model):
 
 
 class SystemSpec(_Model):
-    """One wafer-scale system: ~23 kW at full load (sources A3, CS-3)."""
+    """One system: a wafer-scale system, ~23 kW at full load (sources A3, CS-3), or an
+    8-GPU node (`kind = "gpu_node"`, twin.gpu_node: ~10.2 kW, sources G1)."""
 
+    # what a system is: its defaults, mechanisms and compute (docs/gpu.md); a wafer's
+    # document leaves it out
+    kind: Literal["wafer", "gpu_node"] = "wafer"
     power: Power = _q("23 kW")
     idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
     boot_time: Duration = _q("30 min")  # ASSUMPTION
@@ -228,6 +232,10 @@ class ComponentSpec(_Model):
     bad_fraction: Probability = 0.0
     bad_factor: float = Field(default=1.0, ge=1.0, le=MAX_CLOCK_FACTOR)
     escalate_probability: Probability = 1.0
+    # a crew's replacement of a bad unit installs a good one with this probability, a
+    # good unit's stays good (the bad units are positions that repairs clear); none:
+    # every new unit is drawn from the lot mix again (docs/model.md)
+    fix_bad_probability: Probability | None = None
     thermal_factor: float = Field(default=1.0, ge=1.0, le=100.0)
     failover: Distribution | None = None
     failover_factor: float = Field(default=1.0, ge=1.0, le=100.0)
@@ -331,23 +339,60 @@ class ThermalSpec(_Model):
         return self
 
 
+MAX_CREWS = 10_000
+UNLIMITED = "unlimited"
+
+
+def _crews(value: object) -> int | str:
+    if value == UNLIMITED:
+        return UNLIMITED
+    if type(value) is not int:  # strict: no bool, no float
+        raise ValueError(f'a number of crews from 1 to {MAX_CREWS:,}, or "{UNLIMITED}"')
+    if value < 1:
+        raise ValueError(f'greater than or equal to 1, or "{UNLIMITED}"')
+    if value > MAX_CREWS:
+        raise ValueError(f'less than or equal to {MAX_CREWS}, or "{UNLIMITED}"')
+    return value
+
+
+# Crews on site, or "unlimited": a crew for every fault the moment it is ready.
+CrewCount = Annotated[int | str, PlainValidator(_crews)]
+
+
 class RepairSpec(_Model):
     """The repair pipeline: diagnosis, automated fix, manual repair by a crew."""
 
-    crews: int = Field(default=2, ge=1, le=10_000)  # ASSUMPTION: two technicians on site
+    crews: CrewCount = 2  # ASSUMPTION: two technicians on site
     shift_start: Duration = _q("0 h")  # hour of day the crews' shift starts
     shift_length: PositiveDuration = _q("24 h")  # 24 h = always on shift
     diagnosis: Distribution = _dist(dist="lognormal", median="20 min", sigma=0.6)
     wrong_unit_probability: Probability = 0.03  # ASSUMPTION: diagnosis blames a healthy unit
     auto_fix: Distribution = _dist(dist="deterministic", value="15 min")
     silent_failure_probability: Probability = 0.02  # ASSUMPTION: repair leaves it faulty
+    # an automated fix that looks done leaves the unit faulty: it fails again after
+    # detection_delay (default 0: every automated fix that does not escalate holds)
+    auto_silent_failure_probability: Probability = 0.0
     detection_delay: Distribution = _dist(dist="exponential", mean="2 h")
 
     @model_validator(mode="after")
     def _shift_fits(self) -> RepairSpec:
         if self.shift_start >= 24.0 or self.shift_length > 24.0:
             raise _KeyedError("", "shift_start < 24 h and shift_length <= 24 h")
+        if self.unlimited_crews and self.shift_length < 24.0:
+            raise _KeyedError(
+                "shift_length", f'24 h (always on shift) with crews = "{UNLIMITED}": a crew '
+                "is there for every fault at once",
+            )
         return self
+
+    @property
+    def unlimited_crews(self) -> bool:
+        return self.crews == UNLIMITED
+
+    @property
+    def crew_count(self) -> float:
+        """Crews on site: inf when unlimited."""
+        return math.inf if isinstance(self.crews, str) else float(self.crews)
 
 
 class SpareSpec(_Model):
@@ -502,20 +547,23 @@ class ServingSpec(_Model):
                     f"not {tenant.reserved}",
                 )
             left[tenant.deployment] = free - tenant.reserved
-        perf = deployment_perf(self)  # raises for a model unknown or a replica too small
-        self._systems = {name: int(p.systems) for name, p in perf.items()}
         return self
 
     def systems_per_replica(self) -> dict[str, int]:
-        """Systems of each deployment's replicas (given, or the fewest that fit)."""
+        """Systems of each deployment's replicas (given, or the fewest that fit), as the
+        scenario resolved them on its system kind."""
         return dict(self._systems)
 
 
-def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
-    """`twin.compute.Perf` of one replica of each deployment, at full speed, for a
-    1-token prompt; a model the catalogue lacks or a replica too small to hold its
-    model is a `_KeyedError` naming the deployment's key."""
+def deployment_perf(spec: ServingSpec, kind: str = "wafer") -> dict[str, Any]:
+    """`twin.compute.Perf` of one replica of each deployment on systems of `kind`, at
+    full speed, for a 1-token prompt; a model the catalogue lacks or a replica too
+    small to hold its model is a `_KeyedError` naming the deployment's key (relative
+    to the serving table)."""
     from twin.compute import FitError, Speculative, catalogue, evaluate
+    from twin.compute.hardware import for_system
+
+    hardware = for_system(kind)
 
     try:
         models = catalogue(spec.models)
@@ -536,7 +584,7 @@ def deployment_perf(spec: ServingSpec) -> dict[str, Any]:
             out[name] = evaluate(
                 models[dep.model], bits=dep.bits, kv_bits=dep.kv_bits, batch=dep.batch,
                 context=dep.context, prompt=1, speculative=spec_dec or None,
-                systems=dep.systems,
+                systems=dep.systems, hardware=hardware,
             )
         except FitError as exc:
             where = f"{key}.systems" if dep.systems else key
@@ -853,6 +901,9 @@ class TrainingSpec(_Model):
     restart_cost: Duration = _q("0 h")  # reload the state, rebuild the gang
     standbys: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # warm, held by the job
     host_selection: Duration = _q("0 h")  # pick a healthy system of the pool
+    # always: every system's units and wafer age in calendar time; while_running: only
+    # the systems of the job's gang age, idle and standby ones stand still (docs/model.md)
+    ageing: Literal["always", "while_running"] = "always"
     preemptible: PreemptibleSpec | None = None  # no table: no preemptible pool
 
     @model_validator(mode="after")
@@ -864,11 +915,6 @@ class TrainingSpec(_Model):
         return self
 
 
-# Training keys a job without them has at these values, left out of its document
-# (and hash) there: a scenario written before they existed keeps its hash.
-TRAINING_DEFAULTS = {"checkpointing": "periodic", "preemptible": None}
-
-
 class Scenario(_Model):
     """A fully resolved scenario: every mechanism's parameters, defaults included."""
 
@@ -878,11 +924,11 @@ class Scenario(_Model):
     hall: HallSpec = Field(default_factory=HallSpec)
     system: SystemSpec = Field(default_factory=SystemSpec)
     components: dict[Line, ComponentSpec] = Field(default_factory=dict)
-    wafer: WaferSpec = Field(default_factory=WaferSpec)
+    wafer: WaferSpec | None = None  # a wafer-scale system's (its defaults); none on a GPU node
     thermal: ThermalSpec = Field(default_factory=ThermalSpec)
     repair: RepairSpec = Field(default_factory=RepairSpec)
     spares: dict[Line, SpareSpec] = Field(default_factory=dict)
-    spare_systems: SpareSystemsSpec = Field(default_factory=SpareSystemsSpec)
+    spare_systems: SpareSystemsSpec | None = None  # the same
     recording: RecordingSpec = Field(default_factory=RecordingSpec)
     serving: ServingSpec | None = None  # no section: no serving
     training: TrainingSpec | None = None  # no section: no training job
@@ -895,12 +941,28 @@ class Scenario(_Model):
     @model_validator(mode="before")
     @classmethod
     def _merge_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key, defaults in (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES)):
-                given = data.get(key, {})
-                if isinstance(given, dict):
-                    data[key] = deep_merge(defaults, given)
+        """Defaults of the system's kind under the given keys: a wafer-scale system's
+        classes, spares, wafer and spare systems, or a GPU node's (twin.gpu_node)
+        classes, spares and power, and none of a wafer's tables."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if _kind_of(data) == "gpu_node":
+            for key, why in _NO_WAFER.items():
+                if data.get(key) is not None:
+                    raise _KeyedError(key, f"no [{key}] on a gpu_node hall: {why}")
+            if isinstance(data.get("system"), dict):
+                data["system"] = {**gpu_node.SYSTEM, **data["system"]}
+            defaults = (("components", gpu_node.components()), ("spares", gpu_node.SPARES))
+        else:
+            for key in ("wafer", "spare_systems"):
+                if data.get(key) is None:
+                    data[key] = {}
+            defaults = (("components", _DEFAULT_COMPONENTS), ("spares", _DEFAULT_SPARES))
+        for key, table in defaults:
+            given = data.get(key, {})
+            if isinstance(given, dict):
+                data[key] = deep_merge(table, given)
         return data
 
     @model_validator(mode="after")
@@ -940,6 +1002,11 @@ class Scenario(_Model):
         serving = self.serving
         if serving is None:
             return self
+        try:
+            perf = deployment_perf(serving, self.system.kind)
+        except _KeyedError as exc:
+            raise _KeyedError(f"serving.{exc.key}", exc.expected) from None
+        serving._systems = {name: int(p.systems) for name, p in perf.items()}
         per_replica = serving.systems_per_replica()
         used = sum(d.replicas * per_replica[n] for n, d in serving.deployments.items())
         if used + serving.hot_spares > self.systems:
@@ -994,20 +1061,19 @@ class Scenario(_Model):
     def document(self) -> dict[str, Any]:
         """The resolved scenario as plain data (units as canonical strings); a scenario
         without serving, package fatigue, a facility or a class's Arrhenius table has no
-        such key, nor chillers the dry coolers' keys (its document, and hash, as
-        before)."""
+        such key, nor chillers the dry coolers' keys, nor a wafer-scale system its kind,
+        nor an option below at its default (its document, and hash, as before); a GPU
+        node has no wafer and no spare systems."""
         document = self.model_dump(mode="json", by_alias=True)
-        for key in ("serving", "training", "package", "facility"):
+        for key in ("serving", "training", "package", "facility", "wafer", "spare_systems"):
             if document[key] is None:
                 del document[key]
-        training = document.get("training")
-        if training is not None:  # the keys that came with the default semantics
-            for key, default in TRAINING_DEFAULTS.items():
-                if training[key] == default:
-                    del training[key]
+        _drop_defaults(document["system"], _SYSTEM_OPTIONS)
         for component in document["components"].values():
-            if component["arrhenius"] is None:
-                del component["arrhenius"]
+            _drop_defaults(component, _COMPONENT_OPTIONS)
+        _drop_defaults(document["repair"], _REPAIR_OPTIONS)
+        if "training" in document:
+            _drop_defaults(document["training"], _TRAINING_OPTIONS)
         if "facility" in document:
             chillers = document["facility"]["cooling"]["chillers"]
             if chillers["kind"] == "chiller":
@@ -1021,6 +1087,42 @@ class Scenario(_Model):
         doc.pop("run", None)
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+# What a GPU node has in place of each wafer-scale table (docs/gpu.md).
+_NO_WAFER = {
+    "wafer": "a GPU node has no wafer (no core loss, remaps or wafer failures: its GPUs "
+             "fail as component classes, twin.gpu_node)",
+    "spare_systems": "a node is repaired in place, a part at a time; whole-node swaps are a "
+                     "workload's (a training job's standbys, serving's failover)",
+    "package": "package fatigue swaps a whole system through the wafer's path",
+}
+
+
+def _kind_of(data: dict[str, Any]) -> object:
+    """The system kind raw scenario data asks for (validated with [system])."""
+    system = data.get("system")
+    if isinstance(system, SystemSpec):
+        return system.kind
+    return system.get("kind", "wafer") if isinstance(system, dict) else "wafer"
+
+
+# Keys added after scenarios were stored, dropped from a document at their default (the
+# behaviour before them) so that stored scenarios keep their hashes: the system kind,
+# the Arrhenius table, the semantics other simulators assume (docs/model.md), and the
+# training job's checkpointing and preemptible pool (docs/training.md).
+_SYSTEM_OPTIONS: dict[str, Any] = {"kind": "wafer"}
+_COMPONENT_OPTIONS: dict[str, Any] = {"arrhenius": None, "fix_bad_probability": None}
+_REPAIR_OPTIONS: dict[str, Any] = {"auto_silent_failure_probability": 0.0}
+_TRAINING_OPTIONS: dict[str, Any] = {
+    "ageing": "always", "checkpointing": "periodic", "preemptible": None,
+}
+
+
+def _drop_defaults(table: dict[str, Any], options: dict[str, Any]) -> None:
+    for key, default in options.items():
+        if key in table and table[key] == default:
+            del table[key]
 
 
 class _KeyedError(ValueError):
@@ -1281,8 +1383,10 @@ def scale_scenario(scenario: Scenario, factor: int) -> Scenario:
         return scenario
     document = scenario.document()
     document["hall"]["rows"] *= factor
-    document["repair"]["crews"] *= factor
-    document["spare_systems"]["count"] *= factor
+    if document["repair"]["crews"] != UNLIMITED:
+        document["repair"]["crews"] *= factor
+    if "spare_systems" in document:
+        document["spare_systems"]["count"] *= factor
     for part in document["spares"].values():
         for key in ("stock", "reorder_point", "order_quantity"):
             part[key] *= factor

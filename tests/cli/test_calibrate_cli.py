@@ -54,3 +54,23 @@ def test_a_sensitivity_fit_is_printed_but_never_stored(twin: click.Group, tmp_pa
     assert code == 2
     assert "--write" in out
     assert copy.read_text() == before
+
+
+def test_the_gpu_node_is_calibrated_from_its_own_file(twin: click.Group, tmp_path: Path) -> None:
+    from twin.compute import H100_NODE
+    from twin.compute.calibration import GPU_NODE
+
+    code, out = _calibrate(twin, "--system", "gpu_node")
+    assert code == 0, out
+    assert out.startswith("fitted: hbm_efficiency = ")
+    fitted, checks = load(target=GPU_NODE)
+    for figures in (fitted, checks):
+        for line in markdown(table(figures, H100_NODE)):
+            assert line in out
+    copy = tmp_path / "calibration_gpu.toml"
+    shutil.copy(GPU_NODE.path, copy)
+    code, out = _calibrate(twin, "--system", "gpu_node", "--file", str(copy), "--write")
+    assert code == 0, out
+    assert load_fitted(copy) == load_fitted(GPU_NODE.path)
+    code, out = _calibrate(twin, "--system", "gpu_node", "--core-share", "0.5")
+    assert code == 2 and "--core-share" in out

@@ -92,3 +92,29 @@ def test_speculation_without_a_draft_for_the_model_asks_for_one(twin: click.Grou
                       "--context", "2k", "--precision", "16", "--json")
     assert code == 0, out
     assert json.loads(out)["speculative"]["draft"] == "llama-3.2-1b"
+
+
+def test_the_gpu_node_grid_names_nodes_and_hbm_as_the_library_computes_them(
+    twin: click.Group,
+) -> None:
+    from twin.compute import H100_NODE
+
+    code, out = _perf(twin, "llama-3.3-70b", "--system", "gpu_node", "--gpus", "2",
+                      "--batch", "1,32", "--context", "5k", "--precision", "8", "--json")
+    assert code == 0, out
+    document = json.loads(out)
+    assert document["system"] == "gpu_node"
+    row = document["rows"][1]
+    perf = evaluate(catalogue()["llama-3.3-70b"], bits=8, batch=32, context=5120, prompt=1024,
+                    hardware=H100_NODE, gpus=2)
+    assert row["nodes"] == 1 and "systems" not in row
+    assert row["hbm_gb"] == pytest.approx(float(perf.sram_bytes) / 1e9)
+    assert row["aggregate_tps"] == pytest.approx(float(perf.aggregate_tps))
+
+
+def test_gpus_need_a_gpu_node_and_enough_of_them(twin: click.Group) -> None:
+    code, out = _perf(twin, "llama-3.3-70b", "--gpus", "2")
+    assert code == 2 and "--gpus" in out
+    code, out = _perf(twin, "llama-3.3-70b", "--system", "gpu_node", "--gpus", "1",
+                      "--precision", "16")
+    assert code == 2 and "--gpus" in out and "GB more" in out

@@ -4,7 +4,8 @@ A class of n units of which k must run, exponential lives (rate lam) and
 exponential repairs (rate mu), everything else quiet (instant diagnosis, no
 automated fix, no boot time). The number of units down in a system is then a
 birth-death chain; with as many crews as units the units are independent and
-A = sum_{i>=k} C(n,i) a^i (1-a)^(n-i), a = mu/(lam+mu); with one crew for a
+A = sum_{i>=k} C(n,i) a^i (1-a)^(n-i), a = mu/(lam+mu) (as with crews =
+"unlimited", whatever the number of units); with one crew for a
 1-of-2 system U = 2 lam^2 / (2 lam^2 + 2 lam mu + mu^2).
 
 Tolerances are 4 standard errors of the time average. The standard error
@@ -26,7 +27,7 @@ from twin.engine import simulate
 LAM, MU = 1 / 100, 1 / 10  # downtime is frequent enough to estimate quickly
 
 
-def k_of_n(n: int, k: int, failure: dict, repair: dict, systems: int, crews: int):
+def k_of_n(n: int, k: int, failure: dict, repair: dict, systems: int, crews: int | str):
     return quiet_scenario(
         hall={"systems_per_rack": systems},
         repair={"crews": crews},
@@ -110,6 +111,20 @@ def test_failures_are_unit_up_time_over_mtbf(two_of_three):
     assert kpis["failures.psu"] == pytest.approx(expected, abs=4 * sd)
     # every repair took the exponential repair time: mean 10 h, 4 SE
     assert kpis["mttr_h.psu"] == pytest.approx(10.0, abs=4 * 10.0 / math.sqrt(kpis["failures.psu"]))
+
+
+def test_unlimited_crews_give_the_independent_repair_availability():
+    # repair.crews = "unlimited": no fault ever waits, each unit is up with a = mu/(lam+mu)
+    systems, until = 10, 30_000.0
+    kpis = simulate(k_of_n(3, 2, exponential(100), exponential(10), systems, crews="unlimited"),
+                    seed=17, until=until).kpis
+    _, _, var = birth_death(3, 2, LAM, MU, crews=3)
+    se = math.sqrt(var / (until * systems))  # ~9.3e-4
+    assert kpis["availability"] == pytest.approx(binomial_availability(3, 2, LAM, MU), abs=4 * se)
+    # a crew per system would leave 1 - A = 0.0483, twice the 0.0233 of unlimited crews
+    _, one_crew, _ = birth_death(3, 2, LAM, MU, crews=1)
+    assert kpis["availability"] - one_crew > 20 * se
+    assert kpis["repair.crew_utilization"] == 0.0
 
 
 def test_one_of_two_with_a_single_crew_has_the_closed_form_unavailability():

@@ -52,6 +52,7 @@ CHANGES = {
     "detection delay": ({"repair": {"detection_delay": {
         "dist": "deterministic", "value": "5 h"}}}, ()),
     "crew count": ({"repair": {"crews": 2}}, ()),
+    "silent automated fixes": ({"repair": {"auto_silent_failure_probability": 0.3}}, ()),
 }
 
 

@@ -207,8 +207,8 @@ def test_idle_power_above_full_power_is_refused():
 
 # every kind of event the engine writes; system_down/system_up, throttle_end and
 # core_failure are gone (one outage, one throttle event, failure/cores instead)
-KINDS = {"failure", "repaired", "wrong_unit", "silent_repair_failure", "outage", "throttle",
-         "trip", "system_swap", "stockout", "restock"}
+KINDS = {"failure", "repaired", "wrong_unit", "silent_repair_failure", "silent_auto_fix",
+         "outage", "throttle", "trip", "system_swap", "stockout", "restock"}
 
 
 def check_grammar(scenario: Scenario, events, kpis, units_alternate: bool) -> None:

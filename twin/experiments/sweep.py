@@ -132,17 +132,21 @@ class SweepResults:
     def completed(self, level: int) -> int:
         return sum(1 for lvl, _ in self.kpis if lvl == level)
 
-    def comparisons(self, kpi: str) -> list[Difference]:
-        """Paired differences of `kpi` between every two levels, over the replications
-        every level has (Holm-adjusted within the KPI)."""
+    def paired(self, kpi: str) -> list[list[float]]:
+        """`kpi` of each level (NaN if absent) over the replications every level has,
+        in replication order: the pairs of common random numbers."""
         common = set.intersection(
             *({rep for lvl, rep in self.kpis if lvl == level.index} for level in self.levels)
         )
-        per_level = [
+        return [
             [float(self.kpis[(level.index, rep)].get(kpi, math.nan)) for rep in sorted(common)]
             for level in self.levels
         ]
-        return compare_levels(kpi, per_level)
+
+    def comparisons(self, kpi: str) -> list[Difference]:
+        """Paired differences of `kpi` between every two levels, over the replications
+        every level has (Holm-adjusted within the KPI)."""
+        return compare_levels(kpi, self.paired(kpi))
 
     def ranking(self, kpi: str) -> list[int]:
         """Levels by their mean of `kpi`, highest first."""

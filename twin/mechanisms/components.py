@@ -4,7 +4,10 @@ Every unit keeps its own install time and draws its own next failure: a new
 unit draws a fresh lifetime, a unit that was only reset draws its residual
 life at its age, so a Weibull or lognormal population renews correctly. A
 fraction `bad_fraction` of units belong to a bad subpopulation whose clock
-runs `bad_factor` times faster. A system runs while at least `required` of
+runs `bad_factor` times faster; a new unit's lot is drawn from the mix again,
+unless `fix_bad_probability` is given: then the bad units are positions that
+a crew's replacement clears with that probability (a good one stays good),
+and only a swapped-in system draws new lots. A system runs while at least `required` of
 its `count` units are up. A class with a `failover` transient (the internal
 pumps) multiplies the thermal resistance by `failover_factor` for the
 failover time when a load-carrying unit fails; while any unit is down the
@@ -23,7 +26,8 @@ rates are at equilibrium from the first hour. A unit's age is the time
 since it was installed: an automated fix is a minimal repair and leaves
 it, a replacement (an escalated fault, a mistaken replacement, a swap)
 starts it again. Failures then follow the unit's hazard through automated
-fixes, and a fraction p = `escalate_probability` of them replace it, so a
+fixes, and a fraction p of them replace it (`replaced_share`:
+`escalate_probability`, or more with silent automated fixes), so a
 unit survives to age a unreplaced with probability S(a)^p and the
 stationary age has density S(a)^p / integral S^p (S(a) / mean for p = 1,
 the forward-recurrence law). A bad unit's cycle is `bad_factor` times
@@ -37,11 +41,18 @@ Temperature (`arrhenius` table): the class's clock is the virtual clock of
 `twin.mechanisms.ageing`, per system, running at the Arrhenius factor of the
 wafer temperature; install times, ages and lives are in its virtual hours,
 and a working unit's failure is rescheduled whenever the factor changes.
-Without the table the clock is the wall clock.
+Working time (`while_running`, from ``[training] ageing``): the same clock
+stands still in a system that does not work (`set_working`), so its units
+neither age nor fail. Without either the clock is the wall clock.
+
+An automated fix that silently failed restores the unit with a failure due
+`detection_delay` later on its clock (`restore(..., fails_after=...)`): the
+fault shows again, a failure like any other.
 
 Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
-(bad-lot membership), ``.age`` (starting ages), ``.failover`` (whether a
-failure hits a load-carrying unit) and ``.failover_time``.
+(bad-lot membership), ``.fix_bad`` (whether a replacement clears a bad
+position), ``.age`` (starting ages), ``.failover`` (whether a failure hits a
+load-carrying unit) and ``.failover_time``.
 
 Listeners (`on_change`): functions of a system index called after one of its
 units fails, is restored or is renewed, once the class has updated its own
@@ -127,6 +138,7 @@ class ComponentClass:
         *,
         streams: Streams,
         start_age: StartAge = "new",
+        while_running: bool = False,
     ) -> None:
         self.env, self.name, self.spec = env, name, spec
         self.fleet, self.thermal, self.shop = fleet, thermal, shop
@@ -134,6 +146,9 @@ class ComponentClass:
         self._lot_rng = streams[f"components.{name}.lot"]
         self._failover_rng = streams[f"components.{name}.failover"]
         self._failover_time = streams[f"components.{name}.failover_time"]
+        self._fix_bad_rng = (
+            None if spec.fix_bad_probability is None else streams[f"components.{name}.fix_bad"]
+        )
         self.repair_streams = RepairStreams.named(streams, name)
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
@@ -147,17 +162,20 @@ class ComponentClass:
         self.on_change: list[Callable[[int], None]] = []  # called with s after a unit changes
         self._tolerated = spec.count - spec.required
         self._agenda = Agenda(env, self._fail)
-        # the Arrhenius clock, and each unit's failure time on it (virtual hours)
+        # the Arrhenius or working clock, and each unit's failure time on it (virtual hours)
         self.clock: VirtualClock | None = None
         self._due: list[float] = []
         self.installed, self.accel, lives = self._start(n_units, start_age, streams)
-        if spec.arrhenius is None:
+        if spec.arrhenius is None and not while_running:
             self._agenda.schedule_many(range(n_units), lives)
-        else:  # virtual hours start at 0 with the run
-            self.clock = VirtualClock(env, thermal, spec.arrhenius, self._retime)
+        else:  # virtual hours start at 0 with the run; idle systems' clocks stand still
+            self.clock = VirtualClock(env, fleet.n, self._retime, working=not while_running)
+            if spec.arrhenius is not None:
+                self.clock.follow(thermal, spec.arrhenius)
             self._due = lives.tolist()
-            af = np.repeat(self.clock.af, spec.count)
-            self._agenda.schedule_many(range(n_units), lives / af)
+            rate = np.repeat(self.clock.rate, spec.count)
+            running = np.flatnonzero(rate > 0.0)
+            self._agenda.schedule_many(running.tolist(), lives[running] / rate[running])
 
     def _start(
         self, n: int, start_age: StartAge, streams: Streams
@@ -169,15 +187,26 @@ class ComponentClass:
             return np.zeros(n), accel, spec.failure.sample(self._life, accel)
         if start_age == "steady":
             f, b = spec.bad_fraction, spec.bad_factor
-            accel = self._lot(n, (f / b) / (f / b + 1.0 - f) if f > 0.0 else 0.0)
+            # bad units drawn from the mix at every replacement are found in proportion
+            # to their time in service; bad positions that repairs clear, as given
+            steady_share = (f / b) / (f / b + 1.0 - f) if f > 0.0 else 0.0
+            accel = self._lot(n, f if spec.fix_bad_probability is not None else steady_share)
             ages = stationary_ages(
                 spec.failure, streams[f"components.{self.name}.age"], n,
-                spec.escalate_probability,
+                self.replaced_share(),
             ) / accel
         else:
             accel = self._lot(n)
             ages = np.full(n, float(start_age))
         return -ages, accel, spec.failure.residual(self._life, ages, accel)
+
+    def replaced_share(self) -> float:
+        """The share of a unit's faults that end in its replacement: escalated ones,
+        p = `escalate_probability`; with automated fixes that silently fail (q), a fault
+        goes through a geometric number of automated attempts, each escalating with p
+        and ending it unescalated with (1 - p)(1 - q): p / (1 - (1 - p) q)."""
+        p, q = self.escalate_probability, self.shop.spec.auto_silent_failure_probability
+        return p / (1.0 - (1.0 - p) * q)
 
     def _lot(self, n: int, bad_fraction: float | None = None) -> np.ndarray:
         """Clock speed of `n` units: `bad_factor` for those from the bad lot (a share
@@ -191,31 +220,54 @@ class ComponentClass:
         return self.env.now if self.clock is None else self.clock.now(s)
 
     def _schedule(self, unit: int, life: float) -> None:
-        """`unit` fails `life` hours of its clock from now."""
+        """`unit` fails `life` hours of its clock from now (never while it stands still)."""
         clock, now = self.clock, self.env.now
         if clock is None:
             self._agenda.schedule(unit, now + life)
             return
         s = unit // self.count
         self._due[unit] = clock.now(s) + life
-        self._agenda.schedule(unit, now + life / clock.af[s])
+        rate = clock.rate[s]
+        if rate > 0.0:
+            self._agenda.schedule(unit, now + life / rate)
+        else:
+            self._agenda.cancel(unit)
 
     def _retime(self, s: int) -> None:
-        """The Arrhenius factor of `s` changed: each working unit fails when its
-        residual virtual life has run at the new factor."""
+        """The clock of `s` changed speed (its Arrhenius factor, or it started or stopped
+        working): each working unit fails when its residual virtual life has run at
+        the new rate, and not at all while the clock stands still."""
         clock, now = self.clock, self.env.now
         assert clock is not None
-        virtual, af = clock.now(s), clock.af[s]
+        virtual, rate = clock.now(s), clock.rate[s]
         first = s * self.count
         for unit in range(first, first + self.count):
-            if self.up[unit]:
-                self._agenda.schedule(unit, now + (self._due[unit] - virtual) / af)
+            if not self.up[unit]:
+                continue
+            if rate > 0.0:
+                self._agenda.schedule(unit, now + (self._due[unit] - virtual) / rate)
+            else:
+                self._agenda.cancel(unit)
 
-    def _install(self, units: list[int]) -> list[float]:
-        """New units go in at `units` (of one system): their clocks start now, their
-        lot is drawn afresh; returns their lives."""
+    def set_working(self, s: int, working: bool) -> None:
+        """System `s` started or stopped working (ageing = "while_running"): its units'
+        clock runs or stands still."""
+        assert self.clock is not None, "a class built with while_running"
+        self.clock.set_working(s, working)
+
+    def _install(self, units: list[int], replacing: bool = True) -> list[float]:
+        """New units go in at `units` (of one system): their clocks start now; returns
+        their lives. Their lot is drawn afresh from the mix, unless `replacing` units in
+        place with `fix_bad_probability` given: then a good position stays good and a
+        bad one is cleared with that probability."""
         self.installed[units] = self._now(units[0] // self.count)
-        self.accel[units] = self._lot(len(units))
+        fix, rng = self.spec.fix_bad_probability, self._fix_bad_rng
+        if replacing and fix is not None and rng is not None:
+            for unit in units:
+                if self.accel[unit] > 1.0 and rng.random() < fix:
+                    self.accel[unit] = 1.0
+        else:
+            self.accel[units] = self._lot(len(units))
         lives: list[float] = self.spec.failure.sample(self._life, self.accel[units]).tolist()
         return lives
 
@@ -257,11 +309,14 @@ class ComponentClass:
             self.in_failover[s] -= 1
             self._thermal(s)
 
-    def restore(self, unit: int, renewed: bool) -> None:
-        """The unit works again: renewed (a new unit) or reset at its age."""
+    def restore(self, unit: int, renewed: bool, fails_after: float | None = None) -> None:
+        """The unit works again: renewed (a new unit) or reset at its age; or, given
+        `fails_after`, it only looks fixed and fails again that long after (on its clock)."""
         s = unit // self.count
         now = self.env.now
-        if renewed:
+        if fails_after is not None:
+            life = fails_after
+        elif renewed:
             [life] = self._install([unit])
         else:
             age = np.asarray(self._now(s) - self.installed[unit])
@@ -290,7 +345,7 @@ class ComponentClass:
             self.up[unit] = True
         self.down[s] = 0
         self.in_failover[s] = 0
-        lives = self._install(units)
+        lives = self._install(units, replacing=False)  # a system from the pool: new lots
         for unit, life in zip(units, lives, strict=True):
             self._schedule(unit, life)
         self.fleet.clear_reason(s, self.bit)

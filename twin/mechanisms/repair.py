@@ -1,17 +1,21 @@
 """Repair: crews on a shift calendar, and the pipeline every fault goes through.
 
-A fault is diagnosed (automatically, `diagnosis` time); the first attempt is
-an automated fix (`auto_fix` time) that clears the fault with probability
-``1 - escalate_probability`` and leaves the unit at its age (minimal repair).
-Otherwise a crew repairs it by hand: it takes a spare part (waiting for a
-delivery on a stockout), waits for a crew (`Crews`: given out when work can
-start, to the faults that bring a system back first) and replaces the unit
-(a new unit: its clock restarts). Diagnosis
-may blame a healthy unit of the same class (`wrong_unit_probability`): that
-unit is replaced, the fault persists and is found again after
-`detection_delay`. A replacement may also silently fail
-(`silent_failure_probability`): the unit is back in place, still faulty, and
-the fault is found after `detection_delay`. A swap of the whole system
+A fault is diagnosed (automatically, `diagnosis` time), then goes through
+two stages. Stage 1, the automated fix (`auto_fix` time), escalates with
+probability `escalate_probability`; otherwise it leaves the unit at its age
+(minimal repair), and with `auto_silent_failure_probability` the fix only
+looked done: the unit is back in service, still faulty, and fails again
+after `detection_delay` (a new failure, which starts its own pipeline).
+Stage 2, for escalated faults: a crew repairs it by hand: it takes a spare
+part (waiting for a delivery on a stockout), waits for a crew (`Crews`:
+given out when work can start, to the faults that bring a system back
+first; or at once when crews are "unlimited") and replaces the unit (a new
+unit: its clock restarts). Diagnosis may blame a healthy unit of the same
+class (`wrong_unit_probability`): that unit is replaced, the fault persists
+and is found again after `detection_delay`. A replacement may also silently
+fail (`silent_failure_probability`): the unit stays down, still faulty, and
+the fault is found after `detection_delay`; either way stage 2 starts again
+after a new diagnosis. A swap of the whole system
 overtakes every repair in flight on it: they are interrupted, parts in hand
 go back on the shelf and crews are released; while the system waits for its
 swap its repairs take no part and no crew. Every independent draw has its
@@ -74,7 +78,8 @@ class Crews:
 
     def __init__(self, env: simpy.Environment, spec: RepairSpec) -> None:
         self.env, self.spec = env, spec
-        self.free = spec.crews
+        # unlimited crews (inf): every job is granted as it asks, always on shift
+        self.free = spec.crew_count
         self.busy_h = 0.0
         self.waiting = 0  # jobs waiting for a crew
         self._all: list[tuple[int, _Job]] = []
@@ -105,8 +110,9 @@ class Crews:
         return covered
 
     def utilization(self, horizon: float) -> float:
-        """Hands-on hours per on-shift crew-hour over [0, horizon)."""
-        on_shift = self.spec.crews * self.on_shift_hours(horizon)
+        """Hands-on hours per on-shift crew-hour over [0, horizon) (0 with unlimited
+        crews: their crew-hours are without end)."""
+        on_shift = self.spec.crew_count * self.on_shift_hours(horizon)
         return self.busy_h / on_shift if on_shift > 0.0 else 0.0
 
     def work(
@@ -222,6 +228,8 @@ class RepairStreams:
     repair_time: np.random.Generator
     silent: np.random.Generator  # whether a replacement silently fails
     detection: np.random.Generator  # the delay before a persisting fault is found
+    auto_silent: np.random.Generator  # whether an automated fix silently fails
+    recurrence: np.random.Generator  # the delay before its fault shows again
 
     @classmethod
     def named(cls, streams: Streams, name: str) -> RepairStreams:
@@ -238,7 +246,7 @@ class Repairable(Protocol):
     up: list[bool]  # per unit (flat index): working now
     repair_streams: RepairStreams
 
-    def restore(self, unit: int, renewed: bool) -> None: ...
+    def restore(self, unit: int, renewed: bool, fails_after: float | None = None) -> None: ...
 
     def replace_healthy(self, unit: int) -> None: ...
 
@@ -273,6 +281,7 @@ class RepairShop:
         self.escalated = 0
         self.wrong_unit = 0
         self.silent = 0
+        self.auto_silent = 0
         # hours from failure to restore of each completed restore, by class, and
         # whether it was manual (a crew's replacement) or the automated fix
         self.restore_hours: dict[str, list[float]] = {}
@@ -323,66 +332,92 @@ class RepairShop:
         return now
 
     def _pipeline(self, target: Repairable, part: str, s: int, unit: int):  # type: ignore[no-untyped-def]
-        env, spec, fleet, rng = self.env, self.spec, self.fleet, target.repair_streams
-        stock = self.stock[part]
+        """A fault's repair: diagnosis, the automated stage, then, if it escalated,
+        the manual stage until a replacement holds (each retry found again after
+        `detection_delay` and diagnosed anew)."""
+        env, spec, rng = self.env, self.spec, target.repair_streams
         failed_at = env.now
-        first = True
-        in_hand = False
         try:
-            while True:
-                yield env.timeout(self._draw(spec.diagnosis, rng.diagnosis))
-                if first:
-                    first = False
-                    yield env.timeout(self._draw(spec.auto_fix, rng.auto_fix))
-                    if rng.escalate.random() >= target.escalate_probability:
-                        self.auto_fixed += 1
-                        self._restored(target, unit, failed_at, renewed=False)
-                        return
-                    self.escalated += 1
-                blamed = unit
-                if rng.wrong_unit.random() < spec.wrong_unit_probability:
-                    blamed = self._blame(target, unit, rng.wrong_unit)
-                if self._swapping(s):
-                    yield env.event()  # never fires: the swap calls this repair off
-                yield from stock.take()
-                in_hand = True
-                if self._swapping(s):  # the wafer failed while the part was on its way
-                    in_hand = False
-                    stock.give_back()
-                    yield env.event()
-                worked = yield from self.crews.work(
-                    target.repair_hours(), self._priority(target, s), s
-                )
-                in_hand = False
-                if not worked:  # the system waits to be swapped whole: the swap calls this off
-                    stock.give_back()
-                    yield env.event()
-                if blamed == unit:
-                    if rng.silent.random() >= spec.silent_failure_probability:
-                        self._restored(target, unit, failed_at, renewed=True)
-                        return
-                    self.silent += 1
-                    fleet.recorder.emit(
-                        env.now, fleet.scopes[s], "silent_repair_failure", target.name
-                    )
-                elif target.up[blamed]:
-                    self.wrong_unit += 1
-                    target.replace_healthy(blamed)
-                    fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
-                else:  # the blamed unit failed meanwhile: its own repair sees to it
-                    stock.give_back()
+            yield env.timeout(self._draw(spec.diagnosis, rng.diagnosis))
+            if (yield from self._automated(target, s, unit, failed_at)):
+                return
+            while not (yield from self._manual(target, self.stock[part], s, unit, failed_at)):
                 yield env.timeout(self._draw(spec.detection_delay, rng.detection))
+                yield env.timeout(self._draw(spec.diagnosis, rng.diagnosis))
         except simpy.Interrupt:
-            if in_hand:
-                stock.give_back()
+            return  # the system was swapped whole: its new units need no repair
         finally:
             self._in_flight.get(s, set()).discard(env.active_process)
             self.open_since[target.name].pop(env.active_process, None)
 
-    def _restored(self, target: Repairable, unit: int, failed_at: float, renewed: bool) -> None:
+    def _automated(self, target: Repairable, s: int, unit: int, failed_at: float):  # type: ignore[no-untyped-def]
+        """Stage 1, the automated fix: escalates with `escalate_probability` (False:
+        the manual stage follows); else the unit is back at its age (True), and with
+        `auto_silent_failure_probability` the fix only looked done: the fault shows
+        again `detection_delay` later, as a new failure of the unit."""
+        env, spec, rng = self.env, self.spec, target.repair_streams
+        yield env.timeout(self._draw(spec.auto_fix, rng.auto_fix))
+        if rng.escalate.random() < target.escalate_probability:
+            self.escalated += 1
+            return False
+        silent = spec.auto_silent_failure_probability
+        if silent > 0.0 and rng.auto_silent.random() < silent:
+            self.auto_silent += 1
+            self.fleet.recorder.emit(env.now, self.fleet.scopes[s], "silent_auto_fix", target.name)
+            recurs = self._draw(spec.detection_delay, rng.recurrence)
+            self._restored(target, unit, failed_at, renewed=False, fails_after=recurs)
+            return True
+        self.auto_fixed += 1
+        self._restored(target, unit, failed_at, renewed=False)
+        return True
+
+    def _manual(  # type: ignore[no-untyped-def]
+        self, target: Repairable, stock: PartStock, s: int, unit: int, failed_at: float
+    ):
+        """Stage 2, one manual repair: a part, a crew, a replacement. True when it
+        held; False when the fault persists (a silent failure, or a healthy unit
+        replaced on a wrong diagnosis), to be found again."""
+        env, spec, fleet, rng = self.env, self.spec, self.fleet, target.repair_streams
+        blamed = unit
+        if rng.wrong_unit.random() < spec.wrong_unit_probability:
+            blamed = self._blame(target, unit, rng.wrong_unit)
+        if self._swapping(s):
+            yield env.event()  # never fires: the swap calls this repair off
+        yield from stock.take()
+        if self._swapping(s):  # the wafer failed while the part was on its way
+            stock.give_back()
+            yield env.event()
+        try:
+            worked = yield from self.crews.work(
+                target.repair_hours(), self._priority(target, s), s
+            )
+        except simpy.Interrupt:
+            stock.give_back()  # the part in hand goes back on the shelf
+            raise
+        if not worked:  # the system waits to be swapped whole: the swap calls this off
+            stock.give_back()
+            yield env.event()
+        if blamed == unit:
+            if rng.silent.random() >= spec.silent_failure_probability:
+                self._restored(target, unit, failed_at, renewed=True)
+                return True
+            self.silent += 1
+            fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
+        elif target.up[blamed]:
+            self.wrong_unit += 1
+            target.replace_healthy(blamed)
+            fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
+        else:  # the blamed unit failed meanwhile: its own repair sees to it
+            stock.give_back()
+        return False
+
+    def _restored(
+        self, target: Repairable, unit: int, failed_at: float, renewed: bool,
+        fails_after: float | None = None,
+    ) -> None:
         self.restore_hours.setdefault(target.name, []).append(self.env.now - failed_at)
         self.restore_manual.setdefault(target.name, []).append(renewed)
-        target.restore(unit, renewed)
+        target.restore(unit, renewed, fails_after)
 
     def mttr(self, name: str, manual: bool | None = None) -> float:
         """Mean hours from failure to restore of the completed restores of class

@@ -16,7 +16,10 @@ the pool and the failed one goes to RMA, back in the pool after `rma_time`;
 with the pool empty the system waits for the next one back from RMA.
 A cracked package (`twin.mechanisms.package`) takes the same path under the
 cause ``package``; mechanisms with per-system state that a swap renews
-register in `on_renew`.
+register in `on_renew`. With ``[training] ageing = "while_running"`` the
+core-failure and outright-failure clocks of a system run only while it works
+(`set_working`, the working clock of `twin.mechanisms.ageing`): failure times
+are then working hours, a swapped-in wafer's included.
 
 Every independent draw has its own stream (`WaferDraws`), and the wafers the
 hall starts with draw from other streams than the replacements swapped in:
@@ -28,6 +31,7 @@ depend on logistics.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -38,6 +42,7 @@ from twin.agenda import Agenda
 from twin.errors import ScenarioError
 from twin.fleet import Fleet
 from twin.hall import ROOT
+from twin.mechanisms.ageing import VirtualClock
 from twin.mechanisms.components import ComponentClass
 from twin.mechanisms.repair import Crews, RepairShop
 from twin.rng import Streams
@@ -96,6 +101,7 @@ class Wafers:
         classes: list[ComponentClass],
         streams: Streams,
         source: str = "scenario",
+        while_running: bool = False,
     ) -> None:
         self.env, self.spec, self.swap_spec, self.source = env, spec, swaps, source
         self.fleet, self.crews, self.classes = fleet, crews, classes
@@ -126,6 +132,11 @@ class Wafers:
         self._remap_bit = fleet.bit("remap")
         self._cores = Agenda(env, self._core_failure)
         self._fatal = Agenda(env, self._fail)
+        # ageing = "while_running": both clocks of a system run only while it works, and
+        # its next core failure and outright failure are due at these working hours
+        self.clock = VirtualClock(env, n, self._retime, working=False) if while_running else None
+        self._due_cores: list[float] = [math.inf] * n
+        self._due_fatal: list[float] = [math.inf] * n
         for s in self._manufacture(np.arange(n), self._first):
             self._fail(s, cores=True)
 
@@ -140,8 +151,14 @@ class Wafers:
         accel = np.where(bad, spec.bad_factor, 1.0)
         first_core = spec.core_failures.sample(draws.core_failures, accel)
         life = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
-        self._cores.schedule_many(systems, now + first_core)
-        self._fatal.schedule_many(systems, now + life)
+        if self.clock is None:
+            self._cores.schedule_many(systems, now + first_core)
+            self._fatal.schedule_many(systems, now + life)
+        else:
+            for s, core, fatal in zip(systems.tolist(), first_core.tolist(), life.tolist(),
+                                      strict=True):
+                self._after(self._cores, self._due_cores, s, core)
+                self._after(self._fatal, self._due_fatal, s, fatal)
         dead_on_arrival = []
         for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True):
             self.spare_cores[s] = max(left, 0)
@@ -149,10 +166,47 @@ class Wafers:
             self.accel[s] = a
             self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
             if self.usable[s] < spec.min_active_fraction * spec.active_cores:
-                self._cores.cancel(s)
-                self._fatal.cancel(s)
+                self._stop_clocks(s)
                 dead_on_arrival.append(s)
         return dead_on_arrival
+
+    # -- working time (ageing = "while_running") ---------------------------------------
+    def _after(self, agenda: Agenda, due: list[float], s: int, hours: float) -> None:
+        """`agenda` fires for `s` after `hours` more of its clock (never while it stands
+        still)."""
+        clock, now = self.clock, self.env.now
+        if clock is None:
+            agenda.schedule(s, now + hours)
+            return
+        due[s] = clock.now(s) + hours
+        if clock.rate[s] > 0.0:
+            agenda.schedule(s, now + hours / clock.rate[s])
+        else:
+            agenda.cancel(s)
+
+    def _retime(self, s: int) -> None:
+        """`s` started or stopped working: its pending failures move accordingly."""
+        clock, now = self.clock, self.env.now
+        assert clock is not None
+        virtual, rate = clock.now(s), clock.rate[s]
+        for agenda, due in ((self._cores, self._due_cores), (self._fatal, self._due_fatal)):
+            if due[s] == math.inf:
+                continue
+            if rate > 0.0:
+                agenda.schedule(s, now + (due[s] - virtual) / rate)
+            else:
+                agenda.cancel(s)
+
+    def set_working(self, s: int, working: bool) -> None:
+        """System `s` started or stopped working: its wafer's clocks run or stand still."""
+        assert self.clock is not None, "wafers built with while_running"
+        self.clock.set_working(s, working)
+
+    def _stop_clocks(self, s: int) -> None:
+        """The wafer of `s` is out of service: no more core or outright failures."""
+        self._cores.cancel(s)
+        self._fatal.cancel(s)
+        self._due_cores[s] = self._due_fatal[s] = math.inf
 
     # -- run-time core loss ----------------------------------------------------
     def _core_failure(self, s: int) -> None:
@@ -167,7 +221,7 @@ class Wafers:
         fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
         fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
         life = spec.core_failures.sample(draws.core_failures, self.accel[s])
-        self._cores.schedule(s, now + float(life))
+        self._after(self._cores, self._due_cores, s, float(life))
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
             self._fail(s, cores=True)
         elif spec.remap_time > 0:
@@ -182,8 +236,7 @@ class Wafers:
             return
         self._count_failure(s, cores, cause)
         self.swap_started[s] = self.env.now
-        self._cores.cancel(s)
-        self._fatal.cancel(s)
+        self._stop_clocks(s)
         fleet.add_reason(s, self._bit, cause)
         self.env.process(self._swap(s))
 

@@ -81,7 +81,7 @@ import numpy as np
 import simpy
 
 from twin.agenda import Agenda
-from twin.compute import ModelSpec, Speculative, evaluate
+from twin.compute import CS3, GpuNode, Hardware, ModelSpec, Speculative, evaluate
 from twin.rng import Streams
 from twin.workloads.serving.core import SECONDS_PER_HOUR as HOUR_S
 
@@ -115,24 +115,26 @@ class BatchSpeed:
 
     @classmethod
     def of(cls, model: ModelSpec, *, bits: int, kv_bits: int | None, batch: int, context: int,
-           speculative: Speculative | None, systems: int | None) -> BatchSpeed:
+           speculative: Speculative | None, systems: int | None,
+           hardware: Hardware | GpuNode = CS3) -> BatchSpeed:
         """A replica of `model` as `twin.compute.evaluate` sees it, at every batch size up
         to `batch` (the arguments are evaluate's; `systems` as the deployment gives it)."""
         sizes = np.arange(1, batch + 1)
         perf = evaluate(model, bits=bits, kv_bits=kv_bits, batch=sizes, context=context,
-                        prompt=1, speculative=speculative, systems=systems)
+                        prompt=1, speculative=speculative, systems=systems, hardware=hardware)
         # every batch size on the systems the full batch needs: a replica does not shrink
         held = int(perf.systems[-1])
 
         def prefill_s(prompt: np.ndarray) -> np.ndarray:
             prompt = np.maximum(prompt, 1.0)
             p = evaluate(model, bits=bits, kv_bits=kv_bits, batch=batch, context=context,
-                         prompt=prompt, speculative=speculative, systems=held)
+                         prompt=prompt, speculative=speculative, systems=held,
+                         hardware=hardware)
             return np.asarray(prompt / p.prefill_tps, float)
 
         if systems is None:
             perf = evaluate(model, bits=bits, kv_bits=kv_bits, batch=sizes, context=context,
-                            prompt=1, speculative=speculative, systems=held)
+                            prompt=1, speculative=speculative, systems=held, hardware=hardware)
         return cls(batch, tuple(perf.step_s.tolist()), tuple(perf.tokens_per_step.tolist()),
                    prefill_s)
 

@@ -20,7 +20,8 @@ from typing import Protocol
 import numpy as np
 import simpy
 
-from twin.compute import PLACEMENTS, Perf, Speculative, catalogue, evaluate
+from twin.compute import PLACEMENTS, GpuNode, Hardware, Perf, Speculative, catalogue, evaluate
+from twin.compute.hardware import for_system
 from twin.fleet import Fleet
 from twin.mechanisms.thermal import Thermal
 from twin.records import MetricSeries
@@ -95,11 +96,13 @@ class Serving:
         assert spec is not None
         self.spec: ServingSpec = spec
         self.env = env
+        # what a replica's systems compute with: CS-3 wafers or GPU nodes
+        self.hardware = for_system(scenario.system.kind)
         models = catalogue(spec.models)
         self.deployments: list[Deployment] = []
         first = 0
         for name, given in spec.deployments.items():
-            perf = _perf(models, given, prompt=1.0)
+            perf = _perf(models, given, 1.0, self.hardware)
             self.deployments.append(Deployment(name, given, perf, first))
             first += given.replicas
         index = {d.name: i for i, d in enumerate(self.deployments)}
@@ -109,7 +112,7 @@ class Serving:
             d = index[tenant.deployment]
             dep = self.deployments[d]
             prompts = tenant.prompt.quantiles(PROMPT_POINTS)
-            perf = _perf(models, dep.spec, prompt=prompts)
+            perf = _perf(models, dep.spec, prompts, self.hardware)
             prefill = prompts / perf.prefill_tps
             work = float(prefill.mean()) + tenant.output.mean() / dep.tokens_per_s
             held = range(dep.first + taken[d], dep.first + taken[d] + tenant.reserved)
@@ -122,7 +125,8 @@ class Serving:
         )
 
 
-def _perf(models: dict, dep: DeploymentSpec, prompt: object) -> Perf:  # type: ignore[type-arg]
+def _perf(models: dict, dep: DeploymentSpec, prompt: object,  # type: ignore[type-arg]
+          hardware: Hardware | GpuNode) -> Perf:
     speculative = None
     if dep.speculative is not None:
         s = dep.speculative
@@ -130,6 +134,7 @@ def _perf(models: dict, dep: DeploymentSpec, prompt: object) -> Perf:  # type: i
     return evaluate(
         models[dep.model], bits=dep.bits, kv_bits=dep.kv_bits, batch=dep.batch,
         context=dep.context, prompt=prompt, speculative=speculative, systems=dep.systems,
+        hardware=hardware,
     )
 
 

@@ -67,6 +67,7 @@ class RequestServing:
             speeds.append(BatchSpeed.of(
                 models[given.model], bits=given.bits, kv_bits=given.kv_bits, batch=given.batch,
                 context=given.context, speculative=draft, systems=int(dep.perf.systems),
+                hardware=serving.hardware,
             ))
         flows = [
             Flow(t.name, t.deployment, t.spec.priority, t.spec.prompt.sample,
