@@ -123,13 +123,16 @@ class TrainingJob:
     def _join(self, s: int) -> None:
         speed = min(self.fleet.capacity(s), 1.0)
         self.gang[s] = speed
-        self.slowest.add(speed)
+        if speed < 1.0:  # (most members run at full speed: no call)
+            self.slowest.add(speed)
         self.vacant -= 1
         for hook in self.on_active:
             hook(s, True)
 
     def _leave(self, s: int) -> None:
-        self.slowest.remove(self.gang.pop(s))
+        speed = self.gang.pop(s)
+        if speed < 1.0:
+            self.slowest.remove(speed)
         self.vacant += 1
         for hook in self.on_active:
             hook(s, False)
