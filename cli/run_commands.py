@@ -191,6 +191,45 @@ def _tenant_table(rows: dict[str, dict[str, float]]) -> Any:
     return table
 
 
+def _family(kpis: dict[str, float], prefix: str) -> dict[str, float]:
+    """The KPIs named `prefix`.<member>, by member."""
+    return {name.removeprefix(prefix): v for name, v in kpis.items() if name.startswith(prefix)}
+
+
+def _training_lines(kpis: dict[str, float]) -> list[str]:
+    """A training job's goodput, interruptions by cause and swaps by source, one line each."""
+    interrupted = ", ".join(f"{cause} {n:g}" for cause, n in
+                            _family(kpis, "training.interrupted_by.").items() if n)
+    swaps = ", ".join(f"{source} {n:g}" for source, n in _family(kpis, "training.swaps.").items())
+    return [
+        f"training goodput {kpis['training.goodput']:.4g}",
+        f"interruptions {kpis['training.interruptions']:g}"
+        + (f" ({interrupted})" if interrupted else ""),
+        f"swaps: {swaps}",
+    ]
+
+
+def _training_table(kpis: dict[str, float], horizon: float) -> Any:
+    """Where a training job's wall time went: its useful work, then each cause of lost
+    time, with its share of the wall time (of the horizon while unfinished)."""
+    from rich.table import Table
+
+    wall = kpis["training.wall_h"]
+    finished = not math.isnan(wall)
+    span = wall if finished else horizon
+    title = "training wall time by cause" if finished else "training time by cause (unfinished)"
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("hours", justify="right")
+    table.add_column("share", justify="right")
+    rows = {"work": kpis["training.goodput"] * span}  # useful work saved
+    rows.update(_family(kpis, "training.lost_h."))
+    for label, hours in rows.items():
+        table.add_row(label, kpi_text(hours), f"{100.0 * hours / span:.1f} %")
+    table.add_row("wall" if finished else "horizon", kpi_text(span), "100.0 %")
+    return table
+
+
 def kpi_text(value: float) -> str:
     """A KPI as the run's table shows it: '-' for NaN, whole digits with separators
     from a million up to 10^15 (a year's tokens: no exponent to decode), else 6 digits."""
@@ -220,6 +259,10 @@ def _print_table(result: RunResult, run_id: int | None, name: str) -> None:
     rows = tenant_rows(result.kpis)
     if rows:
         console.print(_tenant_table(rows))
+    if "training.goodput" in result.kpis:
+        console.print(_training_table(result.kpis, result.until_h))
+        for line in _training_lines(result.kpis):
+            console.print(line, markup=False, highlight=False)
     for warning in result.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, highlight=False)
 

@@ -144,9 +144,12 @@ def build(
         domains = None if scenario.facility is None else failure_domains(fleet.hall)
         serving = Serving(env, scenario, fleet, thermal, domains)
         fidelity = _fidelity(env, serving, streams)
-    training = (
-        None if scenario.training is None else TrainingJob(env, scenario.training, fleet)
-    )
+    training = None
+    if scenario.training is not None:
+        training = TrainingJob(env, scenario.training, fleet)
+        if working is not None:  # only the gang's systems age
+            training.on_active.append(working.set)
+        training.start()
     return Model(
         scenario, env, hall, fleet, thermal, crews, stock, shop, classes, wafers, recorder,
         saturation, serving, fidelity, package, power, cooling, capped, training, working,

@@ -128,7 +128,7 @@ def collect_kpis(
     if energy is not None:
         k.update(energy.kpis())
     if model.training is not None:
-        k.update(model.training.kpis(horizon))
+        k.update(model.training.kpis(horizon, every))
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
 

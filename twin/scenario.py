@@ -877,19 +877,42 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class PreemptibleSpec(_Model):
+    """Hall systems running preemptible work, reclaimed by a training job whose
+    working pool is short (docs/training.md)."""
+
+    systems: int = Field(ge=1, le=MAX_SYSTEMS)  # running preemptible work at the start
+    reclaim_time: Duration = _q("0 h")  # stop the work, clean and prepare the system
+    work_lost: Duration = _q("0 h")  # preemptible work killed by one reclaim (system-h)
+    # "returned": back to preemptible work once the job no longer needs it; "kept"
+    reclaimed: Literal["returned", "kept"] = "returned"
+
+
 class TrainingSpec(_Model):
     """A gang-scheduled training job with checkpoint and restart (docs/training.md)."""
 
     systems: int = Field(ge=1, le=MAX_SYSTEMS)  # K: the job runs only with all K up
     work: PositiveDuration  # compute time to finish on K systems, failures aside
-    checkpoint_interval: PositiveDuration  # compute between two checkpoints
+    # periodic: checkpoints to storage, a failure loses the work since the last;
+    # continuous: redundant in-memory state, a failure loses no work
+    checkpointing: Literal["periodic", "continuous"] = "periodic"
+    checkpoint_interval: PositiveDuration | None = None  # compute between two checkpoints
     checkpoint_cost: Duration = _q("0 h")  # writing one checkpoint
-    restart_cost: Duration = _q("0 h")  # reload the last checkpoint, rebuild the gang
+    restart_cost: Duration = _q("0 h")  # reload the state, rebuild the gang
     standbys: int = Field(default=0, ge=0, le=MAX_SYSTEMS)  # warm, held by the job
     host_selection: Duration = _q("0 h")  # pick a healthy system of the pool
     # always: every system's units and wafer age in calendar time; while_running: only
     # the systems of the job's gang age, idle and standby ones stand still (docs/model.md)
     ageing: Literal["always", "while_running"] = "always"
+    preemptible: PreemptibleSpec | None = None  # no table: no preemptible pool
+
+    @model_validator(mode="after")
+    def _interval(self) -> TrainingSpec:
+        if self.checkpointing == "periodic" and self.checkpoint_interval is None:
+            raise _KeyedError(
+                "checkpoint_interval", 'a duration above 0 (with checkpointing = "periodic")'
+            )
+        return self
 
 
 class Scenario(_Model):
@@ -964,10 +987,13 @@ class Scenario(_Model):
             return self
         if self.serving is not None:
             raise _KeyedError("training", "no [serving] section beside it (one workload a hall)")
-        if training.systems + training.standbys > self.systems:
+        parts = {"systems": training.systems, "standbys": training.standbys}
+        if training.preemptible is not None:
+            parts["preemptible systems"] = training.preemptible.systems
+        if sum(parts.values()) > self.systems:
             raise _KeyedError(
-                "training.systems", f"systems + standbys within the hall's {self.systems:,} "
-                f"systems, not {training.systems:,} + {training.standbys:,}",
+                "training.systems", f"{' + '.join(parts)} within the hall's {self.systems:,} "
+                f"systems, not {' + '.join(f'{v:,}' for v in parts.values())}",
             )
         return self
 
@@ -1083,11 +1109,14 @@ def _kind_of(data: dict[str, Any]) -> object:
 
 # Keys added after scenarios were stored, dropped from a document at their default (the
 # behaviour before them) so that stored scenarios keep their hashes: the system kind,
-# the Arrhenius table, and the semantics other simulators assume (docs/model.md).
+# the Arrhenius table, the semantics other simulators assume (docs/model.md), and the
+# training job's checkpointing and preemptible pool (docs/training.md).
 _SYSTEM_OPTIONS: dict[str, Any] = {"kind": "wafer"}
 _COMPONENT_OPTIONS: dict[str, Any] = {"arrhenius": None, "fix_bad_probability": None}
 _REPAIR_OPTIONS: dict[str, Any] = {"auto_silent_failure_probability": 0.0}
-_TRAINING_OPTIONS: dict[str, Any] = {"ageing": "always"}
+_TRAINING_OPTIONS: dict[str, Any] = {
+    "ageing": "always", "checkpointing": "periodic", "preemptible": None,
+}
 
 
 def _drop_defaults(table: dict[str, Any], options: dict[str, Any]) -> None:

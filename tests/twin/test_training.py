@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from twinkit import quiet_scenario
+from twinkit import down, exponential_job, quiet_scenario, scripted, training_scenario, up
 
 from twin import load_scenario
-from twin.engine import build, simulate
+from twin.engine import simulate
 from twin.errors import ScenarioError
 from twin.scenario import Scenario
 from twin.workloads.training import daly_interval, young_interval
 
 
-def _job(systems: int, hall: int, **training: Any) -> Scenario:
-    return quiet_scenario(
-        hall={"systems_per_rack": hall}, training={"systems": systems, **training}
-    )
-
-
 def _script(scenario: Scenario, steps: list[tuple[float, int, bool]], until: float) -> Any:
     """Run `scenario`'s job with systems taken down (False) and brought back (True) at
     the given times; return the job."""
-    model = build(scenario, seed=1)
-    fleet, env = model.fleet, model.env
-    bit = fleet.bit("test")
-
-    def step(s: int, up: bool) -> Callable[[object], None]:
-        return lambda _: fleet.clear_reason(s, bit) if up else fleet.add_reason(s, bit, "test")
-
-    for t, s, up in steps:
-        env.timeout(t).callbacks.append(step(s, up))
-    env.run(until=until)
-    return model.training
+    return scripted(scenario, [(t, up(s) if back else down(s)) for t, s, back in steps],
+                    until).training
 
 
 def test_standby_host_selection_and_waiting_each_book_their_time() -> None:
-    scenario = _job(
+    scenario = training_scenario(
         2, 4, standbys=1, work="10 h", checkpoint_interval="4 h", checkpoint_cost="1 h",
         restart_cost="30 min", host_selection="15 min",
     )
@@ -67,7 +51,7 @@ def test_standby_host_selection_and_waiting_each_book_their_time() -> None:
 
 
 def test_a_failure_during_a_checkpoint_write_loses_the_segment_and_the_write() -> None:
-    scenario = _job(1, 2, standbys=1, work="4 h", checkpoint_interval="2 h",
+    scenario = training_scenario(1, 2, standbys=1, work="4 h", checkpoint_interval="2 h",
                     checkpoint_cost="1 h")
     job = _script(scenario, [(2.5, 0, False)], until=100)
     k = job.kpis(100.0)
@@ -77,7 +61,7 @@ def test_a_failure_during_a_checkpoint_write_loses_the_segment_and_the_write() -
 
 
 def test_an_unfinished_job_reports_its_committed_fraction() -> None:
-    scenario = _job(1, 1, work="10 h", checkpoint_interval="3 h")
+    scenario = training_scenario(1, 1, work="10 h", checkpoint_interval="3 h")
     job = _script(scenario, [(4.0, 0, False)], until=20)
     k = job.kpis(20.0)
     assert math.isnan(k["training.wall_h"])
@@ -131,14 +115,9 @@ def _daly_check(replications: int) -> None:
     would move it by ~20 standard errors at 100 replications (1 SE ~ 1.3 h)."""
     k, mtbf = 8, 80.0
     tau, delta, restart, solve = 2.0, 0.2, 2.0, 100.0
-    exponential = {"dist": "exponential", "mean": f"{mtbf} h"}
-    scenario = quiet_scenario(
-        run={"until": "5000 h"},
-        hall={"systems_per_rack": 2 * k},
-        components={"psu": {"count": 1, "required": 1, "failure": exponential}},
-        training={"systems": k, "standbys": k, "work": f"{solve} h",
-                  "checkpoint_interval": f"{tau} h", "checkpoint_cost": f"{delta} h",
-                  "restart_cost": f"{restart} h"},
+    scenario = exponential_job(
+        k, mtbf, "5000 h", work=f"{solve} h", checkpoint_interval=f"{tau} h",
+        checkpoint_cost=f"{delta} h", restart_cost=f"{restart} h",
     )
     walls = np.array([simulate(scenario, seed=seed).kpis["training.wall_h"]
                       for seed in range(replications)])
@@ -158,8 +137,12 @@ def test_wall_time_matches_dalys_formula_over_many_replications() -> None:
 
 def test_every_training_kpi_has_a_row_in_the_kpi_table() -> None:
     table = (SHIPPED.parents[1] / "docs" / "kpis.md").read_text()
-    kpis = simulate(_job(1, 1, work="1 h", checkpoint_interval="1 h"), until=2.0).kpis
+    kpis = simulate(training_scenario(1, 1, work="1 h", checkpoint_interval="1 h"), until=2.0).kpis
     names = [name for name in kpis if name.startswith("training.")]
-    assert len(names) == 14
+    by_cause = "training.interrupted_by."
+    # every cause a hall can have, zeros included
+    assert {n.removeprefix(by_cause) for n in names if n.startswith(by_cause)} == {
+        "psu", "pump", "fan", "wafer", "cores", "thermal"}
     for name in names:
-        assert f"| `{name}` |" in table, name
+        row = f"{by_cause}<cause>" if name.startswith(by_cause) else name
+        assert f"| `{row}` |" in table, name

@@ -14,6 +14,7 @@ Overrides are nested dicts merged key by key; a distribution table
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -154,3 +155,56 @@ def lone_failures(sink: ModelSink) -> list[tuple[int, int, int]]:
         (s, 2 * s + int(np.argmax(row)), 2 * s + int(np.argmin(row)))
         for s, row in enumerate(bad) if row.sum() == 1
     ]
+
+
+# -- a training job under scripted outages ----------------------------------------------
+
+Step = Callable[[Model], None]
+
+
+def training_scenario(systems: int, hall: int, **training: Any) -> Scenario:
+    """A quiet hall of `hall` systems in one rack running a job of `systems`."""
+    return quiet_scenario(
+        hall={"systems_per_rack": hall}, training={"systems": systems, **training}
+    )
+
+
+def exponential_job(k: int, mtbf: float, until: str, **training: Any) -> Scenario:
+    """A job of `k` systems and `k` standbys on a hall of 2k whose only failure is
+    an exponential PSU of mean `mtbf` hours per system, repaired at once: the job's
+    interruptions are Poisson, of mean `mtbf` / k apart, and a standby always there."""
+    exponential = {"dist": "exponential", "mean": f"{mtbf} h"}
+    return quiet_scenario(
+        run={"until": until},
+        hall={"systems_per_rack": 2 * k},
+        components={"psu": {"count": 1, "required": 1, "failure": exponential}},
+        training={"systems": k, "standbys": k, **training},
+    )
+
+
+def down(s: int, cause: str = "test") -> Step:
+    """Take system `s` down for reason `cause` (its `down_cause` when it was running)."""
+    return lambda model: model.fleet.add_reason(s, model.fleet.bit(cause), cause)
+
+
+def up(s: int, cause: str = "test") -> Step:
+    """Clear reason `cause` of system `s`."""
+    return lambda model: model.fleet.clear_reason(s, model.fleet.bit(cause))
+
+
+def cap(s: int, fraction: float) -> Step:
+    """Cap the power fraction of system `s` (the facility's cap: its work slows too)."""
+    return lambda model: model.fleet.set_cap(s, fraction)
+
+
+def scripted(scenario: Scenario, steps: list[tuple[float, Step]], until: float) -> Model:
+    """Build `scenario`, apply each step at its time, run to `until`; the model."""
+    model = build(scenario, seed=1)
+
+    def at(step: Step) -> Callable[[object], None]:
+        return lambda _: step(model)
+
+    for t, step in steps:
+        model.env.timeout(t).callbacks.append(at(step))
+    model.env.run(until=until)
+    return model
