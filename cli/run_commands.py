@@ -211,7 +211,8 @@ def _training_lines(kpis: dict[str, float]) -> list[str]:
 
 def _training_table(kpis: dict[str, float], horizon: float) -> Any:
     """Where a training job's wall time went: its useful work, then each cause of lost
-    time, with its share of the wall time (of the horizon while unfinished)."""
+    time, with its share of the wall time (of the horizon while unfinished: then also
+    the work computed since the last checkpoint, neither saved nor lost yet)."""
     from rich.table import Table
 
     wall = kpis["training.wall_h"]
@@ -224,6 +225,8 @@ def _training_table(kpis: dict[str, float], horizon: float) -> Any:
     table.add_column("share", justify="right")
     rows = {"work": kpis["training.goodput"] * span}  # useful work saved
     rows.update(_family(kpis, "training.lost_h."))
+    if not finished:  # the lost hours run to the horizon: the rest is unsaved work
+        rows["unsaved"] = max(span - sum(rows.values()), 0.0)
     for label, hours in rows.items():
         table.add_row(label, kpi_text(hours), f"{100.0 * hours / span:.1f} %")
     table.add_row("wall" if finished else "horizon", kpi_text(span), "100.0 %")

@@ -372,6 +372,15 @@ def test_silent_automated_fixes_change_the_share_of_faults_that_replace_a_unit()
     assert build(two_stage(0.4, 0.0, 0.0), 1).classes[0].replaced_share() == 0.4
 
 
+def test_a_class_never_escalated_is_never_replaced_even_when_every_fix_is_silent():
+    # p = 0, q_a = 1: no fault ever ends in a replacement (p / (1 - (1 - p) q_a) is 0 / 0);
+    # a steady start then starts the class new, as for any class with p = 0
+    scenario = two_stage(0.0, 1.0, 0.0, hall={"start_age": "steady"})
+    psu = build(scenario, 1).classes[0]
+    assert psu.replaced_share() == 0.0
+    assert np.all(psu.installed == 0.0)
+
+
 # -- 4. a bad subpopulation that repairs clear ---------------------------------------------
 
 

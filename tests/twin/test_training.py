@@ -66,8 +66,11 @@ def test_an_unfinished_job_reports_its_committed_fraction() -> None:
     k = job.kpis(20.0)
     assert math.isnan(k["training.wall_h"])
     assert k["training.done_fraction"] == pytest.approx(0.3)  # one checkpoint, then no system
-    assert k["training.lost_h.waiting"] == 0.0  # booked when the wait ends
+    # the wait open at the horizon is time lost too: saved 3 + rework 1 + waiting 16 = 20
+    assert k["training.lost_h.waiting"] == pytest.approx(16.0)
+    assert k["training.lost_h.rework"] == pytest.approx(1.0)
     assert k["training.goodput"] == pytest.approx(3 / 20)
+    assert job.kpis(20.0) == k  # reading the KPIs changes nothing
 
 
 def test_a_scenario_without_training_has_no_training_key_or_kpi() -> None:

@@ -190,6 +190,28 @@ def test_an_unfinished_continuous_job_has_saved_what_it_computed() -> None:
     assert _kpis(model, 8.0)["training.done_fraction"] == pytest.approx((3 + 3) / 10)
 
 
+@pytest.mark.parametrize(("until", "phase", "unsaved"), [
+    (4.5, "compute", 2.0 + 2.5 * 0.5),  # 2 h at full speed, 2.5 h at half (1.25 h slow)
+    (10.0, "checkpoint", 8.0),  # the first segment done at 9.5 h, its write half done
+    (20.0, "restart", 0.0),  # down at 12 h, back at 19 h: 7 h waiting, 1 h of restart
+])
+def test_an_unfinished_job_books_the_phase_open_at_the_horizon(
+    until: float, phase: str, unsaved: float,
+) -> None:
+    """Saved work + every `lost_h` + the work computed since the last save (not yet
+    lost, not yet saved) is the horizon, whatever phase the horizon cuts."""
+    scenario = training_scenario(1, 1, work="20 h", checkpoint_interval="8 h",
+                                 checkpoint_cost="1 h", restart_cost="2 h")
+    steps = [(2.0, cap(0, 0.5)), (5.0, cap(0, 1.0)), (9.0, cap(0, 0.5)),
+             (9.0, cap(0, 1.0)), (12.0, down(0)), (19.0, up(0))]
+    steps = [(t, step) for t, step in steps if t < until]
+    model = scripted(scenario, steps, until)
+    assert model.training is not None and model.training.phase == phase
+    k = _kpis(model, until)
+    lost = sum(v for name, v in k.items() if name.startswith("training.lost_h."))
+    assert k["training.done_fraction"] * 20.0 + lost + unsaved == pytest.approx(until)
+
+
 def _continuous_check(replications: int) -> None:
     """8 systems, each down at exponential times of mean 80 h (M = 10 h for the job),
     a standby always there, recovery R = 2 h started over by a failure during it:

@@ -204,9 +204,10 @@ class ComponentClass:
         """The share of a unit's faults that end in its replacement: escalated ones,
         p = `escalate_probability`; with automated fixes that silently fail (q), a fault
         goes through a geometric number of automated attempts, each escalating with p
-        and ending it unescalated with (1 - p)(1 - q): p / (1 - (1 - p) q)."""
+        and ending it unescalated with (1 - p)(1 - q): p / (1 - (1 - p) q). A class that
+        never escalates is never replaced (0, also when every fix is silent: q = 1)."""
         p, q = self.escalate_probability, self.shop.spec.auto_silent_failure_probability
-        return p / (1.0 - (1.0 - p) * q)
+        return p / (1.0 - (1.0 - p) * q) if p > 0.0 else 0.0
 
     def _lot(self, n: int, bad_fraction: float | None = None) -> np.ndarray:
         """Clock speed of `n` units: `bad_factor` for those from the bad lot (a share

@@ -279,8 +279,15 @@ class TrainingJob:
         done = not math.isnan(self.finished_at)
         wall = self.finished_at if done else horizon
         saved = self.committed
-        if self.continuous and self.phase == "compute":  # saved as it is computed
-            saved += self.done + (horizon - self.since) * self.rate
+        lost = dict(self.lost)
+        if not done:  # the phase open at the horizon is booked up to it
+            open_h = horizon - self.since
+            if self.phase == "compute":
+                lost["throttled"] += open_h * (1.0 - self.rate)
+                if self.continuous:  # saved as it is computed
+                    saved += self.done + open_h * self.rate
+            elif self.phase in lost:
+                lost[self.phase] += open_h
         # the mean time between the job's interruptions, as measured in this run
         mtbi = wall / self.interruptions if self.interruptions else math.nan
         periodic = not self.continuous
@@ -302,7 +309,7 @@ class TrainingJob:
             "training.preemptible.taken_h": self.preemptible.taken_hours(horizon),
         }
         for phase in PHASES:
-            k[f"training.lost_h.{phase}"] = self.lost[phase]
+            k[f"training.lost_h.{phase}"] = lost[phase]
         for source in SOURCES:
             k[f"training.swaps.{source}"] = float(self.swaps[source])
         for cause in sorted({*causes, *self.interrupted_by}):
