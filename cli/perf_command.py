@@ -124,7 +124,7 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
     from twin.compute import FitError
     from twin.compute.catalogue import catalogue
     from twin.compute.grid import columns, perf_grid
-    from twin.compute.hardware import for_system
+    from twin.compute.hardware import GpuNode, for_system
 
     models = catalogue()
     spec = _model(models, model, "MODEL")
@@ -138,6 +138,13 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
     if gpus is not None and (kind != "gpu_node" or systems is not None):
         raise click.UsageError("--gpus needs --system gpu_node and no --systems")
     hardware = for_system(kind)
+    if gpus is not None and isinstance(hardware, GpuNode):  # a GPU node: checked above
+        from twin.compute.gpu import check_gpus
+
+        try:
+            check_gpus(hardware, gpus)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).removeprefix("gpus: "), param_hint="--gpus") from None
     names = columns(hardware)
     speculation = None
     if speculative or draft or draft_tokens or acceptance is not None:

@@ -98,6 +98,9 @@ def new_sweep(
         for level in levels
     ]  # fmt: skip
     base = rows[0]
+    # a level's document is stored once per hash, which leaves the horizon out: the one
+    # stored may be another run's, so the sweep keeps each level's own
+    settings = {**settings, "horizons_h": [level.scenario.run.until for level in levels]}
     return store.create_sweep(
         scenario_name=base.scenario_name, scenario_hash=base.scenario_hash,
         scenario=base.scenario, factors=factors or {}, replications=settings["replications"],
@@ -265,15 +268,17 @@ def nightly_sweeps(store: Store, night: date) -> Mapping[str, int]:
 
 
 def plan_of(sweep: StoredSweep) -> Plan:
-    """The `Plan` a stored sweep was made with, its levels rebuilt from their documents."""
+    """The `Plan` a stored sweep was made with, its levels rebuilt from their documents
+    and run over the sweep's own horizons (a sweep stored before them: the documents')."""
     if sweep.seed is None:
         raise StoreError(f"sweep {sweep.id} has no seed (made before 0006): it cannot be resumed")
+    horizons = sweep.settings.get("horizons_h") or [None] * len(sweep.levels)
     levels = tuple(
         level_of(
             level.index, level.assignments, level.overrides,
-            parse_scenario(level.document, f"sweep {sweep.id} level {level.index}"),
+            parse_scenario(level.document, f"sweep {sweep.id} level {level.index}"), until,
         )
-        for level in sweep.levels
+        for level, until in zip(sweep.levels, horizons, strict=True)
     )  # fmt: skip
     settings = sweep.settings
     return Plan(

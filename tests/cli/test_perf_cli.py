@@ -118,3 +118,10 @@ def test_gpus_need_a_gpu_node_and_enough_of_them(twin: click.Group) -> None:
     code, out = _perf(twin, "llama-3.3-70b", "--system", "gpu_node", "--gpus", "1",
                       "--precision", "16")
     assert code == 2 and "--gpus" in out and "GB more" in out
+
+
+def test_gpus_that_are_neither_part_of_a_node_nor_whole_nodes_are_a_usage_error(
+    twin: click.Group,
+) -> None:
+    code, out = _perf(twin, "llama-3.1-8b", "--system", "gpu_node", "--gpus", "12")
+    assert code == 2 and "--gpus" in out and "multiple of 8" in out

@@ -282,3 +282,20 @@ def test_a_killed_sweep_leaves_no_worker_behind(
     for pid in left:  # leave nothing behind, even when the check fails
         os.kill(pid, signal.SIGKILL)
     assert not left
+
+
+def test_a_sweep_runs_its_own_horizon_when_its_scenario_is_stored_with_another(
+    store: Store,
+) -> None:
+    # the store keeps one document per scenario hash, which leaves the horizon out: a
+    # sweep (twin sweep/compare --until) of a scenario stored before with another
+    # horizon must still run its own, per level
+    new_sweep(store, factorial(SMALL, ["run.until=20d"], []), seed=7, settings=SETTINGS)
+    levels = factorial(SMALL, [], [parse_factor("run.until=2d,3d")])
+    assert len({level.scenario.digest() for level in levels}) == 1
+    sweep_id = new_sweep(store, levels, seed=7, settings=SETTINGS)
+    plan = plan_of(load_sweep(store, sweep_id))
+    assert [level.scenario.run.until for level in plan.levels] == [48.0, 72.0]
+    results = run_stored(store, sweep_id, InProcess())
+    assert sorted(set(store.query("SELECT until_h FROM runs").until_h)) == [48.0, 72.0]
+    assert [level.scenario.run.until for level in results.levels] == [48.0, 72.0]

@@ -49,7 +49,7 @@ from twin.compute.perf import (
     pipelined_step,
 )
 
-__all__ = ["node_replicas", "Layout", "layout", "kv_copies"]
+__all__ = ["node_replicas", "Layout", "layout", "kv_copies", "check_gpus"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,15 @@ def _held(model: ModelSpec, load: Load, used: np.ndarray, tp: np.ndarray) -> np.
     return used + extra
 
 
+def check_gpus(node: GpuNode, gpus: object) -> None:
+    """`ValueError` unless `gpus` is part of one node or whole nodes' worth."""
+    per_node = node.gpus
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1 or (
+            gpus > per_node and gpus % per_node):
+        raise ValueError(f"gpus: expected 1 to {per_node} GPUs of one node or a multiple "
+                         f"of {per_node} (whole nodes), got {gpus!r}")
+
+
 def layout(model: ModelSpec, node: GpuNode, load: Load, used: np.ndarray, systems: object,
            gpus: int | None) -> tuple[Layout, np.ndarray]:
     """The replica's layout (given as `gpus`, or whole nodes: `systems`, the fewest that
@@ -81,10 +90,7 @@ def layout(model: ModelSpec, node: GpuNode, load: Load, used: np.ndarray, system
     if gpus is not None:
         if systems is not None:
             raise ValueError("gpus and systems: give one, not both")
-        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1 or (
-                gpus > per_node and gpus % per_node):
-            raise ValueError(f"gpus: expected 1 to {per_node} GPUs of one node or a multiple "
-                             f"of {per_node} (whole nodes), got {gpus!r}")
+        check_gpus(node, gpus)
         tp, pp = min(gpus, per_node), max(1, gpus // per_node)
         shape = (Layout(np.asarray(tp, dtype=float), np.asarray(pp, dtype=float),
                         np.asarray(pp, dtype=np.int64)))
