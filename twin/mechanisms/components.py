@@ -224,7 +224,7 @@ class ComponentClass:
         return f"{self.fleet.scopes[s]}.{self.name}{u + 1}"
 
     def repair_hours(self) -> float:
-        return float(self.spec.repair.sample(self.repair_streams.repair_time))
+        return self.spec.repair.draw(self.repair_streams.repair_time)
 
     # -- failure and restore -------------------------------------------------
     def _fail(self, unit: int) -> None:
@@ -242,7 +242,7 @@ class ComponentClass:
             self._failover_rng.random() * (self.count - self.down[s] + 1) < self.spec.required
         ):
             self.in_failover[s] += 1
-            delay = float(self.spec.failover.sample(self._failover_time))
+            delay = self.spec.failover.draw(self._failover_time)
             generation = self.fleet.generation[s]
             self.env.timeout(delay).callbacks.append(
                 lambda _ev: self._failover_done(s, generation)
@@ -264,8 +264,8 @@ class ComponentClass:
         if renewed:
             [life] = self._install([unit])
         else:
-            age = np.asarray(self._now(s) - self.installed[unit])
-            life = float(self.spec.failure.residual(self._life, age, self.accel[unit]))
+            age = float(self._now(s) - self.installed[unit])
+            life = self.spec.failure.draw_residual(self._life, age, float(self.accel[unit]))
         self._schedule(unit, life)
         self.up[unit] = True
         self.down[s] -= 1

@@ -166,8 +166,8 @@ class Wafers:
         self.usable[s] -= lost - from_spares
         fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
         fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
-        life = spec.core_failures.sample(draws.core_failures, self.accel[s])
-        self._cores.schedule(s, now + float(life))
+        life = spec.core_failures.draw(draws.core_failures, self.accel[s])
+        self._cores.schedule(s, now + life)
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
             self._fail(s, cores=True)
         elif spec.remap_time > 0:
@@ -207,7 +207,7 @@ class Wafers:
                 self.rma_waits += 1
                 fleet.recorder.emit(env.now, f"{ROOT}.spare_systems", "stockout", "system")
             yield self.pool.get(1)
-            yield from self.crews.work(float(spec.swap_time.sample(self._swap_rng)), priority=0)
+            yield from self.crews.work(spec.swap_time.draw(self._swap_rng), priority=0)
             self.swaps += 1
             env.process(self._rma())
             fleet.generation[s] += 1
@@ -237,5 +237,5 @@ class Wafers:
         fleet.clear_reason(s, self._bit)
 
     def _rma(self):  # type: ignore[no-untyped-def]
-        yield self.env.timeout(float(self.swap_spec.rma_time.sample(self._rma_rng)))
+        yield self.env.timeout(self.swap_spec.rma_time.draw(self._rma_rng))
         yield self.pool.put(1)
