@@ -152,20 +152,21 @@ class Fleet:
         return bit
 
     def running(self, s: int) -> bool:
-        return self.reasons[s] == 0 and not self.booting[s]
+        return not self.reasons[s] and not self.booting[s]
 
     def add_reason(self, s: int, bit: int, cause: str) -> None:
         """Take system `s` down for `bit`, blaming `cause`; a boot in progress is
         abandoned and the outage it was ending goes on (its trigger stays the first)."""
-        if self.reasons[s] & bit:
+        reasons = self.reasons[s]
+        if reasons & bit:
             return
-        if self.running(s):
-            self.down_cause[s] = cause
-            self.cold[s] = False
-        elif self.booting[s]:
+        if self.booting[s]:
             self.booting[s] = False
             self._boot.cancel(s)
-        self.reasons[s] |= bit
+        elif not reasons:  # it was running
+            self.down_cause[s] = cause
+            self.cold[s] = False
+        self.reasons[s] = reasons | bit
         self._held[(s, bit)] = cause
         if bit & ~self._soft_bits:
             self.cold[s] = True
@@ -175,11 +176,12 @@ class Fleet:
     def clear_reason(self, s: int, bit: int) -> None:
         """Lift reason `bit`; when none is left the system boots, or runs at once if
         it stayed powered throughout."""
-        if not self.reasons[s] & bit:
+        reasons = self.reasons[s]
+        if not reasons & bit:
             return
-        self.reasons[s] &= ~bit
+        reasons = self.reasons[s] = reasons & ~bit
         del self._held[(s, bit)]
-        if self.reasons[s] == 0:
+        if not reasons:
             if self.cold[s]:
                 self.booting[s] = True
                 self._boot.schedule(s, self.env.now + self.boot_h)
@@ -251,10 +253,11 @@ class Fleet:
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:
         """Power dissipated by system `s` now (what the thermal model sees)."""
-        if self.running(s):
+        reasons, booting = self.reasons[s], self.booting[s]
+        if not reasons and not booting:
             return self.full_kw * self.fraction[s]
-        reasons = self.reasons[s]
-        powered = self.booting[s] or (reasons & self._soft_bits and not reasons & ~self._soft_bits)
+        soft = self._soft_bits
+        powered = booting or (reasons & soft and not reasons & ~soft)
         return self.idle_kw if powered else 0.0
 
     def set_fraction(self, s: int, fraction: float) -> None:
@@ -284,30 +287,34 @@ class Fleet:
     def capacity(self, s: int) -> float:
         """Share of a full system's work `s` does now: governor fraction x usable-core
         share while it runs, 0 while it is down or booting."""
-        return self.fraction[s] * self.core_fraction[s] if self.running(s) else 0.0
+        if self.reasons[s] or self.booting[s]:
+            return 0.0
+        return self.fraction[s] * self.core_fraction[s]
 
     def _refresh(self, s: int) -> None:
-        running = self.running(s)
-        trip_bit = self._reason_bits.get("thermal", 0)
-        new = (
-            1.0 if running else 0.0,
-            self.fraction[s] * self.core_fraction[s] if running else 0.0,
-            self.heat_kw(s),
-            1.0 if running and self.fraction[s] < self.cap[s] else 0.0,
-            1.0 if self.reasons[s] & trip_bit else 0.0,
-        )
+        reasons = self.reasons[s]
+        if reasons or self.booting[s]:
+            trip_bit = self._reason_bits.get("thermal", 0)
+            new = (0.0, 0.0, self.heat_kw(s), 0.0, 1.0 if reasons & trip_bit else 0.0)
+        else:  # running: `capacity` and `heat_kw` of a running system
+            fraction = self.fraction[s]
+            new = (
+                1.0, fraction * self.core_fraction[s], self.full_kw * fraction,
+                1.0 if fraction < self.cap[s] else 0.0, 0.0,
+            )
         old = self._value[s]
         capacity_changed = new[CAPACITY] != old[CAPACITY]
-        now = self.env.now
-        log = self.log
-        for q in range(len(QUANTITIES)):
-            d = new[q] - old[q]
+        log, now = self.log, self.env.now
+        q = 0
+        for value in new:
+            d = value - old[q]
             if d != 0.0:
                 log.t.append(now)
                 log.system.append(s)
                 log.quantity.append(q)
                 log.delta.append(d)
-                old[q] = new[q]
+                old[q] = value
+            q += 1
         if capacity_changed and self.on_capacity_change is not None:
             self.on_capacity_change(s)  # after the state is consistent
 
