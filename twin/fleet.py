@@ -6,11 +6,13 @@ clears it boots for `boot_time` and then runs, unless it stayed powered the
 whole outage (only a remap held it): then it runs at once. Downtime is
 charged, moment by moment, to the most severe reason holding (`SEVERITY`),
 a boot to the last reason that powered the system off; an outage is counted
-once, under its *trigger* (the reason that began it). Every change of a tracked
-quantity (running, capacity, IT power, throttled, tripped) is appended to a
-change log of (t, system, quantity, delta); time-weighted KPIs and bucketed
-metrics are integrated exactly from that log after the run (`twin.metrics`),
-so nothing is sampled on a clock and the hot path only appends to lists.
+once, under its *trigger* (the reason that began it). Whenever the state of a
+system changes, the tracked quantities (running, capacity, IT power,
+throttled, tripped) are appended to a change log as they are now; after the
+run the log is turned into the jumps (t, system, quantity, delta) of each
+quantity in one pass of numpy, and time-weighted KPIs and bucketed metrics
+are integrated exactly from those (`twin.metrics`). Nothing is sampled on a
+clock and the hot path only appends to lists.
 
 Per-system state is kept in plain Python lists, not numpy arrays: every
 event reads and writes single elements, and a list element costs a fraction
@@ -55,21 +57,33 @@ ChangeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 @dataclass
 class ChangeLog:
-    """Deltas of tracked quantities: value(system, q) jumps by `delta` at `t`."""
+    """The tracked quantities of a system each time its state changed: at `t[i]`,
+    `system[i]` had the values ``values[k i : k (i + 1)]``, k = len(QUANTITIES)
+    (flat, so a change appends three times, whatever changed). Every quantity
+    is 0 before a system's first entry."""
 
     t: list[float] = field(default_factory=list)
     system: list[int] = field(default_factory=list)
-    quantity: list[int] = field(default_factory=list)
-    delta: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
 
     def arrays(self) -> ChangeArrays:
-        """The log as arrays (t, system, quantity, delta), in the order of the changes."""
-        return (
-            np.asarray(self.t, dtype=float),
-            np.asarray(self.system, dtype=np.int64),
-            np.asarray(self.quantity, dtype=np.int64),
-            np.asarray(self.delta, dtype=float),
-        )
+        """The jumps (t, system, quantity, delta) in the order of the changes, a
+        change's quantities in the order of QUANTITIES; a quantity that did not
+        change has none. Each delta is its value less the system's one before,
+        the subtraction the run would have made."""
+        t = np.asarray(self.t, dtype=float)
+        system = np.asarray(self.system, dtype=np.int64)
+        now = np.asarray(self.values, dtype=float).reshape(len(t), len(QUANTITIES))
+        # each entry's values before it: the system's previous entry's, 0 before its first
+        order = np.argsort(system, kind="stable")
+        first = np.ones(len(t), dtype=bool)
+        first[1:] = system[order][1:] != system[order][:-1]
+        before = np.empty_like(now)
+        before[order[1:]] = now[order[:-1]]
+        before[order[first]] = 0.0
+        delta = now - before
+        entry, quantity = np.nonzero(delta != 0.0)
+        return t[entry], system[entry], quantity.astype(np.int64), delta[entry, quantity]
 
 
 class Recorder:
@@ -127,7 +141,7 @@ class Fleet:
         self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
-        self._value = [[0.0] * len(QUANTITIES) for _ in range(n)]  # each quantity now
+        self._capacity: list[float] = [0.0] * n  # as last logged
         self._reason_bits: dict[str, int] = {}
         self._by_severity: list[int] = []  # allocated bits, most severe first
         self._soft_bits = 0
@@ -302,19 +316,12 @@ class Fleet:
                 1.0, fraction * self.core_fraction[s], self.full_kw * fraction,
                 1.0 if fraction < self.cap[s] else 0.0, 0.0,
             )
-        old = self._value[s]
-        capacity_changed = new[CAPACITY] != old[CAPACITY]
-        log, now = self.log, self.env.now
-        q = 0
-        for value in new:
-            d = value - old[q]
-            if d != 0.0:
-                log.t.append(now)
-                log.system.append(s)
-                log.quantity.append(q)
-                log.delta.append(d)
-                old[q] = value
-            q += 1
+        log = self.log
+        log.t.append(self.env.now)
+        log.system.append(s)
+        log.values.extend(new)
+        capacity_changed = new[CAPACITY] != self._capacity[s]
+        self._capacity[s] = new[CAPACITY]
         if capacity_changed and self.on_capacity_change is not None:
             self.on_capacity_change(s)  # after the state is consistent
 
