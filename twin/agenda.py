@@ -43,8 +43,23 @@ class _Urgent(simpy.Event):
         env.schedule(self, URGENT)
 
 
+_NONE = -1  # the stamp of a key with no pending time (entries have seq >= 0)
+
+
 class Agenda:
-    """Pending times by key, fired in time order by one SimPy timeout at a time."""
+    """Pending times by key, fired in time order by one SimPy timeout at a time.
+
+    Entries are ``(t, seq, key)``, fired in that order; `seq` counts the calls,
+    so equal times fire in the order they were scheduled. A key's *stamp* is the
+    seq of its pending entry (`_NONE`: it has none); an entry whose seq is not
+    its key's stamp is stale and skipped. The first batch a fresh agenda gets
+    (`schedule_many` at the start of a run: every unit of a class, every wafer)
+    is not turned into heap entries: it stays three sorted arrays read from the
+    front, and its keys have no stamp until first touched (a key absent from
+    the stamps still has its batch entry pending). A hall-year fires a few
+    thousand of a large hall's hundreds of thousands of first failure times;
+    the rest cost a sort, not a Python tuple, a float and a dict entry each.
+    """
 
     def __init__(self, env: simpy.Environment, handler: Callable[[int], None]) -> None:
         self.env = env
@@ -52,6 +67,11 @@ class Agenda:
         self._heap: list[tuple[float, int, int]] = []
         self._stamp: dict[int, int] = {}
         self._seq = itertools.count()
+        # the first batch, sorted by (t, seq), read from `_next`; `_head` its first
+        # entry not yet passed, as a heap entry (None: not read yet, or none left)
+        self._batch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._next = 0
+        self._head: tuple[float, int, int] | None = None
         self._wake_at = -math.inf  # -inf: firing, or about to arm
         self._timer: simpy.Event | None = None  # the timeout armed for `_wake_at`
         _Urgent(env, self._arm)
@@ -66,36 +86,74 @@ class Agenda:
             self._rearm()
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
-        """Schedule many keys at once, as `schedule` would one after the other: one
-        heapify for a big batch (the start of a run), pushes for a small one (a
-        swap), so cost never grows with the hall. Keys and times go through numpy
-        in one pass each: a Python loop converting element by element took half of
-        the build of a large hall."""
-        key_list: list[int] = (
-            keys.astype(np.int64).reshape(-1).tolist() if isinstance(keys, np.ndarray)
-            else list(map(int, keys))
-        )
-        time_list: list[float] = np.asarray(times, dtype=float).reshape(-1).tolist()
-        if len(key_list) != len(time_list):
-            raise ValueError(f"{len(key_list)} keys for {len(time_list)} times")
-        if not key_list:
+        """Schedule many keys at once, as `schedule` would one after the other (a key
+        given twice: its later time holds). A fresh agenda keeps a batch of distinct
+        keys as arrays (the start of a run); a later batch goes on the heap, pushed
+        one by one when small (a swap) so that cost never grows with the hall."""
+        if isinstance(keys, range):  # every unit of a class: no list of ints made
+            key_array = np.arange(keys.start, keys.stop, keys.step, dtype=np.int64)
+        else:
+            key_array = np.asarray(keys if isinstance(keys, np.ndarray) else list(keys), np.int64)
+        key_array = key_array.reshape(-1)
+        time_array = np.asarray(times, dtype=float).reshape(-1)
+        n = len(key_array)
+        if n != len(time_array):
+            raise ValueError(f"{n} keys for {len(time_array)} times")
+        if not n:
             return
         first = next(self._seq)
-        seqs = range(first, first + len(key_list))
-        self._seq = itertools.count(seqs.stop)
-        self._stamp.update(zip(key_list, seqs))  # a key given twice: its later time holds
-        entries = list(zip(time_list, seqs, key_list))
+        self._seq = itertools.count(first + n)
+        fresh = not self._stamp and not self._heap and self._batch is None
+        if fresh and (isinstance(keys, range) or _distinct(key_array)):
+            order = np.argsort(time_array, kind="stable")  # equal times: in seq order
+            self._batch = (time_array[order], first + order, key_array[order])
+        else:
+            self._push(key_array.tolist(), time_array.tolist(), first)
+        if time_array.min() < self._wake_at:
+            self._rearm()
+
+    def _push(self, keys: list[int], times: list[float], first: int) -> None:
+        seqs = range(first, first + len(keys))
+        self._stamp.update(zip(keys, seqs))
+        entries = list(zip(times, seqs, keys))
         if len(entries) * 8 > len(self._heap):
             self._heap.extend(entries)
             heapq.heapify(self._heap)
         else:
             for entry in entries:
                 heapq.heappush(self._heap, entry)
-        if min(time_list) < self._wake_at:
-            self._rearm()
 
     def cancel(self, key: int) -> None:
-        self._stamp.pop(key, None)
+        self._stamp[key] = _NONE
+
+    def _batch_head(self) -> tuple[float, int, int] | None:
+        """The first entry of the batch still pending (its key untouched since)."""
+        head, stamp = self._head, self._stamp
+        if head is not None and head[2] not in stamp:
+            return head
+        batch = self._batch
+        if batch is None:
+            return None
+        times, seqs, keys = batch
+        i = self._next + (head is not None)  # a head whose key was touched is passed
+        while i < len(keys) and int(keys[i]) in stamp:
+            i += 1
+        self._next = i
+        if i == len(keys):
+            self._batch = self._head = None
+            return None
+        head = self._head = (float(times[i]), int(seqs[i]), int(keys[i]))
+        return head
+
+    def _earliest(self) -> tuple[float, int, int] | None:
+        """The earliest pending entry, heap or batch (stale heap entries dropped)."""
+        heap, stamp = self._heap, self._stamp
+        while heap and stamp.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)
+        head = self._batch_head() if self._batch is not None else None
+        if heap and (head is None or heap[0] < head):
+            return heap[0]
+        return head
 
     def _rearm(self) -> None:
         """A time before the armed one: drop that timeout and arm again, now."""
@@ -104,14 +162,12 @@ class Agenda:
         _Urgent(self.env, self._arm)
 
     def _arm(self, _event: object = None) -> None:
-        """Arm a timeout for the earliest live entry (none if there is none)."""
-        heap, stamp = self._heap, self._stamp
-        while heap and stamp.get(heap[0][2]) != heap[0][1]:
-            heapq.heappop(heap)
-        if not heap:
+        """Arm a timeout for the earliest pending entry (none if there is none)."""
+        entry = self._earliest()
+        if entry is None:
             self._wake_at, self._timer = math.inf, None
             return
-        t = heap[0][0]
+        t = entry[0]
         self._wake_at = t
         timer = self._timer = self.env.timeout(max(t - self.env.now, 0.0))
         timer.callbacks.append(self._fire)  # type: ignore[union-attr]
@@ -122,9 +178,18 @@ class Agenda:
         self._wake_at = -math.inf
         heap, stamp, handler = self._heap, self._stamp, self._handler
         now = self.env.now
-        while heap and heap[0][0] <= now:
-            _, seq, key = heapq.heappop(heap)
-            if stamp.get(key) == seq:
-                del stamp[key]
-                handler(key)
+        while (entry := self._earliest()) is not None and entry[0] <= now:
+            if entry is self._head:
+                self._next += 1
+                self._head = None
+            else:
+                heapq.heappop(heap)
+            key = entry[2]
+            stamp[key] = _NONE
+            handler(key)
         self._arm()
+
+
+def _distinct(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return not bool((ordered[1:] == ordered[:-1]).any())
