@@ -141,7 +141,6 @@ class Fleet:
         self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
-        self._capacity: list[float] = [0.0] * n  # as last logged
         self._reason_bits: dict[str, int] = {}
         self._by_severity: list[int] = []  # allocated bits, most severe first
         self._soft_bits = 0
@@ -149,9 +148,13 @@ class Fleet:
         self.on_heat_change: Callable[[int], None] = lambda s: None
         # told when a system's capacity changes (a workload on it); None: nobody listens
         self.on_capacity_change: Callable[[int], None] | None = None
-        self.scopes = [hall.system_scope(s) for s in range(n)]
-        for s in range(n):
-            self._refresh(s)
+        self.scopes = hall.scopes("system")
+        # every system starts alike, running at full power: its first entry in the log
+        start = self._values(0) if n else (0.0,) * len(QUANTITIES)
+        self.log.t.extend([env.now] * n)
+        self.log.system.extend(range(n))
+        self.log.values.extend(start * n)
+        self._capacity: list[float] = [start[CAPACITY]] * n  # as last logged
 
     # -- reasons -----------------------------------------------------------
     def bit(self, reason: str) -> int:
@@ -305,17 +308,20 @@ class Fleet:
             return 0.0
         return self.fraction[s] * self.core_fraction[s]
 
-    def _refresh(self, s: int) -> None:
+    def _values(self, s: int) -> tuple[float, float, float, float, float]:
+        """The tracked quantities of `s` now, in the order of QUANTITIES."""
         reasons = self.reasons[s]
         if reasons or self.booting[s]:
             trip_bit = self._reason_bits.get("thermal", 0)
-            new = (0.0, 0.0, self.heat_kw(s), 0.0, 1.0 if reasons & trip_bit else 0.0)
-        else:  # running: `capacity` and `heat_kw` of a running system
-            fraction = self.fraction[s]
-            new = (
-                1.0, fraction * self.core_fraction[s], self.full_kw * fraction,
-                1.0 if fraction < self.cap[s] else 0.0, 0.0,
-            )
+            return (0.0, 0.0, self.heat_kw(s), 0.0, 1.0 if reasons & trip_bit else 0.0)
+        fraction = self.fraction[s]  # running: `capacity` and `heat_kw` of a running system
+        return (
+            1.0, fraction * self.core_fraction[s], self.full_kw * fraction,
+            1.0 if fraction < self.cap[s] else 0.0, 0.0,
+        )
+
+    def _refresh(self, s: int) -> None:
+        new = self._values(s)
         log = self.log
         log.t.append(self.env.now)
         log.system.append(s)

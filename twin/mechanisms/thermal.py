@@ -92,8 +92,11 @@ class Thermal:
         fleet.on_heat_change = self.update
         # told (system, temperature now) after every re-solve of a system
         self.on_update: list[Callable[[int, float], None]] = []
+        # A wafer at its steady state below the throttle threshold has nothing to govern
+        # and never crosses a threshold: re-solving it would change nothing.
         for s in range(n):
-            self.update(s, advanced=True)
+            if self.T0[s] >= spec.throttle:
+                self.update(s, advanced=True)
 
     # -- state -------------------------------------------------------------
     def _tau(self, s: int) -> float:

@@ -143,12 +143,17 @@ class Wafers:
         self._cores.schedule_many(systems, now + first_core)
         self._fatal.schedule_many(systems, now + life)
         dead_on_arrival = []
-        for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True):
-            self.spare_cores[s] = max(left, 0)
-            self.usable[s] = spec.active_cores + min(left, 0)
+        active, fleet = spec.active_cores, self.fleet
+        least = spec.min_active_fraction * active
+        usable = (active + np.minimum(spares, 0)).tolist()
+        for s, spare, cores, a in zip(
+            systems.tolist(), np.maximum(spares, 0).tolist(), usable, accel.tolist(), strict=True
+        ):
+            self.spare_cores[s] = spare
+            self.usable[s] = cores
             self.accel[s] = a
-            self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
-            if self.usable[s] < spec.min_active_fraction * spec.active_cores:
+            fleet.set_core_fraction(s, cores / active)
+            if cores < least:
                 self._cores.cancel(s)
                 self._fatal.cancel(s)
                 dead_on_arrival.append(s)
