@@ -163,7 +163,9 @@ class Agenda:
 
     def _arm(self, _event: object = None) -> None:
         """Arm a timeout for the earliest pending entry (none if there is none)."""
-        entry = self._earliest()
+        self._arm_for(self._earliest())
+
+    def _arm_for(self, entry: tuple[float, int, int] | None) -> None:
         if entry is None:
             self._wake_at, self._timer = math.inf, None
             return
@@ -187,7 +189,7 @@ class Agenda:
             key = entry[2]
             stamp[key] = _NONE
             handler(key)
-        self._arm()
+        self._arm_for(entry)
 
 
 def _distinct(keys: np.ndarray) -> bool:
