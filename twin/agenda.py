@@ -27,7 +27,7 @@ import numpy as np
 import simpy
 from simpy.events import URGENT
 
-__all__ = ["Agenda"]
+__all__ = ["Agenda", "NO_TIME"]
 
 
 class _Urgent(simpy.Event):
@@ -43,7 +43,7 @@ class _Urgent(simpy.Event):
         env.schedule(self, URGENT)
 
 
-_NONE = -1  # the stamp of a key with no pending time (entries have seq >= 0)
+NO_TIME = -1  # the stamp of a key with no pending time (entries have seq >= 0)
 
 
 class Agenda:
@@ -51,7 +51,7 @@ class Agenda:
 
     Entries are ``(t, seq, key)``, fired in that order; `seq` counts the calls,
     so equal times fire in the order they were scheduled. A key's *stamp* is the
-    seq of its pending entry (`_NONE`: it has none); an entry whose seq is not
+    seq of its pending entry (`NO_TIME`: it has none); an entry whose seq is not
     its key's stamp is stale and skipped. The first batch a fresh agenda gets
     (`schedule_many` at the start of a run: every unit of a class, every wafer)
     is not turned into heap entries: it stays three sorted arrays read from the
@@ -124,7 +124,7 @@ class Agenda:
                 heapq.heappush(self._heap, entry)
 
     def cancel(self, key: int) -> None:
-        self._stamp[key] = _NONE
+        self._stamp[key] = NO_TIME
 
     def _batch_head(self) -> tuple[float, int, int] | None:
         """The first entry of the batch still pending (its key untouched since)."""
@@ -187,7 +187,7 @@ class Agenda:
             else:
                 heapq.heappop(heap)
             key = entry[2]
-            stamp[key] = _NONE
+            stamp[key] = NO_TIME
             handler(key)
         self._arm_for(entry)
 
