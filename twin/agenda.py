@@ -150,7 +150,9 @@ class Agenda:
         heap, stamp = self._heap, self._stamp
         while heap and stamp.get(heap[0][2]) != heap[0][1]:
             heapq.heappop(heap)
-        head = self._batch_head() if self._batch is not None else None
+        head = self._head
+        if head is None or head[2] in stamp:  # not read yet, or passed
+            head = self._batch_head() if self._batch is not None else None
         if heap and (head is None or heap[0] < head):
             return heap[0]
         return head
