@@ -214,7 +214,13 @@ class ComponentClass:
     def _install(self, units: list[int]) -> list[float]:
         """New units go in at `units` (of one system): their clocks start now, their
         lot is drawn afresh; returns their lives."""
-        self.installed[units] = self._now(units[0] // self.count)
+        now = self._now(units[0] // self.count)
+        if len(units) == 1:  # a replacement: the same draws, without indexing by a list
+            [unit] = units
+            self.installed[unit] = now
+            accel = self.accel[unit] = float(self._lot(1)[0])
+            return [self.spec.failure.draw(self._life, accel)]
+        self.installed[units] = now
         self.accel[units] = self._lot(len(units))
         lives: list[float] = self.spec.failure.sample(self._life, self.accel[units]).tolist()
         return lives
