@@ -114,8 +114,8 @@ class Agenda:
 
     def _push(self, keys: list[int], times: list[float], first: int) -> None:
         seqs = range(first, first + len(keys))
-        self._stamp.update(zip(keys, seqs))
-        entries = list(zip(times, seqs, keys))
+        self._stamp.update(zip(keys, seqs, strict=True))
+        entries = list(zip(times, seqs, keys, strict=True))
         if len(entries) * 8 > len(self._heap):
             self._heap.extend(entries)
             heapq.heapify(self._heap)
