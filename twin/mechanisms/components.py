@@ -186,6 +186,11 @@ class ComponentClass:
         f = spec.bad_fraction if bad_fraction is None else bad_fraction
         return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
+    def _lot_of_one(self) -> float:
+        """`_lot` of one new unit, as a float: the same draw, without arrays."""
+        spec = self.spec
+        return spec.bad_factor if self._lot_rng.random() < spec.bad_fraction else 1.0
+
     def _now(self, s: int) -> float:
         """The class's clock in system `s`: wall hours, or virtual hours with `arrhenius`."""
         return self.env.now if self.clock is None else self.clock.now(s)
@@ -218,7 +223,7 @@ class ComponentClass:
         if len(units) == 1:  # a replacement: the same draws, without indexing by a list
             [unit] = units
             self.installed[unit] = now
-            accel = self.accel[unit] = float(self._lot(1)[0])
+            accel = self.accel[unit] = self._lot_of_one()
             return [self.spec.failure.draw(self._life, accel)]
         self.installed[units] = now
         self.accel[units] = self._lot(len(units))
