@@ -25,22 +25,29 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import simpy
-from simpy.events import URGENT
+from simpy.events import NORMAL, URGENT
 
 __all__ = ["Agenda", "NO_TIME"]
 
 
-class _Urgent(simpy.Event):
-    """An event triggered as it is made and processed before the normal events of
-    the same instant: where SimPy would start or interrupt a process."""
+class _Wake(simpy.Event):
+    """An event triggered as it is made that calls `callback`: a timeout (`delay`
+    later, NORMAL) or, URGENT, the event SimPy makes to start or interrupt a
+    process, processed before the normal events of the same instant."""
 
-    def __init__(self, env: simpy.Environment, callback: Callable[[simpy.Event], None]) -> None:
-        # what SimPy's own Initialize and Interruption events set, without a process
+    def __init__(
+        self,
+        env: simpy.Environment,
+        callback: Callable[[simpy.Event], None],
+        delay: float = 0.0,
+        priority: int = NORMAL,
+    ) -> None:
+        # what SimPy's own Timeout, Initialize and Interruption set: one schedule call
         self.env = env
         self.callbacks = [callback]
         self._value = None
         self._ok = True
-        env.schedule(self, URGENT)
+        env.schedule(self, priority, delay)
 
 
 NO_TIME = -1  # the stamp of a key with no pending time (entries have seq >= 0)
@@ -74,7 +81,8 @@ class Agenda:
         self._head: tuple[float, int, int] | None = None
         self._wake_at = -math.inf  # -inf: firing, or about to arm
         self._timer: simpy.Event | None = None  # the timeout armed for `_wake_at`
-        _Urgent(env, self._arm)
+        self._on_timer = self._fire  # one bound method, not one per timeout
+        _Wake(env, self._arm, priority=URGENT)
 
     def schedule(self, key: int, t: float) -> None:
         """Fire `handler(key)` at time `t`, replacing any pending time of `key`."""
@@ -150,9 +158,11 @@ class Agenda:
         heap, stamp = self._heap, self._stamp
         while heap and stamp.get(heap[0][2]) != heap[0][1]:
             heapq.heappop(heap)
+        if self._batch is None:
+            return heap[0] if heap else None
         head = self._head
         if head is None or head[2] in stamp:  # not read yet, or passed
-            head = self._batch_head() if self._batch is not None else None
+            head = self._batch_head()
         if heap and (head is None or heap[0] < head):
             return heap[0]
         return head
@@ -161,7 +171,7 @@ class Agenda:
         """A time before the armed one: drop that timeout and arm again, now."""
         self._wake_at = -math.inf
         self._timer = None
-        _Urgent(self.env, self._arm)
+        _Wake(self.env, self._arm, priority=URGENT)
 
     def _arm(self, _event: object = None) -> None:
         """Arm a timeout for the earliest pending entry (none if there is none)."""
@@ -173,8 +183,7 @@ class Agenda:
             return
         t = entry[0]
         self._wake_at = t
-        timer = self._timer = self.env.timeout(max(t - self.env.now, 0.0))
-        timer.callbacks.append(self._fire)  # type: ignore[union-attr]
+        self._timer = _Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
 
     def _fire(self, event: simpy.Event) -> None:
         if event is not self._timer:
