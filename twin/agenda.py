@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL, URGENT, EventPriority
 
 __all__ = ["Agenda", "NO_TIME"]
 
@@ -40,7 +40,7 @@ class _Wake(simpy.Event):
         env: simpy.Environment,
         callback: Callable[[simpy.Event], None],
         delay: float = 0.0,
-        priority: int = NORMAL,
+        priority: EventPriority = NORMAL,
     ) -> None:
         # what SimPy's own Timeout, Initialize and Interruption set: one schedule call
         self.env = env

@@ -142,22 +142,41 @@ class Wafers:
         life = spec.failure.sample(draws.life, np.where(bad, spec.bad_failure_factor, 1.0))
         self._cores.schedule_many(systems, now + first_core)
         self._fatal.schedule_many(systems, now + life)
-        dead_on_arrival = []
-        active, fleet = spec.active_cores, self.fleet
-        least = spec.min_active_fraction * active
-        usable = (active + np.minimum(spares, 0)).tolist()
-        for s, spare, cores, a in zip(
-            systems.tolist(), np.maximum(spares, 0).tolist(), usable, accel.tolist(), strict=True
-        ):
-            self.spare_cores[s] = spare
-            self.usable[s] = cores
-            self.accel[s] = a
-            fleet.set_core_fraction(s, cores / active)
-            if cores < least:
-                self._cores.cancel(s)
-                self._fatal.cancel(s)
-                dead_on_arrival.append(s)
-        return dead_on_arrival
+        return [
+            s for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True)
+            if self._fit(s, left, a)
+        ]
+
+    def _replace(self, s: int) -> bool:
+        """A new wafer in system `s` (a swap's): `_manufacture` of one wafer with the same
+        draws as single values (a few microseconds each, against tens for the arrays of
+        one); returns whether it is dead on arrival."""
+        spec, draws, now = self.spec, self._replacement, self.env.now
+        defects = int(draws.defects.poisson(spec.defect_density * spec.area))
+        dead = len(set(draws.defects.integers(0, spec.physical_cores, defects).tolist()))
+        self.defects[s] = defects
+        self.defect_cores += dead
+        bad = draws.lot.random() < spec.bad_fraction
+        accel = spec.bad_factor if bad else 1.0
+        self._cores.schedule(s, now + spec.core_failures.draw(draws.core_failures, accel))
+        life = spec.failure.draw(draws.life, spec.bad_failure_factor if bad else 1.0)
+        self._fatal.schedule(s, now + life)
+        return self._fit(s, spec.physical_cores - spec.active_cores - dead, accel)
+
+    def _fit(self, s: int, spares: int, accel: float) -> bool:
+        """The new wafer of `s` has `spares` cores beyond its active ones (fewer than 0:
+        short of them) and a core-failure clock `accel` times fast; returns whether it
+        is dead on arrival (its timers then cancelled)."""
+        spec = self.spec
+        self.spare_cores[s] = max(spares, 0)
+        usable = self.usable[s] = spec.active_cores + min(spares, 0)
+        self.accel[s] = accel
+        self.fleet.set_core_fraction(s, usable / spec.active_cores)
+        if usable < spec.min_active_fraction * spec.active_cores:
+            self._cores.cancel(s)
+            self._fatal.cancel(s)
+            return True
+        return False
 
     # -- run-time core loss ----------------------------------------------------
     def _core_failure(self, s: int) -> None:
@@ -219,7 +238,7 @@ class Wafers:
             self.shop.abandon(s)
             fleet.recorder.emit(env.now, fleet.scopes[s], "system_swap", "wafer")
             self.replaced[s] = True
-            if not self._manufacture(np.array([s]), self._replacement):
+            if not self._replace(s):
                 break
             self._count_failure(s, cores=True)  # the replacement was dead on arrival
             dead_in_a_row = dead_in_a_row + 1 if env.now == dead_at else 1
