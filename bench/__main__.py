@@ -34,9 +34,13 @@ Sections (all by default; `--only` picks some, `--quick` makes each cheaper):
 - requests   request-level serving (bench/requests.py): requests simulated per
              wall second on one core, the serving hall end to end and the kernel
              alone, best and median of 3 runs of ~1M requests; target >= 100,000.
-- training   a gang training job on 1k, 4k and 16k systems over a simulated year
-             (bench/training.py): best wall per replication with and without the
-             job, the job's share, its interruptions.
+- training   a gang training job on 1k, 4k and 16k nodes over a simulated year
+             with ~10,000 failures at 4k (bench/training.py): best wall per
+             replication split into build, run and post, its failures,
+             interruptions and SimPy events, the cost per failure and per event,
+             the same hall without the job; and at 4k nodes failure clocks at
+             half and twice the speed. Target: <= 1 s a replication at 4,096
+             nodes.
 
 Results are printed and written as JSON to bench/results/latest.json.
 This module is the only one in bench/ that prints.
@@ -234,15 +238,49 @@ def section_facility(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
 
 
 def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
-    from bench.training import JOB_SIZES, training_cost
+    from bench.training import (
+        JOB_SIZES,
+        LIFE_FACTOR,
+        TARGET_NODES,
+        TARGET_S,
+        TrainingCost,
+        training_cost,
+    )
 
-    out: dict[str, Any] = {}
-    for systems in JOB_SIZES[:2] if args.quick else JOB_SIZES:
-        c = training_cost(systems, rounds=1 if args.quick else 3)
-        print(f"  job on {systems:>6,} of {c.hall_systems:>6,} systems, a year: "
-              f"{c.training_s:.2f} s a replication ({c.plain_s:.2f} s without the job, "
-              f"job {c.training_s - c.plain_s:+.2f} s), {c.interruptions:,.0f} interruptions")
-        out[str(systems)] = c.as_dict()
+    rounds = 1 if args.quick else 5
+    print(f"  a year, lives x{LIFE_FACTOR:g} the default hall's; best of {rounds} "
+          f"(alternated with the hall alone)")
+    print(f"  {'nodes':>6} {'hall':>6} {'failures':>8} {'interr.':>7} {'events':>7} "
+          f"{'wall s':>7} {'build':>6} {'run':>6} {'post':>6} {'us/fail':>8} {'us/event':>8} "
+          f"{'alone s':>7}")
+
+    def row(c: TrainingCost, label: str = "") -> None:
+        j = c.job
+        print(f"  {c.nodes:>6,} {c.hall_systems:>6,} {j.failures:>8,} {j.interruptions:>7,} "
+              f"{j.events:>7,} {j.wall_s:>7.3f} {j.build_s:>6.3f} {j.run_s:>6.3f} "
+              f"{j.post_s:>6.3f} {j.us_per_failure:>8.1f} {j.us_per_event:>8.2f} "
+              f"{c.plain.wall_s:>7.3f}{label}")
+
+    out: dict[str, Any] = {"life_factor": LIFE_FACTOR, "rounds": rounds, "target_s": TARGET_S}
+    costs = {}
+    for nodes in JOB_SIZES[:2] if args.quick else JOB_SIZES:
+        costs[nodes] = c = training_cost(nodes, rounds)
+        row(c)
+    out["sizes"] = {str(nodes): c.as_dict() for nodes, c in costs.items()}
+    target = costs[TARGET_NODES]
+    meets = target.job.wall_s <= TARGET_S
+    out["meets_target"] = meets
+    print(f"  {TARGET_NODES:,} nodes, {target.job.failures:,} failures: "
+          f"{target.job.wall_s:.3f} s a replication (target <= {TARGET_S:g} s: {_yes(meets)})")
+    if args.quick:
+        return out
+    print(f"  {TARGET_NODES:,} nodes, failure clocks at twice and half the speed:")
+    sweep = {}
+    for factor in (LIFE_FACTOR / 2, LIFE_FACTOR * 2):
+        c = training_cost(TARGET_NODES, rounds, life_factor=factor)
+        row(c, f"  lives x{factor:g}")
+        sweep[f"{factor:g}"] = c.as_dict()
+    out["failure_rates"] = sweep
     return out
 
 
@@ -461,7 +499,7 @@ TITLES = {
     "startup": "Start-up: what `twin` costs besides the simulation",
     "sweep": "Sweeps: replications/s, workers, Dask, store size per record level",
     "requests": "Request-level serving: requests simulated per wall second",
-    "training": "Training: a gang job on 1k, 4k, 16k systems over a simulated year",
+    "training": "Training: a gang job on 1k, 4k, 16k nodes over a simulated year",
 }
 
 

@@ -1,10 +1,19 @@
-"""`Agenda`: the process of one mechanism, holding its next times in a heap.
+"""`Agenda`: the next times of one mechanism, held in a heap and fired in order.
 
 A mechanism (failures of a component class, thermal crossings, ...) keeps one
-pending time per key (a unit, a system) and one SimPy process that sleeps
-until the earliest. Rescheduling a key replaces its pending time (the old
-heap entry is skipped when popped); an earlier time wakes the process with
-an interrupt. This is the "one process per mechanism" of docs/performance.md, *The approach*.
+pending time per key (a unit, a system) and one SimPy timeout for the
+earliest of them. Rescheduling a key replaces its pending time (the old
+heap entry is skipped when popped); an earlier time re-arms the agenda
+there. This is the "one process per mechanism" of docs/performance.md, *The
+approach*.
+
+The agenda is driven by event callbacks, not by a generator process: a
+process paid for resuming its generator on every firing, and for an
+`Interrupt` (an event, a thrown exception) on every earlier time. The
+events are created at the same instants and with the same priorities as the
+process made them (an urgent event where the process was interrupted or
+started, the timeout when it went to sleep), so every event of a run keeps
+its place in SimPy's queue and runs stay bit-identical to the process's.
 """
 
 from __future__ import annotations
@@ -14,13 +23,50 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import simpy
+from simpy.events import NORMAL, URGENT, EventPriority
 
-__all__ = ["Agenda"]
+__all__ = ["Agenda", "NO_TIME"]
+
+
+class _Wake(simpy.Event):
+    """An event triggered as it is made that calls `callback`: a timeout (`delay`
+    later, NORMAL) or, URGENT, the event SimPy makes to start or interrupt a
+    process, processed before the normal events of the same instant."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        callback: Callable[[simpy.Event], None],
+        delay: float = 0.0,
+        priority: EventPriority = NORMAL,
+    ) -> None:
+        # what SimPy's own Timeout, Initialize and Interruption set: one schedule call
+        self.env = env
+        self.callbacks = [callback]
+        self._value = None
+        self._ok = True
+        env.schedule(self, priority, delay)
+
+
+NO_TIME = -1  # the stamp of a key with no pending time (entries have seq >= 0)
 
 
 class Agenda:
-    """Pending times by key, fired in time order by one SimPy process."""
+    """Pending times by key, fired in time order by one SimPy timeout at a time.
+
+    Entries are ``(t, seq, key)``, fired in that order; `seq` counts the calls,
+    so equal times fire in the order they were scheduled. A key's *stamp* is the
+    seq of its pending entry (`NO_TIME`: it has none); an entry whose seq is not
+    its key's stamp is stale and skipped. The first batch a fresh agenda gets
+    (`schedule_many` at the start of a run: every unit of a class, every wafer)
+    is not turned into heap entries: it stays three sorted arrays read from the
+    front, and its keys have no stamp until first touched (a key absent from
+    the stamps still has its batch entry pending). A hall-year fires a few
+    thousand of a large hall's hundreds of thousands of first failure times;
+    the rest cost a sort, not a Python tuple, a float and a dict entry each.
+    """
 
     def __init__(self, env: simpy.Environment, handler: Callable[[int], None]) -> None:
         self.env = env
@@ -28,8 +74,15 @@ class Agenda:
         self._heap: list[tuple[float, int, int]] = []
         self._stamp: dict[int, int] = {}
         self._seq = itertools.count()
-        self._wake_at = -math.inf  # -inf: awake (firing) or about to sleep
-        self._process = env.process(self._run())
+        # the first batch, sorted by (t, seq), read from `_next`; `_head` its first
+        # entry not yet passed, as a heap entry (None: not read yet, or none left)
+        self._batch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._next = 0
+        self._head: tuple[float, int, int] | None = None
+        self._wake_at = -math.inf  # -inf: firing, or about to arm
+        self._timer: simpy.Event | None = None  # the timeout armed for `_wake_at`
+        self._on_timer = self._fire  # one bound method, not one per timeout
+        _Wake(env, self._arm, priority=URGENT)
 
     def schedule(self, key: int, t: float) -> None:
         """Fire `handler(key)` at time `t`, replacing any pending time of `key`."""
@@ -38,47 +91,118 @@ class Agenda:
         self._stamp[key] = seq
         heapq.heappush(self._heap, (t, seq, key))
         if t < self._wake_at:
-            self._wake_at = -math.inf
-            self._process.interrupt()
+            self._rearm()
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
-        """Schedule many keys at once: one heapify for a big batch (the start of a
-        run), pushes for a small one (a swap), so cost never grows with the hall."""
-        entries = []
-        for key, t in zip(keys, times, strict=True):
-            seq = next(self._seq)
-            self._stamp[int(key)] = seq
-            entries.append((float(t), seq, int(key)))
-        if not entries:
+        """Schedule many keys at once, as `schedule` would one after the other (a key
+        given twice: its later time holds). A fresh agenda keeps a batch of distinct
+        keys as arrays (the start of a run); a later batch goes on the heap, pushed
+        one by one when small (a swap) so that cost never grows with the hall."""
+        if isinstance(keys, range):  # every unit of a class: no list of ints made
+            key_array = np.arange(keys.start, keys.stop, keys.step, dtype=np.int64)
+        else:
+            key_array = np.asarray(keys if isinstance(keys, np.ndarray) else list(keys), np.int64)
+        key_array = key_array.reshape(-1)
+        time_array = np.asarray(times, dtype=float).reshape(-1)
+        n = len(key_array)
+        if n != len(time_array):
+            raise ValueError(f"{n} keys for {len(time_array)} times")
+        if not n:
             return
+        first = next(self._seq)
+        self._seq = itertools.count(first + n)
+        fresh = not self._stamp and not self._heap and self._batch is None
+        if fresh and (isinstance(keys, range) or _distinct(key_array)):
+            order = np.argsort(time_array, kind="stable")  # equal times: in seq order
+            self._batch = (time_array[order], first + order, key_array[order])
+        else:
+            self._push(key_array.tolist(), time_array.tolist(), first)
+        if time_array.min() < self._wake_at:
+            self._rearm()
+
+    def _push(self, keys: list[int], times: list[float], first: int) -> None:
+        seqs = range(first, first + len(keys))
+        self._stamp.update(zip(keys, seqs, strict=True))
+        entries = list(zip(times, seqs, keys, strict=True))
         if len(entries) * 8 > len(self._heap):
             self._heap.extend(entries)
             heapq.heapify(self._heap)
         else:
             for entry in entries:
                 heapq.heappush(self._heap, entry)
-        if min(entries)[0] < self._wake_at:
-            self._wake_at = -math.inf
-            self._process.interrupt()
 
     def cancel(self, key: int) -> None:
-        self._stamp.pop(key, None)
+        self._stamp[key] = NO_TIME
 
-    def _run(self):  # type: ignore[no-untyped-def]
-        env, heap, stamp = self.env, self._heap, self._stamp
-        while True:
-            while heap and stamp.get(heap[0][2]) != heap[0][1]:
+    def _batch_head(self) -> tuple[float, int, int] | None:
+        """The first entry of the batch still pending (its key untouched since)."""
+        head, stamp = self._head, self._stamp
+        if head is not None and head[2] not in stamp:
+            return head
+        batch = self._batch
+        if batch is None:
+            return None
+        times, seqs, keys = batch
+        i = self._next + (head is not None)  # a head whose key was touched is passed
+        while i < len(keys) and int(keys[i]) in stamp:
+            i += 1
+        self._next = i
+        if i == len(keys):
+            self._batch = self._head = None
+            return None
+        head = self._head = (float(times[i]), int(seqs[i]), int(keys[i]))
+        return head
+
+    def _earliest(self) -> tuple[float, int, int] | None:
+        """The earliest pending entry, heap or batch (stale heap entries dropped)."""
+        heap, stamp = self._heap, self._stamp
+        while heap and stamp.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)
+        if self._batch is None:
+            return heap[0] if heap else None
+        head = self._head
+        if head is None or head[2] in stamp:  # not read yet, or passed
+            head = self._batch_head()
+        if heap and (head is None or heap[0] < head):
+            return heap[0]
+        return head
+
+    def _rearm(self) -> None:
+        """A time before the armed one: drop that timeout and arm again, now."""
+        self._wake_at = -math.inf
+        self._timer = None
+        _Wake(self.env, self._arm, priority=URGENT)
+
+    def _arm(self, _event: object = None) -> None:
+        """Arm a timeout for the earliest pending entry (none if there is none)."""
+        self._arm_for(self._earliest())
+
+    def _arm_for(self, entry: tuple[float, int, int] | None) -> None:
+        if entry is None:
+            self._wake_at, self._timer = math.inf, None
+            return
+        t = entry[0]
+        self._wake_at = t
+        self._timer = _Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
+
+    def _fire(self, event: simpy.Event) -> None:
+        if event is not self._timer:
+            return  # a timeout an earlier time replaced
+        self._wake_at = -math.inf
+        heap, stamp, handler = self._heap, self._stamp, self._handler
+        now = self.env.now
+        while (entry := self._earliest()) is not None and entry[0] <= now:
+            if entry is self._head:
+                self._next += 1
+                self._head = None
+            else:
                 heapq.heappop(heap)
-            t = heap[0][0] if heap else math.inf
-            self._wake_at = t
-            try:
-                yield env.timeout(max(t - env.now, 0.0)) if t < math.inf else env.event()
-            except simpy.Interrupt:
-                continue
-            self._wake_at = -math.inf
-            now = env.now
-            while heap and heap[0][0] <= now:
-                _, seq, key = heapq.heappop(heap)
-                if stamp.get(key) == seq:
-                    del stamp[key]
-                    self._handler(key)
+            key = entry[2]
+            stamp[key] = NO_TIME
+            handler(key)
+        self._arm_for(entry)
+
+
+def _distinct(keys: np.ndarray) -> bool:
+    ordered = np.sort(keys)
+    return not bool((ordered[1:] == ordered[:-1]).any())

@@ -3,13 +3,14 @@
 The engine's memory is the sum of a few structures whose sizes follow from
 the scenario alone (see docs/scenarios.md#memory for the measured accuracy):
 
-- per unit and per wafer, one pending time on an `Agenda` (a heap entry and
-  its stamp: a 3-tuple, a float, two ints, a list slot and a dict entry) and
-  the per-unit state of its component class;
+- per unit and per wafer, one pending time in an `Agenda`'s first batch (a
+  time, a seq and a key in sorted arrays, and the temporaries that sort them)
+  and the per-unit state of its component class;
 - per system, the fleet's and the thermal model's state, its scope name and
-  the three change-log entries that open the run;
-- per change of a tracked quantity (an outage is ~7: down, booting, up), one
-  change-log entry kept to the end of the run and turned into arrays there;
+  the change-log entry that opens the run;
+- per change of a tracked quantity (an outage is ~7: down, booting, up), its
+  share of a change-log entry (a system's quantities each time its state
+  changes) kept to the end of the run and turned into arrays there;
   per repair and swap, one restore time; the rates come from the means of
   the failure distributions (renewal rates, the bad lot's speed-up included);
 - per queued crew job, while demand for crew hours outruns the crews, one
@@ -40,20 +41,24 @@ __all__ = ["Estimate", "estimate", "available_memory", "check_memory", "fmt_byte
 # objects (sys.getsizeof, tracemalloc) and calibrated on real runs (CPython 3.11,
 # 64-bit; docs/scenarios.md#memory gives the runs and the accuracy).
 FIXED = 1_000_000  # a run's first arenas and numpy temporaries, whatever its size
-# A pending time: (t, seq, key) tuple 64 + float 24 + 2 ints 60 + list slot 8 + dict
-# entry ~40 = 196 (tracemalloc), with the unit's up flag, install time and lot and
-# the allocator's share: 235 measured per extra unit.
-AGENDA_ENTRY = 235
-# Fleet, thermal and wafer state (lists), per-class counters, the scope name and the three
-# changes that open the run: ~620 counted, 800 measured per system beyond its units.
-SYSTEM = 800
-CHANGE = 127  # 4 list slots + 2 floats while running; 4 array cells and selections at the end
+# A pending time in a first batch: time, seq and key 24 and the sort's temporaries ~24,
+# with the unit's up flag, install time, lot and first life ~32: 57-68 measured per
+# extra unit.
+AGENDA_ENTRY = 70
+# Fleet, thermal and wafer state (lists), per-class counters, the scope name and the
+# change-log entry that opens the run: 560-680 measured per system beyond its units.
+SYSTEM = 600
+# A change-log entry (t, system, 5 quantities: 7 list slots, 1-3 floats) holds ~2.5
+# changes while running; at the end its cells, the sort by system, the values before
+# and the deltas: 144-159 measured per change.
+CHANGE = 160
 RESTORE = 32  # a float in a list, per repair or swap
 QUEUED_JOB = 1_000  # a SimPy process waiting for a crew or a part, with its events
 METRIC_VALUE = 46  # a float64 cell and its temporaries, a boxed float, its text for the store
 # Per manufacturing defect at build time: its core, its wafer, their key, the sorted
-# keys (int64) and the mask of distinct ones (bool): ~50 counted, 67-87 measured.
-DEFECT = 90
+# keys (int64) and the mask of distinct ones (bool): ~40 counted, 33 measured where the
+# defects make the peak (50 /cm2), 22-23 above the rest of a default hall's peak.
+DEFECT = 33
 # Changes of tracked quantities per outage: down (up, capacity, power), the boot
 # (idle power; a remap keeps the system idle and skips it), back up (up, capacity,
 # power).

@@ -6,11 +6,13 @@ clears it boots for `boot_time` and then runs, unless it stayed powered the
 whole outage (only a remap held it): then it runs at once. Downtime is
 charged, moment by moment, to the most severe reason holding (`SEVERITY`),
 a boot to the last reason that powered the system off; an outage is counted
-once, under its *trigger* (the reason that began it). Every change of a tracked
-quantity (running, capacity, IT power, throttled, tripped) is appended to a
-change log of (t, system, quantity, delta); time-weighted KPIs and bucketed
-metrics are integrated exactly from that log after the run (`twin.metrics`),
-so nothing is sampled on a clock and the hot path only appends to lists.
+once, under its *trigger* (the reason that began it). Whenever the state of a
+system changes, the tracked quantities (running, capacity, IT power,
+throttled, tripped) are appended to a change log as they are now; after the
+run the log is turned into the jumps (t, system, quantity, delta) of each
+quantity in one pass of numpy, and time-weighted KPIs and bucketed metrics
+are integrated exactly from those (`twin.metrics`). Nothing is sampled on a
+clock and the hot path only appends to lists.
 
 Per-system state is kept in plain Python lists, not numpy arrays: every
 event reads and writes single elements, and a list element costs a fraction
@@ -55,21 +57,33 @@ ChangeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 @dataclass
 class ChangeLog:
-    """Deltas of tracked quantities: value(system, q) jumps by `delta` at `t`."""
+    """The tracked quantities of a system each time its state changed: at `t[i]`,
+    `system[i]` had the values ``values[k i : k (i + 1)]``, k = len(QUANTITIES)
+    (flat, so a change appends three times, whatever changed). Every quantity
+    is 0 before a system's first entry."""
 
     t: list[float] = field(default_factory=list)
     system: list[int] = field(default_factory=list)
-    quantity: list[int] = field(default_factory=list)
-    delta: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
 
     def arrays(self) -> ChangeArrays:
-        """The log as arrays (t, system, quantity, delta), in the order of the changes."""
-        return (
-            np.asarray(self.t, dtype=float),
-            np.asarray(self.system, dtype=np.int64),
-            np.asarray(self.quantity, dtype=np.int64),
-            np.asarray(self.delta, dtype=float),
-        )
+        """The jumps (t, system, quantity, delta) in the order of the changes, a
+        change's quantities in the order of QUANTITIES; a quantity that did not
+        change has none. Each delta is its value less the system's one before,
+        the subtraction the run would have made."""
+        t = np.asarray(self.t, dtype=float)
+        system = np.asarray(self.system, dtype=np.int64)
+        now = np.asarray(self.values, dtype=float).reshape(len(t), len(QUANTITIES))
+        # each entry's values before it: the system's previous entry's, 0 before its first
+        order = np.argsort(system, kind="stable")
+        first = np.ones(len(t), dtype=bool)
+        first[1:] = system[order][1:] != system[order][:-1]
+        before = np.empty_like(now)
+        before[order[1:]] = now[order[:-1]]
+        before[order[first]] = 0.0
+        delta = now - before
+        entry, quantity = np.nonzero(delta != 0.0)
+        return t[entry], system[entry], quantity.astype(np.int64), delta[entry, quantity]
 
 
 class Recorder:
@@ -127,7 +141,6 @@ class Fleet:
         self.downtime_by_cause: dict[str, float] = {}  # outages open at the end included
         self.outages_by_cause: dict[str, int] = {}
         self.log = ChangeLog()
-        self._value = [[0.0] * len(QUANTITIES) for _ in range(n)]  # each quantity now
         self._reason_bits: dict[str, int] = {}
         self._by_severity: list[int] = []  # allocated bits, most severe first
         self._soft_bits = 0
@@ -135,9 +148,13 @@ class Fleet:
         self.on_heat_change: Callable[[int], None] = lambda s: None
         # told when a system's capacity changes (a workload on it); None: nobody listens
         self.on_capacity_change: Callable[[int], None] | None = None
-        self.scopes = [hall.system_scope(s) for s in range(n)]
-        for s in range(n):
-            self._refresh(s)
+        self.scopes = hall.scopes("system")
+        # every system starts alike, running at full power: its first entry in the log
+        start = self._values(0) if n else (0.0,) * len(QUANTITIES)
+        self.log.t.extend([env.now] * n)
+        self.log.system.extend(range(n))
+        self.log.values.extend(start * n)
+        self._capacity: list[float] = [start[CAPACITY]] * n  # as last logged
 
     # -- reasons -----------------------------------------------------------
     def bit(self, reason: str) -> int:
@@ -152,20 +169,21 @@ class Fleet:
         return bit
 
     def running(self, s: int) -> bool:
-        return self.reasons[s] == 0 and not self.booting[s]
+        return not self.reasons[s] and not self.booting[s]
 
     def add_reason(self, s: int, bit: int, cause: str) -> None:
         """Take system `s` down for `bit`, blaming `cause`; a boot in progress is
         abandoned and the outage it was ending goes on (its trigger stays the first)."""
-        if self.reasons[s] & bit:
+        reasons = self.reasons[s]
+        if reasons & bit:
             return
-        if self.running(s):
-            self.down_cause[s] = cause
-            self.cold[s] = False
-        elif self.booting[s]:
+        if self.booting[s]:
             self.booting[s] = False
             self._boot.cancel(s)
-        self.reasons[s] |= bit
+        elif not reasons:  # it was running
+            self.down_cause[s] = cause
+            self.cold[s] = False
+        self.reasons[s] = reasons | bit
         self._held[(s, bit)] = cause
         if bit & ~self._soft_bits:
             self.cold[s] = True
@@ -175,11 +193,12 @@ class Fleet:
     def clear_reason(self, s: int, bit: int) -> None:
         """Lift reason `bit`; when none is left the system boots, or runs at once if
         it stayed powered throughout."""
-        if not self.reasons[s] & bit:
+        reasons = self.reasons[s]
+        if not reasons & bit:
             return
-        self.reasons[s] &= ~bit
+        reasons = self.reasons[s] = reasons & ~bit
         del self._held[(s, bit)]
-        if self.reasons[s] == 0:
+        if not reasons:
             if self.cold[s]:
                 self.booting[s] = True
                 self._boot.schedule(s, self.env.now + self.boot_h)
@@ -251,10 +270,11 @@ class Fleet:
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:
         """Power dissipated by system `s` now (what the thermal model sees)."""
-        if self.running(s):
+        reasons, booting = self.reasons[s], self.booting[s]
+        if not reasons and not booting:
             return self.full_kw * self.fraction[s]
-        reasons = self.reasons[s]
-        powered = self.booting[s] or (reasons & self._soft_bits and not reasons & ~self._soft_bits)
+        soft = self._soft_bits
+        powered = booting or (reasons & soft and not reasons & ~soft)
         return self.idle_kw if powered else 0.0
 
     def set_fraction(self, s: int, fraction: float) -> None:
@@ -284,30 +304,30 @@ class Fleet:
     def capacity(self, s: int) -> float:
         """Share of a full system's work `s` does now: governor fraction x usable-core
         share while it runs, 0 while it is down or booting."""
-        return self.fraction[s] * self.core_fraction[s] if self.running(s) else 0.0
+        if self.reasons[s] or self.booting[s]:
+            return 0.0
+        return self.fraction[s] * self.core_fraction[s]
+
+    def _values(self, s: int) -> tuple[float, float, float, float, float]:
+        """The tracked quantities of `s` now, in the order of QUANTITIES."""
+        reasons = self.reasons[s]
+        if reasons or self.booting[s]:
+            trip_bit = self._reason_bits.get("thermal", 0)
+            return (0.0, 0.0, self.heat_kw(s), 0.0, 1.0 if reasons & trip_bit else 0.0)
+        fraction = self.fraction[s]  # running: `capacity` and `heat_kw` of a running system
+        return (
+            1.0, fraction * self.core_fraction[s], self.full_kw * fraction,
+            1.0 if fraction < self.cap[s] else 0.0, 0.0,
+        )
 
     def _refresh(self, s: int) -> None:
-        running = self.running(s)
-        trip_bit = self._reason_bits.get("thermal", 0)
-        new = (
-            1.0 if running else 0.0,
-            self.fraction[s] * self.core_fraction[s] if running else 0.0,
-            self.heat_kw(s),
-            1.0 if running and self.fraction[s] < self.cap[s] else 0.0,
-            1.0 if self.reasons[s] & trip_bit else 0.0,
-        )
-        old = self._value[s]
-        capacity_changed = new[CAPACITY] != old[CAPACITY]
-        now = self.env.now
+        new = self._values(s)
         log = self.log
-        for q in range(len(QUANTITIES)):
-            d = new[q] - old[q]
-            if d != 0.0:
-                log.t.append(now)
-                log.system.append(s)
-                log.quantity.append(q)
-                log.delta.append(d)
-                old[q] = new[q]
+        log.t.append(self.env.now)
+        log.system.append(s)
+        log.values.extend(new)
+        capacity_changed = new[CAPACITY] != self._capacity[s]
+        self._capacity[s] = new[CAPACITY]
         if capacity_changed and self.on_capacity_change is not None:
             self.on_capacity_change(s)  # after the state is consistent
 

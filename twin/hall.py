@@ -68,7 +68,8 @@ class Hall:
             return [self.row_scope(r) for r in range(self.rows)]
         if level == "rack":
             return [self.rack_scope(r) for r in range(self.n_racks)]
-        return [self.system_scope(s) for s in range(self.n_systems)]
+        k = self.systems_per_rack  # each rack's name made once, not once per system
+        return [f"{rack}.sys{i + 1}" for rack in self.scopes("rack") for i in range(k)]
 
     def index_of(self, level: str) -> np.ndarray:
         """For each system, the number of its scope at `level`."""

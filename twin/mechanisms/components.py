@@ -216,6 +216,11 @@ class ComponentClass:
         f = spec.bad_fraction if bad_fraction is None else bad_fraction
         return np.where(self._lot_rng.random(n) < f, spec.bad_factor, 1.0)
 
+    def _lot_of_one(self) -> float:
+        """`_lot` of one new unit, as a float: the same draw, without arrays."""
+        spec = self.spec
+        return spec.bad_factor if self._lot_rng.random() < spec.bad_fraction else 1.0
+
     def _now(self, s: int) -> float:
         """The class's clock in system `s`: wall hours, or virtual hours with `arrhenius`."""
         return self.env.now if self.clock is None else self.clock.now(s)
@@ -261,9 +266,17 @@ class ComponentClass:
         their lives. Their lot is drawn afresh from the mix, unless `replacing` units in
         place with `fix_bad_probability` given: then a good position stays good and a
         bad one is cleared with that probability."""
-        self.installed[units] = self._now(units[0] // self.count)
+        now = self._now(units[0] // self.count)
         fix, rng = self.spec.fix_bad_probability, self._fix_bad_rng
-        if replacing and fix is not None and rng is not None:
+        in_place = replacing and fix is not None and rng is not None
+        if len(units) == 1 and not in_place:  # a replacement: the same draws, no list index
+            [unit] = units
+            self.installed[unit] = now
+            accel = self.accel[unit] = self._lot_of_one()
+            return [self.spec.failure.draw(self._life, accel)]
+        self.installed[units] = now
+        if in_place:
+            assert rng is not None and fix is not None
             for unit in units:
                 if self.accel[unit] > 1.0 and rng.random() < fix:
                     self.accel[unit] = 1.0
@@ -277,7 +290,7 @@ class ComponentClass:
         return f"{self.fleet.scopes[s]}.{self.name}{u + 1}"
 
     def repair_hours(self) -> float:
-        return float(self.spec.repair.sample(self.repair_streams.repair_time))
+        return self.spec.repair.draw(self.repair_streams.repair_time)
 
     # -- failure and restore -------------------------------------------------
     def _fail(self, unit: int) -> None:
@@ -295,7 +308,7 @@ class ComponentClass:
             self._failover_rng.random() * (self.count - self.down[s] + 1) < self.spec.required
         ):
             self.in_failover[s] += 1
-            delay = float(self.spec.failover.sample(self._failover_time))
+            delay = self.spec.failover.draw(self._failover_time)
             generation = self.fleet.generation[s]
             self.env.timeout(delay).callbacks.append(
                 lambda _ev: self._failover_done(s, generation)
@@ -320,8 +333,8 @@ class ComponentClass:
         elif renewed:
             [life] = self._install([unit])
         else:
-            age = np.asarray(self._now(s) - self.installed[unit])
-            life = float(self.spec.failure.residual(self._life, age, self.accel[unit]))
+            age = float(self._now(s) - self.installed[unit])
+            life = self.spec.failure.draw_residual(self._life, age, float(self.accel[unit]))
         self._schedule(unit, life)
         self.up[unit] = True
         self.down[s] -= 1

@@ -291,7 +291,7 @@ class RepairShop:
 
     @staticmethod
     def _draw(dist: Any, rng: np.random.Generator) -> float:
-        return float(dist.sample(rng))
+        return dist.draw(rng)  # type: ignore[no-any-return]
 
     @staticmethod
     def _blame(target: Repairable, unit: int, rng: np.random.Generator) -> int:

@@ -62,6 +62,7 @@ class Thermal:
     def __init__(self, env: simpy.Environment, fleet: Fleet, spec: ThermalSpec) -> None:
         n = fleet.n
         self.env, self.fleet, self.spec = env, fleet, spec
+        self._R, self._C = spec.resistance, spec.capacitance  # read on every re-solve
         self.t0: list[float] = [0.0] * n
         self.inlet: list[float] = [spec.inlet] * n
         self.heat: list[float] = [fleet.heat_kw(s) for s in range(n)]  # P since t0
@@ -91,16 +92,19 @@ class Thermal:
         fleet.on_heat_change = self.update
         # told (system, temperature now) after every re-solve of a system
         self.on_update: list[Callable[[int, float], None]] = []
+        # A wafer at its steady state below the throttle threshold has nothing to govern
+        # and never crosses a threshold: re-solving it would change nothing.
         for s in range(n):
-            self.update(s, advanced=True)
+            if self.T0[s] >= spec.throttle:
+                self.update(s, advanced=True)
 
     # -- state -------------------------------------------------------------
     def _tau(self, s: int) -> float:
         """Time constant in hours: R [K/kW] x C [kJ/K] = seconds."""
-        return self.spec.resistance * self.factor[s] * self.spec.capacitance / 3600.0
+        return self._R * self.factor[s] * self._C / 3600.0
 
     def steady(self, s: int) -> float:
-        return self.inlet[s] + self.heat[s] * self.spec.resistance * self.factor[s]
+        return self.inlet[s] + self.heat[s] * self._R * self.factor[s]
 
     def temperature(self, s: int) -> float:
         """Temperature of system `s` now."""
@@ -139,7 +143,7 @@ class Thermal:
         change of state; the heat of the elapsed interval is the one held since t0)."""
         T = self.T0[s] if advanced else self._advance(s)
         fleet = self.fleet
-        if fleet.running(s):
+        if not fleet.reasons[s] and not fleet.booting[s]:  # running
             self._govern(s, T)
         elif self.throttled[s]:
             self._release(s)
@@ -213,20 +217,21 @@ class Thermal:
             self._release(s)
 
     def _schedule(self, s: int, T: float) -> None:
-        spec = self.spec
-        T_ss, tau = self.steady(s), self._tau(s)
-        if self.fleet.reasons[s] & self._trip_bit:
-            kind, level = _COOLED, spec.restart
-        elif not self.fleet.running(s):
-            self._agenda.cancel(s)
+        spec, reasons = self.spec, self.fleet.reasons[s]
+        tripped = reasons & self._trip_bit
+        if not tripped and (reasons or self.fleet.booting[s]):
+            self._agenda.cancel(s)  # down: nothing to cross until it runs again
             return
+        T_ss = self.steady(s)
+        if tripped:
+            kind, level = _COOLED, spec.restart
         elif not self.throttled[s]:
             kind, level = _THROTTLE, spec.throttle
         elif T_ss > spec.throttle + 1e-9:
             kind, level = _TRIP, spec.trip
         else:
             kind, level = _HOLD, spec.throttle
-        dt = crossing_time(T, T_ss, level, tau)
+        dt = crossing_time(T, T_ss, level, self._tau(s))
         if dt == math.inf:
             self._agenda.cancel(s)
         else:

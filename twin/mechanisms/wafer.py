@@ -159,16 +159,41 @@ class Wafers:
                                       strict=True):
                 self._after(self._cores, self._due_cores, s, core)
                 self._after(self._fatal, self._due_fatal, s, fatal)
-        dead_on_arrival = []
-        for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True):
-            self.spare_cores[s] = max(left, 0)
-            self.usable[s] = spec.active_cores + min(left, 0)
-            self.accel[s] = a
-            self.fleet.set_core_fraction(s, self.usable[s] / spec.active_cores)
-            if self.usable[s] < spec.min_active_fraction * spec.active_cores:
-                self._stop_clocks(s)
-                dead_on_arrival.append(s)
-        return dead_on_arrival
+        return [
+            s for s, left, a in zip(systems.tolist(), spares.tolist(), accel.tolist(), strict=True)
+            if self._fit(s, left, a)
+        ]
+
+    def _replace(self, s: int) -> bool:
+        """A new wafer in system `s` (a swap's): `_manufacture` of one wafer with the same
+        draws as single values (a few microseconds each, against tens for the arrays of
+        one); returns whether it is dead on arrival."""
+        spec, draws = self.spec, self._replacement
+        defects = int(draws.defects.poisson(spec.defect_density * spec.area))
+        dead = len(set(draws.defects.integers(0, spec.physical_cores, defects).tolist()))
+        self.defects[s] = defects
+        self.defect_cores += dead
+        bad = draws.lot.random() < spec.bad_fraction
+        accel = spec.bad_factor if bad else 1.0
+        core = spec.core_failures.draw(draws.core_failures, accel)
+        self._after(self._cores, self._due_cores, s, core)
+        life = spec.failure.draw(draws.life, spec.bad_failure_factor if bad else 1.0)
+        self._after(self._fatal, self._due_fatal, s, life)
+        return self._fit(s, spec.physical_cores - spec.active_cores - dead, accel)
+
+    def _fit(self, s: int, spares: int, accel: float) -> bool:
+        """The new wafer of `s` has `spares` cores beyond its active ones (fewer than 0:
+        short of them) and a core-failure clock `accel` times fast; returns whether it
+        is dead on arrival (its clocks then stopped)."""
+        spec = self.spec
+        self.spare_cores[s] = max(spares, 0)
+        usable = self.usable[s] = spec.active_cores + min(spares, 0)
+        self.accel[s] = accel
+        self.fleet.set_core_fraction(s, usable / spec.active_cores)
+        if usable < spec.min_active_fraction * spec.active_cores:
+            self._stop_clocks(s)
+            return True
+        return False
 
     # -- working time (ageing = "while_running") ---------------------------------------
     def _after(self, agenda: Agenda, due: list[float], s: int, hours: float) -> None:
@@ -220,8 +245,8 @@ class Wafers:
         self.usable[s] -= lost - from_spares
         fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
         fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
-        life = spec.core_failures.sample(draws.core_failures, self.accel[s])
-        self._after(self._cores, self._due_cores, s, float(life))
+        life = spec.core_failures.draw(draws.core_failures, self.accel[s])
+        self._after(self._cores, self._due_cores, s, life)
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
             self._fail(s, cores=True)
         elif spec.remap_time > 0:
@@ -260,14 +285,14 @@ class Wafers:
                 self.rma_waits += 1
                 fleet.recorder.emit(env.now, f"{ROOT}.spare_systems", "stockout", "system")
             yield self.pool.get(1)
-            yield from self.crews.work(float(spec.swap_time.sample(self._swap_rng)), priority=0)
+            yield from self.crews.work(spec.swap_time.draw(self._swap_rng), priority=0)
             self.swaps += 1
             env.process(self._rma())
             fleet.generation[s] += 1
             self.shop.abandon(s)
             fleet.recorder.emit(env.now, fleet.scopes[s], "system_swap", "wafer")
             self.replaced[s] = True
-            if not self._manufacture(np.array([s]), self._replacement):
+            if not self._replace(s):
                 break
             self._count_failure(s, cores=True)  # the replacement was dead on arrival
             dead_in_a_row = dead_in_a_row + 1 if env.now == dead_at else 1
@@ -290,5 +315,5 @@ class Wafers:
         fleet.clear_reason(s, self._bit)
 
     def _rma(self):  # type: ignore[no-untyped-def]
-        yield self.env.timeout(float(self.swap_spec.rma_time.sample(self._rma_rng)))
+        yield self.env.timeout(self.swap_spec.rma_time.draw(self._rma_rng))
         yield self.pool.put(1)

@@ -80,7 +80,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from twin.agenda import Agenda
+from twin.agenda import NO_TIME, Agenda
 from twin.compute import CS3, GpuNode, Hardware, ModelSpec, Speculative, evaluate
 from twin.rng import Streams
 from twin.workloads.serving.core import SECONDS_PER_HOUR as HOUR_S
@@ -161,35 +161,30 @@ class _Burst(Agenda):
     event of the simulation: between its own times nothing else runs, so a
     request costs no SimPy event. The handler reads the time it fires at from
     `now` (the SimPy clock stays at the start of the burst) and must not create
-    SimPy events (the next one is looked up once per burst)."""
+    SimPy events (the next one is looked up once per burst). Its times are all
+    scheduled one by one: no batch, only the heap."""
 
     now = 0.0
 
-    def _run(self):  # type: ignore[no-untyped-def]
+    def _fire(self, event: simpy.Event) -> None:
+        if event is not self._timer:
+            return  # a timeout an earlier time replaced
+        self._wake_at = -math.inf
         env, heap, stamp, handler = self.env, self._heap, self._stamp, self._handler
         pop = heapq.heappop
-        while True:
-            while heap and stamp.get(heap[0][2]) != heap[0][1]:
+        start, limit = env.now, env.peek()
+        while heap:
+            t, seq, key = heap[0]
+            if stamp.get(key) != seq:
                 pop(heap)
-            t = heap[0][0] if heap else math.inf
-            self._wake_at = t
-            try:
-                yield env.timeout(max(t - env.now, 0.0)) if t < math.inf else env.event()
-            except simpy.Interrupt:
                 continue
-            self._wake_at = -math.inf
-            start, limit = env.now, env.peek()
-            while heap:
-                t, seq, key = heap[0]
-                if stamp.get(key) != seq:
-                    pop(heap)
-                    continue
-                if t > start and t >= limit:
-                    break
-                pop(heap)
-                del stamp[key]
-                self.now = t if t > start else start
-                handler(key)
+            if t > start and t >= limit:
+                break
+            pop(heap)
+            stamp[key] = NO_TIME
+            self.now = t if t > start else start
+            handler(key)
+        self._arm()
 
 
 
