@@ -4,7 +4,7 @@ A mechanism (failures of a component class, thermal crossings, ...) keeps one
 pending time per key (a unit, a system) and one SimPy timeout for the
 earliest of them. Rescheduling a key replaces its pending time (the old
 heap entry is skipped when popped); an earlier time re-arms the agenda
-there. This is the "one process per mechanism" of docs/performance.md, *The
+there. This is the "one timeout per mechanism" of docs/performance.md, *The
 approach*.
 
 The agenda is driven by event callbacks, not by a generator process: a
@@ -135,15 +135,12 @@ class Agenda:
         self._stamp[key] = NO_TIME
 
     def _batch_head(self) -> tuple[float, int, int] | None:
-        """The first entry of the batch still pending (its key untouched since)."""
-        head, stamp = self._head, self._stamp
-        if head is not None and head[2] not in stamp:
-            return head
-        batch = self._batch
-        if batch is None:
-            return None
-        times, seqs, keys = batch
-        i = self._next + (head is not None)  # a head whose key was touched is passed
+        """Read the batch on to its first entry still pending (its key untouched since),
+        past a head whose key was touched; None, and no batch, when none is left."""
+        assert self._batch is not None
+        times, seqs, keys = self._batch
+        stamp = self._stamp
+        i = self._next + (self._head is not None)
         while i < len(keys) and int(keys[i]) in stamp:
             i += 1
         self._next = i

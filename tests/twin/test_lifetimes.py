@@ -127,6 +127,39 @@ def test_a_faster_clock_divides_lives_by_the_factor():
         assert fast == pytest.approx(slow / 4.0, rel=1e-12)
 
 
+ONE_UNIT_DISTS = [
+    Exponential(mean="150000 h"), Weibull(shape=0.5, scale="1000 h"),
+    Weibull(shape=1.0, scale="1000 h"), Weibull(shape=1.5, scale="100000 h"),
+    Weibull(shape=2.0, scale="1000 h"), Lognormal(median="1 h", sigma=0.4),
+    Lognormal(median="5000 h", sigma=2.0), Deterministic(value="15 min"),
+]
+
+
+@pytest.mark.parametrize("dist", ONE_UNIT_DISTS, ids=lambda d: f"{d.dist}")
+@pytest.mark.parametrize("accel", [1.0, 3.0, np.float64(7.3)])
+def test_a_single_draw_is_the_draw_of_one_unit_bit_for_bit(dist, accel):
+    # the engine draws one unit's life as a float; the same stream must give the same
+    # bits as the array draw of one unit (a 0-d array, or an array of one)
+    scalar, single, one = (np.random.default_rng(9) for _ in range(3))
+    for _ in range(300):
+        x = dist.draw(scalar, accel)
+        assert isinstance(x, float)
+        assert x == float(dist.sample(single, accel))
+        assert x == float(dist.sample(one, np.array([accel]))[0])
+
+
+@pytest.mark.parametrize("dist", [d for d in ONE_UNIT_DISTS if d.dist != "lognormal"]
+                         + [LOGNORMAL], ids=lambda d: f"{d.dist}")
+def test_a_single_residual_draw_is_the_draw_of_one_unit_bit_for_bit(dist):
+    ages = np.random.default_rng(3).exponential(dist.mean(), 300)
+    ages[::7] = 0.0  # a unit reset at install
+    scalar, array = np.random.default_rng(4), np.random.default_rng(4)
+    for age in ages.tolist():
+        for accel in (1.0, 2.5):
+            x = dist.draw_residual(scalar, age, accel)
+            assert x == float(dist.residual(array, np.asarray(age), accel))
+
+
 # -- renewal and minimal repair in the engine ---------------------------------------------
 
 SYSTEMS = 50

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from twinkit import quiet_scenario, run_model
 
 from twin.engine import simulate
-from twin.fleet import QUANTITIES
+from twin.fleet import QUANTITIES, ChangeLog
 from twin.metrics import bucket_edges, bucket_integrals
 from twin.records import ListSink
 
@@ -165,3 +165,36 @@ def test_a_hall_down_all_run_has_no_capacity_either():
     kpis = simulate(DEAD_HALL, seed=2, until=until).kpis
     assert kpis["availability"] == 0.0
     assert kpis["capacity"] <= kpis["availability"]
+
+
+def test_the_change_log_gives_each_quantity_s_jumps_from_the_system_s_value_before():
+    # the fleet logs a system's quantities as they are after each change; the jumps are
+    # each value less the same system's value before it (0 before its first entry),
+    # in the order of the changes and of QUANTITIES, none where nothing changed
+    k = len(QUANTITIES)
+    log = ChangeLog()
+    entries = [
+        (0.0, 0, [1.0, 1.0, 23.0, 0.0, 0.0]),
+        (0.0, 1, [1.0, 1.0, 23.0, 0.0, 0.0]),
+        (2.0, 1, [0.0, 0.0, 2.0, 0.0, 0.0]),
+        (2.5, 0, [1.0, 0.5, 11.5, 1.0, 0.0]),
+        (3.0, 1, [0.0, 0.0, 2.0, 0.0, 0.0]),  # nothing changed
+        (4.0, 1, [0.0, 0.0, 0.0, 0.0, 1.0]),
+    ]
+    for t, s, values in entries:
+        assert len(values) == k
+        log.t.append(t)
+        log.system.append(s)
+        log.values.extend(values)
+    t, system, quantity, delta = log.arrays()
+    expected = []
+    before = {0: [0.0] * k, 1: [0.0] * k}
+    for time, s, values in entries:
+        for q, value in enumerate(values):
+            if value != before[s][q]:
+                expected.append((time, s, q, value - before[s][q]))
+        before[s] = values
+    got = list(zip(t.tolist(), system.tolist(), quantity.tolist(), delta.tolist(), strict=True))
+    assert got == expected
+    assert len(got) == 14
+

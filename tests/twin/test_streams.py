@@ -13,7 +13,7 @@ import pytest
 from twinkit import merge, quiet_scenario, run_logged
 
 from twin.engine import build
-from twin.rng import Streams
+from twin.rng import Stream, Streams
 
 BUSY_PSU = {"components": {"psu": {"failure": {"dist": "exponential", "mean": "200 h"},
                                    "repair": {"dist": "exponential", "mean": "3 h"}}}}
@@ -99,3 +99,34 @@ def test_the_wafer_stream_does_not_move_when_a_class_is_added():
     extra = build(quiet_scenario(**merge(overrides, VALVES)), seed=1)
     assert plain.wafers.defects.sum() > 0
     assert np.array_equal(plain.wafers.defects, extra.wafers.defects)
+
+
+# every way the engine and its layers draw, singly and as arrays
+DRAWS = [
+    lambda g: g.random(), lambda g: g.standard_exponential(), lambda g: g.exponential(2.5),
+    lambda g: g.exponential(np.float64(0.7)), lambda g: g.standard_normal(),
+    lambda g: g.weibull(1.5), lambda g: g.weibull(0.5), lambda g: g.geometric(0.25),
+    lambda g: g.geometric(0.6), lambda g: g.random(3).tolist(),
+    lambda g: g.exponential(1.0, (2,)).tolist(), lambda g: g.exponential(1.0, ()).tolist(),
+    lambda g: g.integers(5), lambda g: g.integers(0, 970_000, 4).tolist(),
+    lambda g: g.poisson(46.0, 3).tolist(), lambda g: g.gamma(0.6, 1.0, 3).tolist(),
+    lambda g: g.choice(10), lambda g: g.standard_normal((1,)).tolist(),
+    lambda g: g.binomial(5, 0.3),
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_stream_gives_a_generators_numbers_whatever_the_mix_of_calls(seed):
+    # single draws come from blocks (twin/rng.py): runs of one kind, switches, arrays
+    # and other methods in between must all see the numbers one call at a time gives
+    rng = np.random.default_rng(seed)
+    plain = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    stream = Stream(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1,))))
+    calls = []
+    while len(calls) < 600:
+        draw = DRAWS[int(rng.integers(len(DRAWS)))]
+        calls += [draw] * int(rng.integers(1, 150))  # a run of one kind
+    for draw in calls:
+        a, b = draw(plain), draw(stream)
+        assert a == b and type(a) is type(b)
+    assert stream.bit_generator.state == plain.bit_generator.state
