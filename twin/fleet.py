@@ -284,7 +284,7 @@ class Fleet:
         applied = min(fraction, self.cap[s])
         if applied != self.fraction[s]:
             self.fraction[s] = applied
-            self._refresh(s)
+            self._refresh_running(s)
 
     def set_cap(self, s: int, cap: float) -> None:
         """Cap the power fraction of `s` (a facility power budget); heat follows."""
@@ -295,6 +295,12 @@ class Fleet:
     def set_core_fraction(self, s: int, fraction: float) -> None:
         if fraction != self.core_fraction[s]:
             self.core_fraction[s] = fraction
+            self._refresh_running(s)
+
+    def _refresh_running(self, s: int) -> None:
+        """Log a change of how `s` runs (its fractions): a system down or booting
+        logs nothing, its quantities do not depend on them (`_values`)."""
+        if not self.reasons[s] and not self.booting[s]:
             self._refresh(s)
 
     def _changed(self, s: int) -> None:

@@ -244,13 +244,15 @@ class Wafers:
         self.spare_cores_consumed += from_spares
         self.usable[s] -= lost - from_spares
         fleet.recorder.emit(now, fleet.scopes[s], "failure", "cores", float(lost))
-        fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
         life = spec.core_failures.draw(draws.core_failures, self.accel[s])
         self._after(self._cores, self._due_cores, s, life)
+        # down first, then the new core share: a system down logs no change of share
+        # (and the workloads hear of one change, not a slow-down then an outage)
         if self.usable[s] < spec.min_active_fraction * spec.active_cores:
             self._fail(s, cores=True)
         elif spec.remap_time > 0:
             fleet.hold(s, self._remap_bit, "cores", spec.remap_time)
+        fleet.set_core_fraction(s, max(self.usable[s], 0) / spec.active_cores)
 
     # -- wafer failure and swap ----------------------------------------------------
     def _fail(self, s: int, cores: bool = False, cause: str = "wafer") -> None:
