@@ -9,11 +9,11 @@ approach*.
 
 The agenda is driven by event callbacks, not by a generator process: a
 process paid for resuming its generator on every firing, and for an
-`Interrupt` (an event, a thrown exception) on every earlier time. The
-events are created at the same instants and with the same priorities as the
-process made them (an urgent event where the process was interrupted or
-started, the timeout when it went to sleep), so every event of a run keeps
-its place in SimPy's queue and runs stay bit-identical to the process's.
+`Interrupt` (an event, a thrown exception) on every earlier time. An
+earlier time arms a new timeout at once (the one it replaces is skipped
+when it comes up): one SimPy event, where a process needed three. Only the
+first arming waits for an urgent event at the start of the run, so that a
+mechanism can fill its agenda after it is built.
 """
 
 from __future__ import annotations
@@ -90,8 +90,9 @@ class Agenda:
         seq = next(self._seq)
         self._stamp[key] = seq
         heapq.heappush(self._heap, (t, seq, key))
-        if t < self._wake_at:
-            self._rearm()
+        if t < self._wake_at:  # the earliest now: armed for it (the armed one is stale)
+            self._wake_at = t
+            self._timer = _Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
         """Schedule many keys at once, as `schedule` would one after the other (a key
@@ -165,10 +166,8 @@ class Agenda:
         return head
 
     def _rearm(self) -> None:
-        """A time before the armed one: drop that timeout and arm again, now."""
-        self._wake_at = -math.inf
-        self._timer = None
-        _Wake(self.env, self._arm, priority=URGENT)
+        """A time before the armed one: arm a timeout for it (the armed one is stale)."""
+        self._arm_for(self._earliest())
 
     def _arm(self, _event: object = None) -> None:
         """Arm a timeout for the earliest pending entry (none if there is none)."""
