@@ -88,6 +88,8 @@ class Thermal:
             _COOLED: spec.restart,
         }
         self._agenda = Agenda(env, self._cross)
+        self._throttle = spec.throttle
+        self._hottest = max(fleet.full_kw, fleet.idle_kw)  # the most heat a system gives off
         self._trip_bit = fleet.bit("thermal")
         fleet.on_heat_change = self.update
         # told (system, temperature now) after every re-solve of a system
@@ -140,10 +142,28 @@ class Thermal:
     # -- governor ----------------------------------------------------------
     def update(self, s: int, advanced: bool = False) -> None:
         """Re-solve system `s` after an input changed (the fleet calls this on any
-        change of state; the heat of the elapsed interval is the one held since t0)."""
+        change of state; the heat of the elapsed interval is the one held since t0).
+
+        Most re-solves are of a cool system: below the throttle threshold, neither
+        throttled nor tripped, with a steady state at any power it can draw at or
+        below the threshold. It has nothing to govern (full power) and no crossing
+        ahead: only its heat is brought up to date (every event of a run re-solves a
+        system)."""
         T = self.T0[s] if advanced else self._advance(s)
         fleet = self.fleet
-        if not fleet.reasons[s] and not fleet.booting[s]:  # running
+        reasons = fleet.reasons[s]
+        if (
+            T < self._throttle and not self.throttled[s] and not reasons & self._trip_bit
+            and self.inlet[s] + self._hottest * (self._R * self.factor[s]) <= self._throttle
+        ):
+            if not reasons and not fleet.booting[s]:
+                fleet.set_fraction(s, 1.0)
+            self.heat[s] = fleet.heat_kw(s)
+            self._agenda.cancel(s)
+            for hook in self.on_update:
+                hook(s, T)
+            return
+        if not reasons and not fleet.booting[s]:  # running
             self._govern(s, T)
         elif self.throttled[s]:
             self._release(s)
