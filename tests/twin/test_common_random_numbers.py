@@ -1,6 +1,6 @@
 """Common random numbers for logistics: every independent draw has its own stream.
 
-Lives (``components.<class>.life``), lot membership (``.lot``), whether a
+Lives (``components.<class>.life``, ``.residual``), lot membership (``.lot``), whether a
 failure hits a load-carrying unit (``.failover``) and the failover time
 (``.failover_time``) are separate streams, and so is every stage of a repair
 (``repair.<class>.<stage>``). Changing a logistics parameter then leaves

@@ -49,7 +49,10 @@ An automated fix that silently failed restores the unit with a failure due
 `detection_delay` later on its clock (`restore(..., fails_after=...)`): the
 fault shows again, a failure like any other.
 
-Streams: ``components.<class>.life`` (lives and residual lives), ``.lot``
+Streams: ``components.<class>.life`` (lives; at the start, the residual
+lives of units of a given age), ``.residual`` (the residual lives of units
+an automated fix leaves at their age: a stream of its own, so that each
+stream makes one kind of draw and serves it from blocks, `twin.rng`), ``.lot``
 (bad-lot membership), ``.fix_bad`` (whether a replacement clears a bad
 position), ``.age`` (starting ages), ``.failover`` (whether a failure hits a
 load-carrying unit) and ``.failover_time``.
@@ -143,6 +146,7 @@ class ComponentClass:
         self.env, self.name, self.spec = env, name, spec
         self.fleet, self.thermal, self.shop = fleet, thermal, shop
         self._life = streams[f"components.{name}.life"]
+        self._residual = streams[f"components.{name}.residual"]
         self._lot_rng = streams[f"components.{name}.lot"]
         self._failover_rng = streams[f"components.{name}.failover"]
         self._failover_time = streams[f"components.{name}.failover_time"]
@@ -334,7 +338,7 @@ class ComponentClass:
             [life] = self._install([unit])
         else:
             age = float(self._now(s) - self.installed[unit])
-            life = self.spec.failure.draw_residual(self._life, age, float(self.accel[unit]))
+            life = self.spec.failure.draw_residual(self._residual, age, float(self.accel[unit]))
         self._schedule(unit, life)
         self.up[unit] = True
         self.down[s] -= 1
