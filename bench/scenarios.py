@@ -1,14 +1,17 @@
-"""Scenarios the benchmarks and the oracle tests run, derived from the default hall.
+"""Scenarios the benchmarks and the oracle tests run, derived from the shipped halls.
 
 Role: one place that says what each benchmark simulates. Every scenario is
-the default hall (`scenarios/hall.toml`) with a few keys changed, built as a
-resolved `Scenario` (validated like any scenario file):
+the default hall (`scenarios/hall.toml`) or the GPU hall
+(`scenarios/gpu-hall.toml`) with a few keys changed, built as a resolved
+`Scenario` (validated like any scenario file):
 
 - `default_hall`: the 1,020-system hall, one year, as shipped;
-- `scaled_hall`: rows times `factor`, and crews, spare-part stocks, reorder
-  points, order quantities and spare systems times the same factor, so every
-  system sees the same service level (`scale_crews=False` keeps the default
-  hall's crews: a saturated crew queue, the worst case for the engine);
+- `gpu_hall`: the 2,300-node hall of 8-GPU nodes, one year, as shipped;
+- `scaled_hall`: a hall's (the default one's unless given) rows times
+  `factor`, and crews, spare-part stocks, reorder points, order quantities
+  and spare systems times the same factor, so every system sees the same
+  service level (`scale_crews=False` keeps the hall's crews: a saturated
+  crew queue, the worst case for the engine);
 - `accelerated`: a small hall whose failure clocks run `factor` times faster
   (component, core and wafer lives divided by `factor`), so a short run has
   enough failures to compare models; `lean=True` also removes the PSU and
@@ -24,9 +27,13 @@ from typing import Any
 
 from twin.scenario import Scenario, deep_merge, load_scenario, scale_scenario
 
-__all__ = ["HALL_TOML", "default_hall", "scaled_hall", "accelerated", "thermal_stress", "changed"]
+__all__ = [
+    "HALL_TOML", "GPU_HALL_TOML", "default_hall", "gpu_hall", "scaled_hall", "accelerated",
+    "thermal_stress", "changed",
+]
 
 HALL_TOML = Path(__file__).resolve().parent.parent / "scenarios" / "hall.toml"
+GPU_HALL_TOML = HALL_TOML.with_name("gpu-hall.toml")
 
 # the distribution keys that hold a time, by distribution
 _TIME_KEY = {"exponential": "mean", "weibull": "scale", "lognormal": "median",
@@ -36,6 +43,11 @@ _TIME_KEY = {"exponential": "mean", "weibull": "scale", "lognormal": "median",
 def default_hall() -> Scenario:
     """The shipped default hall: 1,020 systems, one year, every mechanism on."""
     return load_scenario(HALL_TOML)
+
+
+def gpu_hall() -> Scenario:
+    """The shipped GPU hall: 2,300 8-GPU nodes failing as the Llama 3 run's, one year."""
+    return load_scenario(GPU_HALL_TOML)
 
 
 def changed(scenario: Scenario, changes: dict[str, Any], name: str | None = None) -> Scenario:
@@ -61,11 +73,12 @@ def faster(dist: dict[str, Any], factor: float) -> dict[str, Any]:
 
 
 def scaled_hall(factor: int, base: Scenario | None = None, *, scale_crews: bool = True) -> Scenario:
-    """The default hall scaled as ``--scale factor`` scales it (`scale_scenario`: rows,
-    crews, spares and spare systems), the crews kept as in `base` if not `scale_crews`."""
+    """`base` (the default hall if not given) scaled as ``--scale factor`` scales it
+    (`scale_scenario`: rows, crews, spares and spare systems), the crews kept as in
+    `base` if not `scale_crews`."""
     base = base or default_hall()
     crews = {} if scale_crews else {"repair": {"crews": base.repair.crews}}
-    name = f"hall-x{factor}{'' if scale_crews else '-default-crews'}"
+    name = f"{base.name}-x{factor}{'' if scale_crews else '-default-crews'}"
     return changed(scale_scenario(base, factor), crews, name=name)
 
 
