@@ -102,7 +102,7 @@ def test_no_crew_and_no_part_for_a_system_waiting_to_be_swapped():
     # crew; with no spare system it waits for ever: the PSU is never repaired and
     # its part goes back on the shelf, while the PSU of system 1 is repaired.
     scenario = two_psus_one_fan(3, spare_systems={"count": 0})
-    stock_before = build(scenario, 1).stock["psu"].shelf.level
+    stock_before = build(scenario, 1).stock["psu"].on_hand
     model, sink = run(scenario, [("fan", 2, 1.0), ("psu", 0, 1.2), ("psu", 2, 1.4)], 1.45)
     model.wafers._fatal.schedule(0, 1.5)
     model.env.run(until=10.0)
@@ -110,7 +110,7 @@ def test_no_crew_and_no_part_for_a_system_waiting_to_be_swapped():
     assert repaired_at(model, sink, "psu", 0) == []
     assert repaired_at(model, sink, "psu", 2) == [3.0]
     assert model.stock["psu"].used == 1
-    assert model.stock["psu"].shelf.level == stock_before - 1
+    assert model.stock["psu"].on_hand == stock_before - 1
     assert model.crews.busy_h == 2.0
 
 
