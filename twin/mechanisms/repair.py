@@ -366,8 +366,7 @@ class RepairShop:
             repair.call_off()
         for repair in repairs:
             if repair.has_part:
-                repair.has_part = False
-                repair.stock.give_back()
+                repair.give_back()
 
     def _swapping(self, s: int) -> bool:
         return bool(self.fleet.reasons[s] & self._swap_bit)
@@ -482,7 +481,7 @@ class _Repair:
         shop = self.shop
         self.wants_part, self.has_part = False, True
         if shop._swapping(self.s):  # the wafer failed while the part was on its way
-            self._give_back()
+            self.give_back()
             return
         self.job = shop.crews.assign(
             self.target.repair_hours(), self._priority, self.s, self._worked)
@@ -502,7 +501,7 @@ class _Repair:
         again `detection_delay` later, to be diagnosed anew."""
         self.job = None
         if not worked:
-            self._give_back()
+            self.give_back()
             return
         shop, target, blamed = self.shop, self.target, self.blamed
         spec, fleet, rng = shop.spec, shop.fleet, target.repair_streams
@@ -527,7 +526,8 @@ class _Repair:
             self.after(self.shop.spec.diagnosis, self.target.repair_streams.diagnosis,
                        self._manual)
 
-    def _give_back(self) -> None:
+    def give_back(self) -> None:
+        """The part in hand goes back on the shelf, unused."""
         self.has_part = False
         self.stock.give_back()
 
@@ -535,7 +535,7 @@ class _Repair:
         """The system was swapped: no stage follows; a request for a part or a crew is
         withdrawn, a crew at work released (a part in hand is `RepairShop.abandon`'s)."""
         self.off = True
-        self.shop.open_since[self.target.name].pop(self, None)
+        self.shop._ended(self)
         if self.wants_part:
             self.wants_part = False
             self.stock.withdraw(self._part_in_hand)
