@@ -202,12 +202,12 @@ def _watched(
 def _part_queue(env: simpy.Environment, name: str, part: PartStock) -> Queue:
     """A part's stock as `Saturation` watches it: demand over a lead time against the
     mean stock position of its (s, Q) policy."""
-    spec, waiting = part.spec, part.shelf.get_queue
+    spec = part.spec
     return Queue(
         f"spares.{name}", "repairs waited for a part",
         f"spares.{name}.reorder_point and order_quantity",
-        lambda: len(waiting),
-        lambda: (part.used + len(waiting)) * spec.lead_time,
+        lambda: part.backorders,
+        lambda: (part.used + part.backorders) * spec.lead_time,
         lambda: (spec.reorder_point + (spec.order_quantity + 1) / 2) * env.now,
         "demand over a lead time / (reorder_point + (order_quantity + 1) / 2)",
     )

@@ -102,7 +102,7 @@ def test_no_crew_and_no_part_for_a_system_waiting_to_be_swapped():
     # crew; with no spare system it waits for ever: the PSU is never repaired and
     # its part goes back on the shelf, while the PSU of system 1 is repaired.
     scenario = two_psus_one_fan(3, spare_systems={"count": 0})
-    stock_before = build(scenario, 1).stock["psu"].shelf.level
+    stock_before = build(scenario, 1).stock["psu"].on_hand
     model, sink = run(scenario, [("fan", 2, 1.0), ("psu", 0, 1.2), ("psu", 2, 1.4)], 1.45)
     model.wafers._fatal.schedule(0, 1.5)
     model.env.run(until=10.0)
@@ -110,8 +110,40 @@ def test_no_crew_and_no_part_for_a_system_waiting_to_be_swapped():
     assert repaired_at(model, sink, "psu", 0) == []
     assert repaired_at(model, sink, "psu", 2) == [3.0]
     assert model.stock["psu"].used == 1
-    assert model.stock["psu"].shelf.level == stock_before - 1
+    assert model.stock["psu"].on_hand == stock_before - 1
     assert model.crews.busy_h == 2.0
+
+
+def test_a_swap_calls_off_the_repairs_in_flight_on_its_system():
+    # PSUs 1+1, 10 h of a crew each, two crews, one part on the shelf (the next ones
+    # 100 h away), a swap takes 1 h of a crew. The PSU of system 0 fails at 1 h and takes
+    # the part and a crew; those of systems 1 and 2 fail at 1.2 h and 1.4 h and wait for a
+    # part. The wafer of system 0 fails at 2 h: swapped 2-3 h, its PSU's crew is released
+    # with 2 h worked and its part goes to system 1 (repaired 3-13 h). The wafer of
+    # system 2 fails at 4 h: swapped 4-5 h, its request for a part is withdrawn, so the
+    # deliveries at ~101 h stay on the shelf.
+    scenario = quiet_scenario(
+        hall={"systems_per_rack": 3},
+        components={"psu": {"count": 2, "required": 1, "repair": fixed(10.0)}},
+        repair={"crews": 2},
+        spares={"psu": {"stock": 1, "reorder_point": 0, "order_quantity": 1,
+                        "lead_time": "100 h"}},
+        spare_systems={"swap_time": fixed(1.0)})
+    model, sink = run(scenario, [("psu", 0, 1.0), ("psu", 2, 1.2), ("psu", 4, 1.4)], 1.5)
+    model.wafers._fatal.schedule(0, 2.0)
+    model.wafers._fatal.schedule(2, 4.0)
+    model.env.run(until=120.0)
+    model.recorder.flush()
+    stock, psu = model.stock["psu"], model.classes[0]
+    assert [e.t for e in of(sink.events, "system_swap")] == [3.0, 5.0]
+    assert repaired_at(model, sink, "psu", 0) == repaired_at(model, sink, "psu", 4) == []
+    assert repaired_at(model, sink, "psu", 2) == [13.0]
+    assert model.shop.restore_hours["psu"] == [13.0 - 1.2]
+    assert psu.up[0] and psu.up[4]  # renewed by their swaps
+    assert model.crews.busy_h == 2.0 + 1.0 + 10.0 + 1.0
+    assert [e.t for e in of(sink.events, "restock")] == [101.0, 101.2, 101.4]
+    assert stock.used == 1 and stock.on_hand == 3 and stock.backorders == 0
+    assert model.shop.open_ages("psu") == [] and model.crews.waiting == 0
 
 
 @pytest.mark.parametrize("start, length, horizon", [

@@ -284,5 +284,5 @@ def test_a_blamed_unit_that_fails_before_the_crew_gets_to_it_is_not_replaced():
     assert unit_events(model, sink, second, "failure") == [11.0, again]
     assert psu.down[0] == 2 and not any(psu.up)
     # one part used (taken, given back, taken again); both faults wait for the delivery
-    assert stock.used == 1 and stock.shelf.level == 0 and len(stock.shelf.get_queue) == 2
+    assert stock.used == 1 and stock.on_hand == 0 and stock.backorders == 2
     assert [e.t for e in of(sink.events, "stockout")] == [11.0, 15.0, again]

@@ -79,10 +79,10 @@ def test_the_stock_follows_the_s_q_policy_replayed_from_the_failures():
     assert stock.stockouts == stockouts > 0
     assert len(of(sink.events, "stockout", "hall.spares.psu")) == stockouts
     # conservation: on the shelf = initial + delivered - taken
-    assert stock.shelf.level == stock0 + Q * len(restocks) - stock.used
+    assert stock.on_hand == stock0 + Q * len(restocks) - stock.used
     assert stock.on_order == Q * (stock.orders - len(restocks))
     assert stock.used == len(model.shop.restore_hours["psu"]) + model.classes[0].up.count(False) \
-        - len(stock.shelf.get_queue)
+        - stock.backorders
 
 
 def test_a_repair_that_hit_a_stockout_ends_a_repair_time_after_a_delivery():
@@ -114,5 +114,5 @@ def test_plenty_of_stock_never_runs_out_and_never_orders():
     # instant diagnosis, no automated fix: every fault takes its part as it happens
     # (those still down at the end have theirs in the crew's hands)
     assert stock.used == model.classes[0].failures
-    assert stock.shelf.level == 1_000 - stock.used
+    assert stock.on_hand == 1_000 - stock.used
     assert not of(sink.events, "stockout")

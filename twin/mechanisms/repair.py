@@ -16,10 +16,17 @@ and is found again after `detection_delay`. A replacement may also silently
 fail (`silent_failure_probability`): the unit stays down, still faulty, and
 the fault is found after `detection_delay`; either way stage 2 starts again
 after a new diagnosis. A swap of the whole system
-overtakes every repair in flight on it: they are interrupted, parts in hand
-go back on the shelf and crews are released; while the system waits for its
-swap its repairs take no part and no crew. Every independent draw has its
-own stream, ``repair.<class>.<stage>`` (`RepairStreams`).
+overtakes every repair in flight on it: they are called off, parts in hand
+go back on the shelf, crews are released (their hours so far booked) and
+requests still waiting are withdrawn; while the system waits for its swap
+its repairs take no part and no crew. Every independent draw has its own
+stream, ``repair.<class>.<stage>`` (`RepairStreams`).
+
+A fault's pipeline is a state machine on callbacks (`_Repair`), not a SimPy
+process: a stage that takes time is one timeout whose callback starts the
+next; a part on the shelf, or a crew free and on shift, is had at once with
+no event, and a repair that waits for either is called back by the delivery,
+the part given back or the dispatch that serves it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -29,11 +36,14 @@ import itertools
 import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
+from twin.agenda import _Wake
+from twin.distributions import Distribution
 from twin.fleet import Fleet
 from twin.mechanisms.spares import PartStock
 from twin.rng import Streams
@@ -46,21 +56,30 @@ __all__ = ["Crews", "Repairable", "RepairShop", "RepairStreams", "FIRST", "THEN"
 # (any other), or SKIP (its system is being swapped whole: no crew for it).
 FIRST, THEN, SKIP = 0, 1, None
 Priority = Callable[[], int | None]
+Done = Callable[[bool], object]  # told whether a job's work was done
 
 
 @dataclass(eq=False, slots=True)
 class _Job:
-    """A request for a crew: granted through `event`, in priority then arrival order."""
+    """A request for `hours` of a crew's work, dispatched in priority then arrival
+    order; `done` is told when the work is done (True) or the job came up while
+    SKIP (False), and is None once told or called off."""
 
     seq: int
-    event: simpy.Event
+    hours: float
     priority: Priority
     system: int
+    done: Done | None
     waiting: bool = True
+    started: float = math.nan  # when its crew started
 
 
 def _always_first() -> int:
     return FIRST
+
+
+def _always_then() -> int:
+    return THEN
 
 
 class Crews:
@@ -74,6 +93,11 @@ class Crews:
     is re-examined when it reaches the top (`reconsider` pushes the jobs of a
     system that has just gone down). Each dispatch costs O(log n) in the
     queue's length, so a hall whose crews cannot keep up stays linear in time.
+
+    `assign` asks for a crew with a callback: a job dispatched as it asks
+    (a crew free on shift) or later (a crew released, a shift start) starts
+    then, and its hours are one timeout; `work` is the same for a SimPy
+    process (a system swap).
     """
 
     def __init__(self, env: simpy.Environment, spec: RepairSpec) -> None:
@@ -115,37 +139,41 @@ class Crews:
         on_shift = self.spec.crew_count * self.on_shift_hours(horizon)
         return self.busy_h / on_shift if on_shift > 0.0 else 0.0
 
-    def work(
-        self, hours: float, priority: int | Priority = FIRST, system: int = -1
-    ) -> Generator[Any, Any, bool]:
-        """Hold a crew for `hours` of hands-on work, starting on shift. `priority` is
-        FIRST or THEN, or a callable giving it (or SKIP) at the moment of dispatch.
-        Returns whether the work was done: False when the job came up for a crew
-        while SKIP (no crew was taken)."""
+    def assign(
+        self, hours: float, priority: int | Priority, system: int, done: Done
+    ) -> _Job:
+        """Ask for a crew for `hours` of hands-on work, starting on shift. `priority` is
+        FIRST or THEN, or a callable giving it (or SKIP) at the moment of dispatch;
+        `system` is the job's (-1: none). `done(True)` when the work is done,
+        `done(False)` when the job came up for a crew while SKIP (no crew was taken).
+        Returns the job, to `call_off`."""
         if isinstance(priority, int):
-            priority = _always_first if priority == FIRST else (lambda: THEN)
-        job = _Job(next(self._seq), self.env.event(), priority, system)
+            priority = _always_first if priority == FIRST else _always_then
+        job = _Job(next(self._seq), hours, priority, system, done)
         self._enqueue(job)
-        try:
-            granted = yield job.event
-        except simpy.Interrupt:
-            if job.waiting:
-                self._withdraw(job)
-            elif job.event.value:  # granted, but called off before it resumed
-                self.release()
-            raise
-        if not granted:
-            return False
-        started = self.env.now
-        try:
-            yield self.env.timeout(hours)
-        except simpy.Interrupt:
-            self.busy_h += self.env.now - started
-            self.release()
-            raise
-        self.busy_h += hours
+        return job
+
+    def work(
+        self, hours: float, priority: int | Priority = FIRST
+    ) -> Generator[simpy.Event, Any, bool]:
+        """`assign` for a SimPy process that is never called off (a system swap):
+        yields until the work is done; returns whether it was (False: SKIP)."""
+        done = self.env.event()
+        self.assign(hours, priority, -1, done.succeed)
+        worked: bool = yield done
+        return worked
+
+    def call_off(self, job: _Job) -> None:
+        """The job's repair was abandoned: it leaves the queue, or its crew is released
+        with the hours worked so far booked (nothing for a job already told)."""
+        if job.done is None:
+            return
+        job.done = None
+        if job.waiting:
+            self._withdraw(job)
+            return
+        self.busy_h += self.env.now - job.started
         self.release()
-        return True
 
     def reconsider(self, system: int) -> None:
         """The priorities of the jobs of `system` may have risen: look at them again."""
@@ -185,20 +213,39 @@ class Crews:
         wait = 0.0 if shift_started else self.wait_for_shift()
         if wait > 0.0:
             if self._wake is None:
-                self._wake = self.env.timeout(wait)
-                self._wake.callbacks.append(self._shift_starts)
+                self._wake = _Wake(self.env, self._shift_starts, wait)
             return
-        while self.free and (job := self._next()) is not None:
+        env = self.env
+        skipped: list[_Job] = []
+        while self.free and (job := self._next(skipped)) is not None:
             self._withdraw(job)
             self.free -= 1
-            job.event.succeed(True)
+            job.started = env.now
+            _Wake(env, partial(self._finish, job), job.hours)
+        # told once the queue is settled: a repair told may give back its part, and the
+        # repair that part serves ask for a crew
+        for job in skipped:
+            done, job.done = job.done, None
+            assert done is not None
+            done(False)
+
+    def _finish(self, job: _Job, _event: object) -> None:
+        """The hours of `job` are over: its crew is released, then its repair told."""
+        done = job.done
+        if done is None:  # called off meanwhile: its hours were booked then
+            return
+        job.done = None
+        self.busy_h += job.hours
+        self.release()
+        done(True)
 
     def _shift_starts(self, _event: object) -> None:
         self._wake = None
         self._dispatch(shift_started=True)
 
-    def _next(self) -> _Job | None:
-        """The waiting job that goes first now, or None."""
+    def _next(self, skipped: list[_Job]) -> _Job | None:
+        """The waiting job that goes first now, or None; the jobs found SKIP on the way
+        leave the queue and go on `skipped`, to be told."""
         first, every = self._first, self._all
         while first:
             _, job = heapq.heappop(first)
@@ -210,7 +257,7 @@ class Crews:
                 continue
             if job.priority() is SKIP:  # no crew for it: its repair is told so
                 self._withdraw(job)
-                job.event.succeed(False)
+                skipped.append(job)
                 continue
             return job
         return None
@@ -275,7 +322,8 @@ class RepairShop:
     ) -> None:
         self.env, self.fleet, self.spec, self.crews = env, fleet, spec, crews
         self.stock = stock
-        self._in_flight: dict[int, set[simpy.Process]] = {}  # repairs by system
+        # repairs by system, in the order they started (a dict: called off in that order)
+        self._in_flight: dict[int, dict[_Repair, None]] = {}
         self._swap_bit = fleet.bit("wafer")  # the system waits for a swap
         self.auto_fixed = 0
         self.escalated = 0
@@ -286,12 +334,8 @@ class RepairShop:
         # whether it was manual (a crew's replacement) or the automated fix
         self.restore_hours: dict[str, list[float]] = {}
         self.restore_manual: dict[str, list[bool]] = {}
-        # restores under way: class -> the pipeline's process -> failed at
+        # restores under way: class -> the fault's repair -> failed at
         self.open_since: dict[str, dict[object, float]] = {}
-
-    @staticmethod
-    def _draw(dist: Any, rng: np.random.Generator) -> float:
-        return dist.draw(rng)  # type: ignore[no-any-return]
 
     @staticmethod
     def _blame(target: Repairable, unit: int, rng: np.random.Generator) -> int:
@@ -303,121 +347,43 @@ class RepairShop:
 
     def start(self, target: Repairable, part: str, system: int, unit: int) -> None:
         """Begin the repair of `unit` (flat index) of `target` in `system`."""
-        process = self.env.process(self._pipeline(target, part, system, unit))
-        self._in_flight.setdefault(system, set()).add(process)
-        self.open_since.setdefault(target.name, {})[process] = self.env.now
+        repair = _Repair(self, target, self.stock[part], system, unit)
+        self._in_flight.setdefault(system, {})[repair] = None
+        self.open_since.setdefault(target.name, {})[repair] = repair.failed_at
+        repair.after(self.spec.diagnosis, target.repair_streams.diagnosis, repair.diagnosed)
 
     def system_down(self, system: int) -> None:
         """A class of `system` fell below its k of n: its repairs now go first."""
         self.crews.reconsider(system)
 
     def abandon(self, system: int) -> None:
-        """The system was swapped out: stop every repair in flight on it (parts in
-        hand go back on the shelf, crews are released)."""
-        for process in self._in_flight.pop(system, set()):
-            if process.is_alive:
-                process.interrupt("system swapped")
+        """The system was swapped out: call off every repair in flight on it. Requests
+        for a part or a crew are withdrawn and crews at work released first (a crew
+        goes to the jobs that waited for one), then parts in hand go back on the
+        shelf (to the repairs that waited for one)."""
+        repairs = self._in_flight.pop(system, {})
+        for repair in repairs:
+            repair.call_off()
+        for repair in repairs:
+            if repair.has_part:
+                repair.give_back()
 
     def _swapping(self, s: int) -> bool:
         return bool(self.fleet.reasons[s] & self._swap_bit)
 
-    def _priority(self, target: Repairable, s: int) -> Priority:
-        reasons = self.fleet.reasons
-
-        def now() -> int | None:
-            if reasons[s] & self._swap_bit:
-                return SKIP
-            return FIRST if reasons[s] & target.bit else THEN
-
-        return now
-
-    def _pipeline(self, target: Repairable, part: str, s: int, unit: int):  # type: ignore[no-untyped-def]
-        """A fault's repair: diagnosis, the automated stage, then, if it escalated,
-        the manual stage until a replacement holds (each retry found again after
-        `detection_delay` and diagnosed anew)."""
-        env, spec, rng = self.env, self.spec, target.repair_streams
-        failed_at = env.now
-        try:
-            yield env.timeout(self._draw(spec.diagnosis, rng.diagnosis))
-            if (yield from self._automated(target, s, unit, failed_at)):
-                return
-            while not (yield from self._manual(target, self.stock[part], s, unit, failed_at)):
-                yield env.timeout(self._draw(spec.detection_delay, rng.detection))
-                yield env.timeout(self._draw(spec.diagnosis, rng.diagnosis))
-        except simpy.Interrupt:
-            return  # the system was swapped whole: its new units need no repair
-        finally:
-            self._in_flight.get(s, set()).discard(env.active_process)
-            self.open_since[target.name].pop(env.active_process, None)
-
-    def _automated(self, target: Repairable, s: int, unit: int, failed_at: float):  # type: ignore[no-untyped-def]
-        """Stage 1, the automated fix: escalates with `escalate_probability` (False:
-        the manual stage follows); else the unit is back at its age (True), and with
-        `auto_silent_failure_probability` the fix only looked done: the fault shows
-        again `detection_delay` later, as a new failure of the unit."""
-        env, spec, rng = self.env, self.spec, target.repair_streams
-        yield env.timeout(self._draw(spec.auto_fix, rng.auto_fix))
-        if rng.escalate.random() < target.escalate_probability:
-            self.escalated += 1
-            return False
-        silent = spec.auto_silent_failure_probability
-        if silent > 0.0 and rng.auto_silent.random() < silent:
-            self.auto_silent += 1
-            self.fleet.recorder.emit(env.now, self.fleet.scopes[s], "silent_auto_fix", target.name)
-            recurs = self._draw(spec.detection_delay, rng.recurrence)
-            self._restored(target, unit, failed_at, renewed=False, fails_after=recurs)
-            return True
-        self.auto_fixed += 1
-        self._restored(target, unit, failed_at, renewed=False)
-        return True
-
-    def _manual(  # type: ignore[no-untyped-def]
-        self, target: Repairable, stock: PartStock, s: int, unit: int, failed_at: float
-    ):
-        """Stage 2, one manual repair: a part, a crew, a replacement. True when it
-        held; False when the fault persists (a silent failure, or a healthy unit
-        replaced on a wrong diagnosis), to be found again."""
-        env, spec, fleet, rng = self.env, self.spec, self.fleet, target.repair_streams
-        blamed = unit
-        if rng.wrong_unit.random() < spec.wrong_unit_probability:
-            blamed = self._blame(target, unit, rng.wrong_unit)
-        if self._swapping(s):
-            yield env.event()  # never fires: the swap calls this repair off
-        yield from stock.take()
-        if self._swapping(s):  # the wafer failed while the part was on its way
-            stock.give_back()
-            yield env.event()
-        try:
-            worked = yield from self.crews.work(
-                target.repair_hours(), self._priority(target, s), s
-            )
-        except simpy.Interrupt:
-            stock.give_back()  # the part in hand goes back on the shelf
-            raise
-        if not worked:  # the system waits to be swapped whole: the swap calls this off
-            stock.give_back()
-            yield env.event()
-        if blamed == unit:
-            if rng.silent.random() >= spec.silent_failure_probability:
-                self._restored(target, unit, failed_at, renewed=True)
-                return True
-            self.silent += 1
-            fleet.recorder.emit(env.now, fleet.scopes[s], "silent_repair_failure", target.name)
-        elif target.up[blamed]:
-            self.wrong_unit += 1
-            target.replace_healthy(blamed)
-            fleet.recorder.emit(env.now, fleet.scopes[s], "wrong_unit", target.name)
-        else:  # the blamed unit failed meanwhile: its own repair sees to it
-            stock.give_back()
-        return False
+    def _ended(self, repair: _Repair) -> None:
+        """`repair` is over (restored, or called off): no longer in flight."""
+        self._in_flight.get(repair.s, {}).pop(repair, None)
+        self.open_since[repair.target.name].pop(repair, None)
 
     def _restored(
-        self, target: Repairable, unit: int, failed_at: float, renewed: bool,
-        fails_after: float | None = None,
+        self, repair: _Repair, renewed: bool, fails_after: float | None = None
     ) -> None:
-        self.restore_hours.setdefault(target.name, []).append(self.env.now - failed_at)
+        target = repair.target
+        self._ended(repair)
+        self.restore_hours.setdefault(target.name, []).append(self.env.now - repair.failed_at)
         self.restore_manual.setdefault(target.name, []).append(renewed)
-        target.restore(unit, renewed, fails_after)
+        target.restore(repair.unit, renewed, fails_after)
 
     def mttr(self, name: str, manual: bool | None = None) -> float:
         """Mean hours from failure to restore of the completed restores of class
@@ -433,3 +399,146 @@ class RepairShop:
         """Ages (hours since the failure) of the restores of class `name` under way."""
         now = self.env.now
         return [now - t for t in self.open_since.get(name, {}).values()]
+
+
+class _Repair:
+    """One fault's repair, a state machine on callbacks: diagnosis, the automated
+    stage, then, if it escalated, the manual stage until a replacement holds (each
+    retry found again after `detection_delay` and diagnosed anew).
+
+    A stage that takes time is `after`: one timeout that calls the next stage. In
+    the manual stage the repair waits for a part (`wants_part`), then holds it
+    (`has_part`) while its crew job (`job`) waits and works. `off` once its system
+    was swapped: a stage's timeout still pending then does nothing. A repair whose
+    system waits for its swap takes no part and no crew, and waits for the swap to
+    call it off."""
+
+    __slots__ = (
+        "shop", "target", "stock", "s", "unit", "failed_at", "blamed", "job", "wants_part",
+        "has_part", "off",
+    )
+
+    def __init__(
+        self, shop: RepairShop, target: Repairable, stock: PartStock, s: int, unit: int
+    ) -> None:
+        self.shop, self.target, self.stock, self.s, self.unit = shop, target, stock, s, unit
+        self.failed_at = shop.env.now
+        self.blamed = unit  # the unit a manual attempt replaces
+        self.job: _Job | None = None
+        self.wants_part = self.has_part = self.off = False
+
+    def after(
+        self, dist: Distribution, rng: np.random.Generator, then: Callable[[Any], None]
+    ) -> None:
+        """Call `then` a draw of `dist` from now."""
+        _Wake(self.shop.env, then, dist.draw(rng))
+
+    def diagnosed(self, _event: object) -> None:
+        if not self.off:
+            self.after(self.shop.spec.auto_fix, self.target.repair_streams.auto_fix,
+                       self._auto_fix_done)
+
+    def _auto_fix_done(self, _event: object) -> None:
+        """Stage 1, the automated fix: escalates with `escalate_probability` (the
+        manual stage follows); else the unit is back at its age, and with
+        `auto_silent_failure_probability` the fix only looked done: the fault shows
+        again `detection_delay` later, as a new failure of the unit."""
+        if self.off:
+            return
+        shop, target = self.shop, self.target
+        spec, rng = shop.spec, target.repair_streams
+        if rng.escalate.random() < target.escalate_probability:
+            shop.escalated += 1
+            self._manual()
+            return
+        silent = spec.auto_silent_failure_probability
+        if silent > 0.0 and rng.auto_silent.random() < silent:
+            shop.auto_silent += 1
+            fleet = shop.fleet
+            fleet.recorder.emit(shop.env.now, fleet.scopes[self.s], "silent_auto_fix", target.name)
+            recurs = spec.detection_delay.draw(rng.recurrence)
+            shop._restored(self, renewed=False, fails_after=recurs)
+            return
+        shop.auto_fixed += 1
+        shop._restored(self, renewed=False)
+
+    def _manual(self, _event: object = None) -> None:
+        """Stage 2, one manual attempt: the unit it blames, then a part (at once off the
+        shelf, or when one comes), a crew, a replacement."""
+        if self.off:
+            return
+        shop, target, unit = self.shop, self.target, self.unit
+        rng = target.repair_streams
+        self.blamed = unit
+        if rng.wrong_unit.random() < shop.spec.wrong_unit_probability:
+            self.blamed = shop._blame(target, unit, rng.wrong_unit)
+        if shop._swapping(self.s):
+            return  # the swap calls this repair off
+        self.wants_part = True
+        self.stock.take(self._part_in_hand)
+
+    def _part_in_hand(self) -> None:
+        shop = self.shop
+        self.wants_part, self.has_part = False, True
+        if shop._swapping(self.s):  # the wafer failed while the part was on its way
+            self.give_back()
+            return
+        self.job = shop.crews.assign(
+            self.target.repair_hours(), self._priority, self.s, self._worked)
+
+    def _priority(self) -> int | None:
+        """FIRST, THEN or SKIP (`RepairShop`), now."""
+        reasons = self.shop.fleet.reasons[self.s]
+        if reasons & self.shop._swap_bit:
+            return SKIP
+        return FIRST if reasons & self.target.bit else THEN
+
+    def _worked(self, worked: bool) -> None:
+        """The crew is done (True), or came up while the system waits to be swapped
+        whole (False: the part goes back, the swap calls this repair off). A
+        replacement that holds restores the unit; otherwise the fault persists (a
+        silent failure, or a healthy unit replaced on a wrong diagnosis) and is found
+        again `detection_delay` later, to be diagnosed anew."""
+        self.job = None
+        if not worked:
+            self.give_back()
+            return
+        shop, target, blamed = self.shop, self.target, self.blamed
+        spec, fleet, rng = shop.spec, shop.fleet, target.repair_streams
+        self.has_part = False
+        if blamed == self.unit:
+            if rng.silent.random() >= spec.silent_failure_probability:
+                shop._restored(self, renewed=True)
+                return
+            shop.silent += 1
+            fleet.recorder.emit(shop.env.now, fleet.scopes[self.s], "silent_repair_failure",
+                                target.name)
+        elif target.up[blamed]:
+            shop.wrong_unit += 1
+            target.replace_healthy(blamed)
+            fleet.recorder.emit(shop.env.now, fleet.scopes[self.s], "wrong_unit", target.name)
+        else:  # the blamed unit failed meanwhile: its own repair sees to it
+            self.stock.give_back()
+        self.after(spec.detection_delay, rng.detection, self._found_again)
+
+    def _found_again(self, _event: object) -> None:
+        if not self.off:
+            self.after(self.shop.spec.diagnosis, self.target.repair_streams.diagnosis,
+                       self._manual)
+
+    def give_back(self) -> None:
+        """The part in hand goes back on the shelf, unused."""
+        self.has_part = False
+        self.stock.give_back()
+
+    def call_off(self) -> None:
+        """The system was swapped: no stage follows; a request for a part or a crew is
+        withdrawn, a crew at work released (a part in hand is `RepairShop.abandon`'s)."""
+        self.off = True
+        self.shop._ended(self)
+        if self.wants_part:
+            self.wants_part = False
+            self.stock.withdraw(self._part_in_hand)
+        if self.job is not None:
+            job, self.job = self.job, None
+            self.shop.crews.call_off(job)
