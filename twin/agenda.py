@@ -27,13 +27,15 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT, EventPriority
 
-__all__ = ["Agenda", "NO_TIME"]
+__all__ = ["Agenda", "NO_TIME", "Wake"]
 
 
-class _Wake(simpy.Event):
+class Wake(simpy.Event):
     """An event triggered as it is made that calls `callback`: a timeout (`delay`
-    later, NORMAL) or, URGENT, the event SimPy makes to start or interrupt a
-    process, processed before the normal events of the same instant."""
+    later, NORMAL) or, URGENT, processed before the normal events of the same
+    instant. The lightest timeout with a callback: what the agendas arm, and
+    what a mechanism on callbacks (the repair pipeline, part deliveries) waits
+    on."""
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class Agenda:
         self._wake_at = -math.inf  # -inf: firing, or about to arm
         self._timer: simpy.Event | None = None  # the timeout armed for `_wake_at`
         self._on_timer = self._fire  # one bound method, not one per timeout
-        _Wake(env, self._arm, priority=URGENT)
+        Wake(env, self._arm, priority=URGENT)
 
     def schedule(self, key: int, t: float) -> None:
         """Fire `handler(key)` at time `t`, replacing any pending time of `key`."""
@@ -92,7 +94,7 @@ class Agenda:
         heapq.heappush(self._heap, (t, seq, key))
         if t < self._wake_at:  # the earliest now: armed for it (the armed one is stale)
             self._wake_at = t
-            self._timer = _Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
+            self._timer = Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
         """Schedule many keys at once, as `schedule` would one after the other (a key
@@ -179,7 +181,7 @@ class Agenda:
             return
         t = entry[0]
         self._wake_at = t
-        self._timer = _Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
+        self._timer = Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
 
     def _fire(self, event: simpy.Event) -> None:
         if event is not self._timer:

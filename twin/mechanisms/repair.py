@@ -42,7 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from twin.agenda import _Wake
+from twin.agenda import Wake
 from twin.distributions import Distribution
 from twin.fleet import Fleet
 from twin.mechanisms.spares import PartStock
@@ -213,7 +213,7 @@ class Crews:
         wait = 0.0 if shift_started else self.wait_for_shift()
         if wait > 0.0:
             if self._wake is None:
-                self._wake = _Wake(self.env, self._shift_starts, wait)
+                self._wake = Wake(self.env, self._shift_starts, wait)
             return
         env = self.env
         skipped: list[_Job] = []
@@ -221,7 +221,7 @@ class Crews:
             self._withdraw(job)
             self.free -= 1
             job.started = env.now
-            _Wake(env, partial(self._finish, job), job.hours)
+            Wake(env, partial(self._finish, job), job.hours)
         # told once the queue is settled: a repair told may give back its part, and the
         # repair that part serves ask for a crew
         for job in skipped:
@@ -431,7 +431,7 @@ class _Repair:
         self, dist: Distribution, rng: np.random.Generator, then: Callable[[Any], None]
     ) -> None:
         """Call `then` a draw of `dist` from now."""
-        _Wake(self.shop.env, then, dist.draw(rng))
+        Wake(self.shop.env, then, dist.draw(rng))
 
     def diagnosed(self, _event: object) -> None:
         if not self.off:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import simpy
 
-from twin.agenda import _Wake
+from twin.agenda import Wake
 from twin.fleet import Recorder
 from twin.hall import ROOT
 from twin.scenario import SpareSpec
@@ -82,7 +82,7 @@ class PartStock:
         if position <= self.spec.reorder_point:
             self.on_order += self.spec.order_quantity
             self.orders += 1
-            _Wake(self.env, self._delivered, self.spec.lead_time)
+            Wake(self.env, self._delivered, self.spec.lead_time)
 
     def _delivered(self, _event: object) -> None:
         quantity = self.spec.order_quantity
