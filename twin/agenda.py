@@ -116,7 +116,7 @@ class Agenda:
         self._seq = itertools.count(first + n)
         fresh = not self._stamp and not self._heap and self._batch is None
         if fresh and (isinstance(keys, range) or _distinct(key_array)):
-            order = np.argsort(time_array, kind="stable")  # equal times: in seq order
+            order = _time_order(time_array)
             self._batch = (time_array[order], first + order, key_array[order])
         else:
             self._push(key_array.tolist(), time_array.tolist(), first)
@@ -199,6 +199,17 @@ class Agenda:
             stamp[key] = NO_TIME
             handler(key)
         self._arm_for(entry)
+
+
+def _time_order(times: np.ndarray) -> np.ndarray:
+    """The indices that sort `times`, equal times in index (seq) order: numpy's fast
+    unstable sort (a third of a stable one's time on a class's units), sorted
+    again stably only if two times are equal."""
+    order = np.argsort(times)
+    ordered = times[order]
+    if bool((ordered[1:] == ordered[:-1]).any()):
+        order = np.argsort(times, kind="stable")
+    return order
 
 
 def _distinct(keys: np.ndarray) -> bool:

@@ -27,6 +27,9 @@ process: a stage that takes time is one timeout whose callback starts the
 next; a part on the shelf, or a crew free and on shift, is had at once with
 no event, and a repair that waits for either is called back by the delivery,
 the part given back or the dispatch that serves it (docs/performance.md).
+Diagnosis and the automated fix follow each other with nothing between them
+that anything could see: both are drawn as the fault starts and waited out
+as one timeout.
 """
 
 from __future__ import annotations
@@ -350,7 +353,10 @@ class RepairShop:
         repair = _Repair(self, target, self.stock[part], system, unit)
         self._in_flight.setdefault(system, {})[repair] = None
         self.open_since.setdefault(target.name, {})[repair] = repair.failed_at
-        repair.after(self.spec.diagnosis, target.repair_streams.diagnosis, repair.diagnosed)
+        # diagnosis, then the automated fix: nothing happens between them, one timeout
+        rng = target.repair_streams
+        hours = self.spec.diagnosis.draw(rng.diagnosis) + self.spec.auto_fix.draw(rng.auto_fix)
+        Wake(self.env, repair.auto_fix_done, hours)
 
     def system_down(self, system: int) -> None:
         """A class of `system` fell below its k of n: its repairs now go first."""
@@ -433,12 +439,7 @@ class _Repair:
         """Call `then` a draw of `dist` from now."""
         Wake(self.shop.env, then, dist.draw(rng))
 
-    def diagnosed(self, _event: object) -> None:
-        if not self.off:
-            self.after(self.shop.spec.auto_fix, self.target.repair_streams.auto_fix,
-                       self._auto_fix_done)
-
-    def _auto_fix_done(self, _event: object) -> None:
+    def auto_fix_done(self, _event: object) -> None:
         """Stage 1, the automated fix: escalates with `escalate_probability` (the
         manual stage follows); else the unit is back at its age, and with
         `auto_silent_failure_probability` the fix only looked done: the fault shows
