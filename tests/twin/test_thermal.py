@@ -338,6 +338,17 @@ def test_without_a_pump_loss_nothing_thermal_happens():
     assert np.allclose([model.thermal.temperature(s) for s in range(model.fleet.n)], 71.4)
 
 
+def test_a_systems_temperature_is_temperature_at_of_its_state_bit_for_bit():
+    # `Thermal.temperature` writes `temperature_at` out for speed: the same arithmetic
+    model, _ = run_model(pump_scenario(thermal_factor=1.5), until=10.05)  # mid-transient
+    thermal = model.thermal
+    for s in range(model.fleet.n):
+        T = temperature_at(model.env.now, thermal.t0[s], thermal.T0[s], thermal.steady(s),
+                           thermal._tau(s))
+        assert thermal.temperature(s) == T
+    assert len({thermal.temperature(s) for s in range(model.fleet.n)}) > 1  # not all alike
+
+
 def test_heat_is_blamed_on_the_class_whose_factor_holds_now_not_the_last_to_rise():
     # Fans 3+1 raise the resistance 1.5x while one is down: enough to throttle
     # (full power would settle at 92.1 C), ~0.16 h after the loss. A pump lost a hair

@@ -109,8 +109,12 @@ class Thermal:
         return self.inlet[s] + self.heat[s] * self._R * self.factor[s]
 
     def temperature(self, s: int) -> float:
-        """Temperature of system `s` now."""
-        return temperature_at(self.env.now, self.t0[s], self.T0[s], self.steady(s), self._tau(s))
+        """Temperature of system `s` now: `temperature_at` with `steady` and `_tau`,
+        written out (every event of a run reads it), the same arithmetic."""
+        factor = self.factor[s]
+        T_ss = self.inlet[s] + self.heat[s] * self._R * factor
+        tau = self._R * factor * self._C / 3600.0
+        return T_ss + (self.T0[s] - T_ss) * math.exp(-(self.env.now - self.t0[s]) / tau)
 
     def set_class_factor(self, s: int, name: str, factor: float) -> None:
         """Set the resistance multiplier that component class `name` imposes on `s`."""
