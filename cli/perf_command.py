@@ -142,7 +142,7 @@ def perf(model: str, batch: str, context: str, precision: str, kv_bits: float | 
         from twin.compute.gpu import check_gpus
 
         try:
-            check_gpus(hardware, gpus)
+            check_gpus(hardware, gpus, spec)
         except ValueError as exc:
             raise click.BadParameter(str(exc).removeprefix("gpus: "), param_hint="--gpus") from None
     names = columns(hardware)

@@ -125,3 +125,5 @@ def test_gpus_that_are_neither_part_of_a_node_nor_whole_nodes_are_a_usage_error(
 ) -> None:
     code, out = _perf(twin, "llama-3.1-8b", "--system", "gpu_node", "--gpus", "12")
     assert code == 2 and "--gpus" in out and "multiple of 8" in out
+    code, out = _perf(twin, "llama-3.1-8b", "--system", "gpu_node", "--gpus", "3")
+    assert code == 2 and "--gpus" in out and "32 attention heads evenly" in out

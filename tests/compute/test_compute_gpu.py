@@ -109,6 +109,15 @@ def test_a_replica_takes_up_to_a_node_or_whole_nodes(gpus: object) -> None:
         evaluate(L70, bits=8, batch=1, context=1, prompt=1, hardware=BARE, gpus=gpus)
 
 
+@pytest.mark.parametrize("gpus", [3, 5, 6, 7])
+def test_tensor_parallelism_splits_the_attention_heads_evenly(gpus: int) -> None:
+    # Llama 3.3 70B has 64 heads: 3, 5, 6 or 7 GPUs cannot each take an equal share
+    assert L70.heads == 64
+    with pytest.raises(ValueError, match=f"group of {gpus} GPUs does not split .* 64 "
+                                         "attention heads evenly; expected 1, 2, 4, 8"):
+        evaluate(L70, bits=8, batch=1, context=1, prompt=1, hardware=BARE, gpus=gpus)
+
+
 def test_gpus_are_a_gpu_nodes_and_cores_a_wafers() -> None:
     with pytest.raises(ValueError, match="gpus"):
         evaluate(L70, bits=8, batch=1, context=1, prompt=1, gpus=2)

@@ -73,13 +73,26 @@ def _held(model: ModelSpec, load: Load, used: np.ndarray, tp: np.ndarray) -> np.
     return used + extra
 
 
-def check_gpus(node: GpuNode, gpus: object) -> None:
-    """`ValueError` unless `gpus` is part of one node or whole nodes' worth."""
+def check_gpus(node: GpuNode, gpus: object, model: ModelSpec | None = None) -> None:
+    """`ValueError` unless `gpus` is part of one node or whole nodes' worth, and (given
+    the `model`) its tensor parallelism splits the model's attention heads evenly, as
+    serving frameworks require (tp GPUs of one node each take heads / tp heads)."""
     per_node = node.gpus
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1 or (
             gpus > per_node and gpus % per_node):
         raise ValueError(f"gpus: expected 1 to {per_node} GPUs of one node or a multiple "
                          f"of {per_node} (whole nodes), got {gpus!r}")
+    if model is not None:
+        _check_split(model, min(gpus, per_node), per_node)
+
+
+def _check_split(model: ModelSpec, tp: int, per_node: int) -> None:
+    if model.heads % tp:
+        divisors = [d for d in range(1, per_node + 1) if model.heads % d == 0]
+        raise ValueError(
+            f"gpus: a tensor-parallel group of {tp} GPUs does not split {model.name}'s "
+            f"{model.heads} attention heads evenly; expected {', '.join(map(str, divisors))} "
+            "GPUs of one node, or whole nodes")
 
 
 def layout(model: ModelSpec, node: GpuNode, load: Load, used: np.ndarray, systems: object,
@@ -90,11 +103,12 @@ def layout(model: ModelSpec, node: GpuNode, load: Load, used: np.ndarray, system
     if gpus is not None:
         if systems is not None:
             raise ValueError("gpus and systems: give one, not both")
-        check_gpus(node, gpus)
+        check_gpus(node, gpus, model)
         tp, pp = min(gpus, per_node), max(1, gpus // per_node)
         shape = (Layout(np.asarray(tp, dtype=float), np.asarray(pp, dtype=float),
                         np.asarray(pp, dtype=np.int64)))
     else:
+        _check_split(model, per_node, per_node)
         whole = np.asarray(float(per_node))
         if systems is None:
             held = _held(model, load, used, whole)
