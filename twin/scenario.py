@@ -176,6 +176,14 @@ class SystemSpec(_Model):
     idle_power: Power = _q("2 kW")  # ASSUMPTION: pumps, fans and control while booting
     boot_time: Duration = _q("30 min")  # ASSUMPTION
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: Any) -> Any:
+        """A GPU node's power, idle power and boot time where none is given."""
+        if isinstance(data, dict) and data.get("kind") == "gpu_node":
+            return {**gpu_node.SYSTEM, **data}
+        return data
+
     @model_validator(mode="after")
     def _idle_below_full(self) -> SystemSpec:
         if self.idle_power > self.power:
@@ -943,7 +951,7 @@ class Scenario(_Model):
     def _merge_defaults(cls, data: Any) -> Any:
         """Defaults of the system's kind under the given keys: a wafer-scale system's
         classes, spares, wafer and spare systems, or a GPU node's (twin.gpu_node)
-        classes, spares and power, and none of a wafer's tables."""
+        classes and spares (its power: `SystemSpec`), and none of a wafer's tables."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -951,8 +959,6 @@ class Scenario(_Model):
             for key, why in _NO_WAFER.items():
                 if data.get(key) is not None:
                     raise _KeyedError(key, f"no [{key}] on a gpu_node hall: {why}")
-            if isinstance(data.get("system"), dict):
-                data["system"] = {**gpu_node.SYSTEM, **data["system"]}
             defaults = (("components", gpu_node.components()), ("spares", gpu_node.SPARES))
         else:
             for key in ("wafer", "spare_systems"):

@@ -13,7 +13,7 @@ from twin import gpu_node
 from twin.engine import simulate
 from twin.errors import ScenarioError
 from twin.gpu_node import CAUSES, GPUS_PER_NODE, LLAMA3, node_rate_per_h, unit_mean_h
-from twin.scenario import Scenario, parse_scenario
+from twin.scenario import Scenario, SystemSpec, parse_scenario
 
 # unexpected interruptions per node-hour of the run: 419 in 2,048 nodes x 54 days
 RATE = 419 / (2048 * 54 * 24.0)
@@ -36,6 +36,14 @@ def test_the_table_gives_the_runs_published_rates() -> None:
     per_gpu = node_rate_per_h() / GPUS_PER_NODE
     assert per_gpu * 8760 == pytest.approx(0.173, abs=0.0005)  # per GPU-year
     assert 1 / per_gpu == pytest.approx(50_700, rel=0.001)  # per-GPU MTBF, h
+
+
+def test_a_gpu_node_system_has_a_nodes_power_however_it_is_made() -> None:
+    # the kind's defaults live in SystemSpec: a table made on its own has them too
+    node = SystemSpec(kind="gpu_node")
+    assert (node.power, node.idle_power, node.boot_time) == (10.2, 2.0, pytest.approx(1 / 6))
+    assert SystemSpec(kind="gpu_node", power="8 kW").power == 8.0
+    assert SystemSpec().power == 23.0  # a wafer-scale system's
 
 
 def test_a_gpu_node_scenario_carries_the_table_as_its_classes() -> None:
