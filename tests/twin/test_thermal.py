@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from twinkit import NEVER, of, quiet_scenario, run_logged, run_model
+from twinkit import NEVER, of, quiet_scenario, run_logged, run_model, same_events
 
-from twin.engine import simulate
+from twin.engine import build, simulate
 from twin.mechanisms.thermal import crossing_time, temperature_at
+from twin.records import ListSink
 
 P, R, C, INLET = 23.0, 1.8, 200.0, 30.0
 THROTTLE, TRIP, RESTART = 85.0, 95.0, 45.0
@@ -347,6 +348,45 @@ def test_a_systems_temperature_is_temperature_at_of_its_state_bit_for_bit():
                            thermal._tau(s))
         assert thermal.temperature(s) == T
     assert len({thermal.temperature(s) for s in range(model.fleet.n)}) > 1  # not all alike
+
+
+def thermal_state(scenario, until: float, general: bool):
+    """Run `scenario` to `until`; `general`: with every re-solve taken by the general
+    path (no system counts as cool: the most heat a system gives off is infinite).
+    Returns the events and the state of every system's temperature and governor."""
+    sink = ListSink()
+    model = build(scenario, 1, sink)
+    if general:
+        model.thermal._hottest = math.inf
+    model.env.run(until=until)
+    model.recorder.flush()
+    thermal, fleet = model.thermal, model.fleet
+    state = [thermal.T0, thermal.t0, thermal.heat, thermal.throttled, fleet.fraction,
+             [thermal._agenda._stamp.get(s, -1) >= 0 for s in range(fleet.n)]]
+    return sink.events, state
+
+
+@pytest.mark.parametrize("scenario, until", [
+    (pump_scenario(thermal_factor=1.5), 30.0),  # throttled and held
+    (pump_scenario(boot_time="30 min", failover={"dist": "deterministic", "value": "5 h"},
+                   failover_factor=4.0), 12.0),  # throttles, trips, cools, boots
+    # full power settles, to the last bit, above the threshold: 30 + (15 x 1.138) x 1.5
+    # is 55.605000000000004 (the steady state's rounding), 30 + 15 x (1.138 x 1.5) 55.605
+    (quiet_scenario(
+        system={"power": "15 kW", "idle_power": "1 kW"},
+        thermal={"resistance": "1.138 K/kW", "throttle": "55.605 C", "trip": "60 C",
+                 "restart": "40 C"},
+        components={"fan": {"failure": NEVER, "bad_fraction": 0.5, "bad_factor": 1e8,
+                            "count": 2, "required": 1, "thermal_factor": 1.5,
+                            "repair": {"dist": "deterministic", "value": "1000 h"}}}), 30.0),
+], ids=["held", "trips", "steady-state-a-rounding-above"])
+def test_a_cool_systems_short_re_solve_is_the_general_one_bit_for_bit(scenario, until):
+    # `Thermal.update` skips the governor and the crossings for a system that can never
+    # reach the throttle threshold: the run is the one the general path makes
+    events, state = thermal_state(scenario, until, general=False)
+    general_events, general_state = thermal_state(scenario, until, general=True)
+    assert same_events(events, general_events)
+    assert state == general_state
 
 
 def test_heat_is_blamed_on_the_class_whose_factor_holds_now_not_the_last_to_rise():

@@ -156,9 +156,11 @@ class Thermal:
         T = self.T0[s] if advanced else self._advance(s)
         fleet = self.fleet
         reasons = fleet.reasons[s]
+        # the hottest steady state in `steady`'s arithmetic (rounding is monotone: it
+        # bounds the one the crossing would be solved for, to the last bit)
         if (
             T < self._throttle and not self.throttled[s] and not reasons & self._trip_bit
-            and self.inlet[s] + self._hottest * (self._R * self.factor[s]) <= self._throttle
+            and self.inlet[s] + self._hottest * self._R * self.factor[s] <= self._throttle
         ):
             if not reasons and not fleet.booting[s]:
                 fleet.set_fraction(s, 1.0)

@@ -88,7 +88,7 @@ class FluidServing:
         work = np.array([t.work_s for t in tenants])  # replica-seconds per request
         demand = requests * out_len  # output tokens per second
         busy, served, full, unreserved = self._allocations(
-            requests * work, out_len / work, sums[:, cols.caps], pools)
+            requests * work, demand, sums[:, cols.caps], pools)
         pool_dep = np.array([*pools.deployment, *range(len(deps))])
         dep_cap = np.stack(
             [sums[:, cols.caps][:, pool_dep == d].sum(1) for d in range(len(deps))], axis=1)
@@ -132,12 +132,19 @@ class FluidServing:
         return Outcome(results, series)
 
     def _allocations(
-        self, asked: np.ndarray, tokens: np.ndarray, cap: np.ndarray, pools: Pools,
+        self, asked: np.ndarray, demand: np.ndarray, cap: np.ndarray, pools: Pools,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Work served (replicas kept busy), and output tokens/s served, served with every
         replica at full speed, and served with no reservation, per interval and tenant.
-        `asked`: work asked; `tokens`: output tokens per replica-second of each tenant's
-        work; `cap`: each pool's capacity (replicas' worth of speed)."""
+        `asked`: work asked; `demand`: the output tokens/s it makes; `cap`: each pool's
+        capacity (replicas' worth of speed). Tokens are the demand times the share of
+        the work served: all of it serves the demand exactly (work x tokens per unit of
+        work would round a hair above it)."""
+
+        def tokens(work: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(asked > 0, demand * (work / asked), 0.0)
+
         sv = self.serving
         a, lend = sv.spec.admission, sv.spec.lend_reserved
         full_cap = np.zeros(cap.shape[1])  # replicas in each pool
@@ -150,14 +157,14 @@ class FluidServing:
         busy = allocate(asked, a * cap, pools, lend)
         full = allocate(asked, np.broadcast_to(a * full_cap, cap.shape), pools, lend)
         if not any(h >= 0 for h in pools.holds):
-            return busy, busy * tokens, full * tokens, busy * tokens  # nothing to dissolve
+            return busy, tokens(busy), tokens(full), tokens(busy)  # nothing to dissolve
         merged = cap.copy()
         for t, pool in enumerate(pools.holds):
             if pool >= 0:
                 merged[:, pools.shared[pools.deployment[t]]] += merged[:, pool]
                 merged[:, pool] = 0.0
         unreserved = allocate(asked, a * merged, pools.merged(), lend)
-        return busy, busy * tokens, full * tokens, unreserved * tokens
+        return busy, tokens(busy), tokens(full), tokens(unreserved)
 
     def _ttft_met(
         self, waits: np.ndarray, chance: np.ndarray, mean_speed: np.ndarray
