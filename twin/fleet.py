@@ -289,7 +289,10 @@ class Fleet:
     def set_cap(self, s: int, cap: float) -> None:
         """Cap the power fraction of `s` (a facility power budget); heat follows."""
         self.cap[s] = cap
+        fraction = self.fraction[s]
         self.set_fraction(s, self._asked[s])
+        if self.fraction[s] == fraction:  # whether the governor holds it below the cap may
+            self._refresh_running(s)  # change all the same (`_values`)
         self.on_heat_change(s)
 
     def set_core_fraction(self, s: int, fraction: float) -> None:

@@ -70,3 +70,21 @@ def test_scaling_a_facility_scales_the_plant_that_serves_the_whole_hall():
     assert s.cooling.water_heat_capacity == 3 * b.cooling.water_heat_capacity
     assert s.cap.budget == 3 * 20000.0
     assert s.cooling.cdu == b.cooling.cdu  # one per row: the rows are scaled
+
+
+def test_a_cap_lowered_onto_the_governors_fraction_ends_its_throttling_in_the_log():
+    # "throttled" is the governor holding a system below its cap: once the cap comes
+    # down to the governor's very fraction, the cap holds it, and the log says so then
+    from twin.fleet import QUANTITIES
+    from twinkit import cap, scripted
+
+    def governor(s: int, fraction: float):
+        return lambda model: model.fleet.set_fraction(s, fraction)
+
+    scenario = quiet_scenario(hall={"rows": 1, "racks_per_row": 1, "systems_per_rack": 2})
+    model = scripted(scenario, [(1.0, governor(0, 0.8)), (2.0, cap(0, 0.8))], until=3.0)
+    log, k = model.fleet.log, len(QUANTITIES)
+    rows = [(t, log.values[k * i: k * (i + 1)])
+            for i, (t, s) in enumerate(zip(log.t, log.system, strict=True)) if s == 0]
+    throttled = QUANTITIES.index("throttled")
+    assert [(t, v[throttled]) for t, v in rows] == [(0.0, 0.0), (1.0, 1.0), (2.0, 0.0)]
