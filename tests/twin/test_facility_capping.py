@@ -76,10 +76,6 @@ def test_scaling_a_facility_scales_the_plant_that_serves_the_whole_hall():
 def test_a_cap_lowered_onto_the_governors_fraction_ends_its_throttling_in_the_log():
     # "throttled" is the governor holding a system below its cap: once the cap comes
     # down to the governor's very fraction, the cap holds it, and the log says so then
-    from twinkit import cap, scripted
-
-    from twin.fleet import QUANTITIES
-
     def governor(s: int, fraction: float):
         return lambda model: model.fleet.set_fraction(s, fraction)
 
