@@ -224,6 +224,17 @@ def test_a_throttled_system_slows_its_replica_blamed_on_the_throttle():
     assert events == []
 
 
+def test_a_power_capped_system_slows_its_replica_blamed_on_the_cap():
+    # a budget of 80 % of the two systems' full power, uniform: each runs at 0.8
+    spec = serving_scenario(2, 0).document()
+    spec["facility"] = {"cap": {"budget": f"{0.8 * 2 * 23.0} kW", "policy": "uniform"}}
+    model, outcome, events = run(Scenario.model_validate(spec), nothing)
+    assert model.fleet.fraction == [pytest.approx(0.8)] * 2
+    assert model.serving.replicas.speed == [pytest.approx(0.8)] * 2
+    assert model.serving.replicas.cause == ["power_cap", "power_cap"]
+    assert events == []
+
+
 def test_the_hourly_series_are_the_timeline_bucket_by_bucket():
     model, outcome, _ = run(with_demand(3, 1, 1.5), psu_down_at(1.5, 2.0))
     per_replica = admitted(model)

@@ -35,9 +35,10 @@ from twin.fleet import Fleet
 from twin.hall import ROOT
 from twin.mechanisms.thermal import Thermal
 
-__all__ = ["Replicas", "ReplicaLog", "CORES"]
+__all__ = ["Replicas", "ReplicaLog", "CORES", "CAP"]
 
 CORES = "cores"  # the cause of a replica slowed by a degraded wafer (fewer usable cores)
+CAP = "power_cap"  # the cause of a replica slowed by the facility's power cap
 
 # (t, replica, speed, cause) of every change, as arrays; a cause is its number in
 # `Replicas.causes` ("" for full speed is number 0)
@@ -127,6 +128,11 @@ class Replicas:
         )
 
     # -- the fleet's hook ----------------------------------------------------------
+    def _slow_cause(self, s: int) -> str:
+        """Why running system `s` is below full speed: the governor's throttling episode,
+        else the facility's power cap holding its power, else a degraded wafer."""
+        return self.thermal.throttle_cause(s) or (CAP if self.fleet.fraction[s] < 1.0 else CORES)
+
     def _count(self, r: int, cap: float, sign: int) -> None:
         """Count a system of capacity `cap` in (sign 1) or out of (-1) replica `r`."""
         if cap <= 0.0:
@@ -184,7 +190,7 @@ class Replicas:
                 self._waiting.discard(r)  # its own systems came back first
             if self._slow[r]:
                 speed, slowest = min((self._cap[x], x) for x in self.systems[r])
-                self.cause[r] = self.thermal.throttle_cause(slowest) or CORES
+                self.cause[r] = self._slow_cause(slowest)
             else:
                 speed = 1.0
                 self.cause[r] = ""
