@@ -131,7 +131,9 @@ def collect_kpis(
         k.update(model.training.kpis(horizon, every))
     if model.serving is not None and serving is not None:
         from twin.workloads.serving.core import outcome_kpis
+        from twin.workloads.serving.replicas import CAP
 
-        k.update(outcome_kpis(model.serving, serving, [*every_cause, *facility], horizon,
-                              integrals["power_kw"]))
+        slowed = [CAP] if model.capped else []  # a cap slows systems, downs none
+        k.update(outcome_kpis(model.serving, serving, [*every_cause, *facility, *slowed],
+                              horizon, integrals["power_kw"]))
     return k

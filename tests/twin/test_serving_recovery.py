@@ -225,14 +225,22 @@ def test_a_throttled_system_slows_its_replica_blamed_on_the_throttle():
 
 
 def test_a_power_capped_system_slows_its_replica_blamed_on_the_cap():
-    # a budget of 80 % of the two systems' full power, uniform: each runs at 0.8
-    spec = serving_scenario(2, 0).document()
+    # a budget of 80 % of the two systems' full power, uniform: each runs at 0.8; a
+    # demand of both replicas' full capacity loses 0.2 of it to the cap, all run
+    spec = with_demand(2, 0, 2.0).document()
     spec["facility"] = {"cap": {"budget": f"{0.8 * 2 * 23.0} kW", "policy": "uniform"}}
     model, outcome, events = run(Scenario.model_validate(spec), nothing)
     assert model.fleet.fraction == [pytest.approx(0.8)] * 2
     assert model.serving.replicas.speed == [pytest.approx(0.8)] * 2
     assert model.serving.replicas.cause == ["power_cap", "power_cap"]
     assert events == []
+    chat = outcome.tenants["chat"]
+    assert chat.lost["power_cap"] == pytest.approx(0.2 * 2 * admitted(model) * 6 * HOUR,
+                                                   rel=1e-9)
+    assert "cores" not in chat.lost or chat.lost["cores"] == 0.0
+    kpis = collect_kpis(model, 6.0, {"up": 0.0, "capacity": 0.0, "power_kw": 0.0,
+                                     "throttled": 0.0, "tripped": 0.0}, outcome)
+    assert kpis["serving.tokens.lost.chat.power_cap"] == chat.lost["power_cap"]
 
 
 def test_the_hourly_series_are_the_timeline_bucket_by_bucket():
