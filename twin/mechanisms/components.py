@@ -148,12 +148,13 @@ class ComponentClass:
         self._life = streams[f"components.{name}.life"]
         self._residual = streams[f"components.{name}.residual"]
         self._lot_rng = streams[f"components.{name}.lot"]
-        self._failover_rng = streams[f"components.{name}.failover"]
-        self._failover_time = streams[f"components.{name}.failover_time"]
+        if spec.failover is not None:  # (a stream takes ~70 us to make: only if drawn)
+            self._failover_rng = streams[f"components.{name}.failover"]
+            self._failover_time = streams[f"components.{name}.failover_time"]
         self._fix_bad_rng = (
             None if spec.fix_bad_probability is None else streams[f"components.{name}.fix_bad"]
         )
-        self.repair_streams = RepairStreams.named(streams, name)
+        self.repair_streams = RepairStreams(streams, name)
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
