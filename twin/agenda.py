@@ -68,6 +68,10 @@ class Agenda:
     the stamps still has its batch entry pending). A hall-year fires a few
     thousand of a large hall's hundreds of thousands of first failure times;
     the rest cost a sort, not a Python tuple, a float and a dict entry each.
+    Nor are they all sorted: the batch is sorted a chunk at a time, the
+    earliest sixteenth first (every entry of the time it ends at with it), the
+    next, twice as long, when it is read through (`_sort_chunk`); a GPU
+    class's year reads ~6 % of its 55,200 units' times.
     """
 
     def __init__(self, env: simpy.Environment, handler: Callable[[int], None]) -> None:
@@ -76,9 +80,11 @@ class Agenda:
         self._heap: list[tuple[float, int, int]] = []
         self._stamp: dict[int, int] = {}
         self._seq = itertools.count()
-        # the first batch, sorted by (t, seq), read from `_next`; `_head` its first
-        # entry not yet passed, as a heap entry (None: not read yet, or none left)
+        # the first batch's chunk being read, sorted by (t, seq), read from `_next`;
+        # `_head` its first entry not yet passed, as a heap entry (None: not read yet,
+        # or none left); `_rest` the batch's later entries, in seq order
         self._batch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._rest: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._next = 0
         self._head: tuple[float, int, int] | None = None
         self._wake_at = -math.inf  # -inf: firing, or about to arm
@@ -116,8 +122,8 @@ class Agenda:
         self._seq = itertools.count(first + n)
         fresh = not self._stamp and not self._heap and self._batch is None
         if fresh and (isinstance(keys, range) or _distinct(key_array)):
-            order = _time_order(time_array)
-            self._batch = (time_array[order], first + order, key_array[order])
+            self._rest = (time_array, np.arange(first, first + n), key_array)
+            self._sort_chunk(max(1, n // 16))
         else:
             self._push(key_array.tolist(), time_array.tolist(), first)
         if time_array.min() < self._wake_at:
@@ -134,20 +140,45 @@ class Agenda:
             for entry in entries:
                 heapq.heappush(self._heap, entry)
 
+    def _sort_chunk(self, size: int) -> None:
+        """The batch's next chunk: its `size` earliest later entries, with every other
+        of the time the last of them is at (a later chunk's times are all later),
+        sorted by (t, seq); all of them if that is not much less than all."""
+        assert self._rest is not None
+        times, seqs, keys = self._rest
+        if len(times) > 2 * size:
+            early = times <= np.partition(times, size - 1)[size - 1]
+            late = ~early
+            self._rest = (times[late], seqs[late], keys[late])
+            times, seqs, keys = times[early], seqs[early], keys[early]
+        else:
+            self._rest = None
+        order = _time_order(times)
+        self._batch = (times[order], seqs[order], keys[order])
+        self._next = 0
+
     def cancel(self, key: int) -> None:
         self._stamp[key] = NO_TIME
 
     def _batch_head(self) -> tuple[float, int, int] | None:
         """Read the batch on to its first entry still pending (its key untouched since),
-        past a head whose key was touched; None, and no batch, when none is left."""
+        past a head whose key was touched, into its next chunk when one is read
+        through; None, and no batch, when none is left."""
         assert self._batch is not None
         times, seqs, keys = self._batch
         stamp = self._stamp
         i = self._next + (self._head is not None)
-        while i < len(keys) and int(keys[i]) in stamp:
-            i += 1
+        while True:
+            n = len(keys)
+            while i < n and int(keys[i]) in stamp:
+                i += 1
+            if i < n or self._rest is None:
+                break
+            self._sort_chunk(2 * n)
+            times, seqs, keys = self._batch
+            i = 0
         self._next = i
-        if i == len(keys):
+        if i == n:
             self._batch = self._head = None
             return None
         head = self._head = (float(times[i]), int(seqs[i]), int(keys[i]))

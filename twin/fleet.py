@@ -87,16 +87,18 @@ class ChangeLog:
 
 
 class Recorder:
-    """Buffers events and hands them to a sink in bounded chunks."""
+    """Buffers events and hands them to a sink in bounded chunks. `enabled` is False
+    when nothing is recorded (no sink, or events off): a hot path that would format
+    an event's scope checks it first."""
 
     def __init__(self, sink: object | None, enabled: bool, chunk: int = 10_000) -> None:
         self._sink = sink
-        self._enabled = enabled and sink is not None
+        self.enabled = enabled and sink is not None
         self._chunk = chunk
         self._buffer: list[EventRow] = []
 
     def emit(self, t: float, scope: str, kind: str, cause: str, value: float = math.nan) -> None:
-        if self._enabled:
+        if self.enabled:
             self._buffer.append((t, scope, kind, cause, value))
             if len(self._buffer) >= self._chunk:
                 self.flush()
@@ -265,7 +267,8 @@ class Fleet:
             start = self.charged_since[s]
             hours = self.env.now - start
             self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + hours
-            self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
+            if self.recorder.enabled:
+                self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
 
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:

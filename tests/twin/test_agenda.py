@@ -16,10 +16,15 @@ import simpy
 from twin.agenda import Agenda
 
 
-def fired_by(feed, until: float = 100.0, churn: int | None = None) -> list[tuple[float, int]]:
-    """(time, key) of every firing of an agenda of 50 keys fed by `feed(agenda,
-    keys, times)`; with `churn` (a seed), each firing reschedules, cancels or
-    pulls forward a few keys drawn from that seed."""
+def fired_by(
+    feed, until: float = 100.0, churn: int | None = None, times: np.ndarray | None = None
+) -> list[tuple[float, int]]:
+    """(time, key) of every firing of an agenda of a key per time fed by `feed(agenda,
+    keys, times)` (by default 50 keys, at times with some ties); with `churn` (a seed),
+    each firing reschedules, cancels or pulls forward a few keys drawn from that seed."""
+    if times is None:
+        times = np.round(np.random.default_rng(7).exponential(30.0, 50), 1)  # some ties
+    n = len(times)
     env = simpy.Environment(initial_time=0.0)
     fired: list[tuple[float, int]] = []
     rng = np.random.default_rng(churn)
@@ -28,7 +33,7 @@ def fired_by(feed, until: float = 100.0, churn: int | None = None) -> list[tuple
         fired.append((env.now, key))
         if churn is not None:
             agenda.schedule(key, env.now + float(rng.exponential(10.0)))
-            other = int(rng.integers(50))
+            other = int(rng.integers(n))
             roll = rng.random()
             if roll < 0.2:
                 agenda.cancel(other)
@@ -38,8 +43,7 @@ def fired_by(feed, until: float = 100.0, churn: int | None = None) -> list[tuple
                 agenda.schedule(other, env.now + float(rng.exponential(20.0)))
 
     agenda = Agenda(env, handler)
-    times = np.round(np.random.default_rng(7).exponential(30.0, 50), 1)  # some ties
-    feed(agenda, np.arange(50), times)
+    feed(agenda, np.arange(n), times)
     env.run(until=until)
     return fired
 
@@ -66,6 +70,18 @@ def test_a_first_batch_fires_as_the_same_times_scheduled_one_by_one(churn):
     by_batch = fired_by(batch, churn=churn)
     assert by_batch == fired_by(one_by_one, churn=churn)
     assert len(by_batch) > (40 if churn is None else 100)
+
+
+@pytest.mark.parametrize("churn", [None, 4])
+def test_a_batch_sorted_a_chunk_at_a_time_fires_as_if_sorted_whole(churn):
+    # 3,000 keys at 40 distinct times: every chunk ends amid a tie, and the batch is
+    # read through all its chunks
+    times = np.random.default_rng(5).integers(0, 40, 3_000).astype(float)
+    by_batch = fired_by(batch, until=1e9 if churn is None else 50.0, churn=churn, times=times)
+    assert by_batch == fired_by(one_by_one, until=1e9 if churn is None else 50.0,
+                                churn=churn, times=times)
+    if churn is None:
+        assert by_batch == sorted(zip(times.tolist(), range(3_000), strict=True))
 
 
 def test_an_earlier_time_fires_before_the_armed_one_and_a_cancelled_key_never():

@@ -148,12 +148,13 @@ class ComponentClass:
         self._life = streams[f"components.{name}.life"]
         self._residual = streams[f"components.{name}.residual"]
         self._lot_rng = streams[f"components.{name}.lot"]
-        self._failover_rng = streams[f"components.{name}.failover"]
-        self._failover_time = streams[f"components.{name}.failover_time"]
+        if spec.failover is not None:  # (a stream takes ~70 us to make: only if drawn)
+            self._failover_rng = streams[f"components.{name}.failover"]
+            self._failover_time = streams[f"components.{name}.failover_time"]
         self._fix_bad_rng = (
             None if spec.fix_bad_probability is None else streams[f"components.{name}.fix_bad"]
         )
-        self.repair_streams = RepairStreams.named(streams, name)
+        self.repair_streams = RepairStreams(streams, name)
         self.count = spec.count
         self.escalate_probability = spec.escalate_probability
         n_units = fleet.n * spec.count
@@ -165,6 +166,8 @@ class ComponentClass:
         self.bit = fleet.bit(name)
         self.on_change: list[Callable[[int], None]] = []  # called with s after a unit changes
         self._tolerated = spec.count - spec.required
+        # the class changes the thermal resistance (`_thermal`) while a unit is down
+        self._heats = spec.thermal_factor != 1.0 or spec.failover is not None
         self._agenda = Agenda(env, self._fail)
         # the Arrhenius or working clock, and each unit's failure time on it (virtual hours)
         self.clock: VirtualClock | None = None
@@ -302,8 +305,8 @@ class ComponentClass:
         self.up[unit] = False
         self.down[s] += 1
         self.failures += 1
-        now = self.env.now
-        self.fleet.recorder.emit(now, self.unit_scope(unit), "failure", self.name)
+        if self.fleet.recorder.enabled:
+            self.fleet.recorder.emit(self.env.now, self.unit_scope(unit), "failure", self.name)
         if self.down[s] > self._tolerated:
             self.fleet.add_reason(s, self.bit, self.name)
             if self.down[s] == self._tolerated + 1:
@@ -317,7 +320,8 @@ class ComponentClass:
             self.env.timeout(delay).callbacks.append(
                 lambda _ev: self._failover_done(s, generation)
             )
-        self._thermal(s)
+        if self._heats:
+            self._thermal(s)
         for listener in self.on_change:
             listener(s)
         self.shop.start(self, self.spec.part, s, unit)
@@ -331,7 +335,6 @@ class ComponentClass:
         """The unit works again: renewed (a new unit) or reset at its age; or, given
         `fails_after`, it only looks fixed and fails again that long after (on its clock)."""
         s = unit // self.count
-        now = self.env.now
         if fails_after is not None:
             life = fails_after
         elif renewed:
@@ -342,10 +345,12 @@ class ComponentClass:
         self._schedule(unit, life)
         self.up[unit] = True
         self.down[s] -= 1
-        self.fleet.recorder.emit(now, self.unit_scope(unit), "repaired", self.name)
+        if self.fleet.recorder.enabled:
+            self.fleet.recorder.emit(self.env.now, self.unit_scope(unit), "repaired", self.name)
         if self.down[s] == self._tolerated:
             self.fleet.clear_reason(s, self.bit)
-        self._thermal(s)
+        if self._heats:
+            self._thermal(s)
         for listener in self.on_change:
             listener(s)
 
@@ -367,14 +372,14 @@ class ComponentClass:
         for unit, life in zip(units, lives, strict=True):
             self._schedule(unit, life)
         self.fleet.clear_reason(s, self.bit)
-        self._thermal(s)
+        if self._heats:
+            self._thermal(s)
         for listener in self.on_change:
             listener(s)
 
     def _thermal(self, s: int) -> None:
+        """Tell thermal the resistance factor of `s` (called only if the class `_heats`)."""
         spec = self.spec
-        if spec.thermal_factor == 1.0 and spec.failover is None:
-            return
         factor = spec.thermal_factor if self.down[s] else 1.0
         if self.in_failover[s]:
             factor *= spec.failover_factor
