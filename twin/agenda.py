@@ -98,9 +98,8 @@ class Agenda:
         seq = next(self._seq)
         self._stamp[key] = seq
         heapq.heappush(self._heap, (t, seq, key))
-        if t < self._wake_at:  # the earliest now: armed for it (the armed one is stale)
-            self._wake_at = t
-            self._timer = Wake(self.env, self._on_timer, max(t - self.env.now, 0.0))
+        if t < self._wake_at:
+            self._rearm()
 
     def schedule_many(self, keys: Iterable[int], times: Iterable[float]) -> None:
         """Schedule many keys at once, as `schedule` would one after the other (a key

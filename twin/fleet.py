@@ -267,8 +267,7 @@ class Fleet:
             start = self.charged_since[s]
             hours = self.env.now - start
             self.downtime_by_cause[cause] = self.downtime_by_cause.get(cause, 0.0) + hours
-            if self.recorder.enabled:
-                self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
+            self.recorder.emit(start, self.scopes[s], "outage", cause, hours)
 
     # -- quantities --------------------------------------------------------
     def heat_kw(self, s: int) -> float:
